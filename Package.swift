@@ -1,0 +1,65 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers (DESIGN §2): an arrow means "may import".
+//   CMosquitto ← CBMMQTT ─┐
+//   CBMCore ← CBMStorage ─┼─ CBMIngest ← cbm-ingest
+//   CBMCore ──────────────┘
+let package = Package(
+    name: "cbm-ingest",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cbm-ingest", targets: ["cbm-ingest"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // libmosquitto through pkg-config; the only C in the project.
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        // The domain: readings, units, assets, topic templates, payload decoders, records.
+        // Foundation only: no I/O, no clock, no Dispatch, no MQTT.
+        .target(name: "CBMCore"),
+        // Files: record writers (later: rotation, journal, checkpoints).
+        .target(name: "CBMStorage", dependencies: ["CBMCore"]),
+        // A small Swift API over libmosquitto; the only code that calls it.
+        .target(name: "CBMMQTT", dependencies: ["CMosquitto"]),
+        // Configuration, the Dispatch pipeline, the live ingester.
+        .target(
+            name: "CBMIngest",
+            dependencies: [
+                "CBMCore", "CBMStorage", "CBMMQTT",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "cbm-ingest",
+            dependencies: [
+                "CBMIngest",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Real components for tests: a private mosquitto broker, child processes, temporary folders.
+        .target(name: "CBMTestSupport", dependencies: ["CBMMQTT"]),
+        .testTarget(name: "CBMCoreTests", dependencies: ["CBMCore"]),
+        .testTarget(name: "CBMIngestTests", dependencies: ["CBMIngest", "CBMTestSupport"]),
+        .testTarget(
+            name: "CBMIntegrationTests",
+            dependencies: ["CBMIngest", "CBMMQTT", "CBMTestSupport"]
+        ),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}

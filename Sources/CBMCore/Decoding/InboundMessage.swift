@@ -1,0 +1,48 @@
+/// A message as the broker delivered it, before decoding.
+public struct InboundMessage: Sendable, Equatable {
+    /// The topic it was published to.
+    public var topic: String
+    /// The payload bytes.
+    public var payload: [UInt8]
+    /// When it was received (the recording's time in replay): the time of `value` payloads and
+    /// the reference for the `limits` on timestamps.
+    public var receivedAt: Timestamp
+    /// The QoS it was delivered with.
+    public var qos: UInt8
+    /// Whether the broker delivered it as a retained message.
+    public var retained: Bool
+
+    public init(topic: String, payload: [UInt8], receivedAt: Timestamp, qos: UInt8 = 1, retained: Bool = false) {
+        self.topic = topic
+        self.payload = payload
+        self.receivedAt = receivedAt
+        self.qos = qos
+        self.retained = retained
+    }
+}
+
+/// One decoded, converted measurement of one asset at one time.
+public struct Reading: Sendable, Equatable {
+    /// Event time: when the device measured it.
+    public var time: Timestamp
+    /// The asset's id.
+    public var asset: String
+    /// What was measured.
+    public var measurement: Measurement
+    /// The value in the reporting unit of the measurement (m³, m³/d, kPa, °C, fraction); gas
+    /// volumes at the reporting basis.
+    public var value: Double
+    /// For totalizers: the counter's rollover value, in the same unit as `value`.
+    public var rollover: Double?
+
+    public init(time: Timestamp, asset: String, measurement: Measurement, value: Double, rollover: Double? = nil) {
+        self.time = time
+        self.asset = asset
+        self.measurement = measurement
+        self.value = value
+        self.rollover = rollover
+    }
+
+    /// The unit `value` is in.
+    public var unit: String { measurement.dimension.reportingUnit }
+}

@@ -1,0 +1,106 @@
+/// Why (part of) a message was not accepted. Each case is one precise reason, with a stable
+/// `code` for counting and the details a user needs to fix the sender.
+public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
+    case payloadTooLarge(size: Int, limit: Int)
+    case emptyPayload
+    case noSubscription
+    case topicMismatch(templates: [String])
+    case notJSON(JSONSyntaxError)
+    case notAnObject(path: String, found: String)
+    case missingTime(key: String)
+    case badTime(path: String, text: String, why: String)
+    case timeInFuture(path: String, aheadUS: Int64, limitUS: Int64)
+    case timeTooOld(path: String, behindUS: Int64, limitUS: Int64)
+    case notANumber(path: String, found: String)
+    case notFinite(path: String, text: String)
+    case missingAsset(key: String)
+    case unknownAsset(id: String)
+    case unknownMeasurement(name: String, known: [String])
+    case noMeasurement(path: String, keys: [String])
+    case tooManySeries(limit: Int)
+    case tooManyUnknownSeries(limit: Int)
+
+    /// A stable identifier of the reason, for counting and filtering.
+    public var code: String {
+        switch self {
+        case .payloadTooLarge: return "payload_too_large"
+        case .emptyPayload: return "empty_payload"
+        case .noSubscription: return "no_subscription"
+        case .topicMismatch: return "topic_mismatch"
+        case .notJSON: return "not_json"
+        case .notAnObject: return "not_an_object"
+        case .missingTime: return "missing_time"
+        case .badTime: return "bad_time"
+        case .timeInFuture: return "time_in_future"
+        case .timeTooOld: return "time_too_old"
+        case .notANumber: return "not_a_number"
+        case .notFinite: return "not_finite"
+        case .missingAsset: return "missing_asset"
+        case .unknownAsset: return "unknown_asset"
+        case .unknownMeasurement: return "unknown_measurement"
+        case .noMeasurement: return "no_measurement"
+        case .tooManySeries: return "too_many_series"
+        case .tooManyUnknownSeries: return "too_many_unknown_series"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .payloadTooLarge(let size, let limit):
+            return "payload of \(size) bytes is over the limit of \(limit) bytes (limits.max_payload)"
+        case .emptyPayload:
+            return "empty payload"
+        case .noSubscription:
+            return "topic matches no subscription"
+        case .topicMismatch(let templates):
+            return "topic does not match template \(templates.map { "\"\($0)\"" }.joined(separator: " or "))"
+        case .notJSON(let e):
+            return "not JSON: \(e)"
+        case .notAnObject(let path, let found):
+            return "\(path) is \(found), expected an object"
+        case .missingTime(let key):
+            return "missing time: no key \"\(key)\""
+        case .badTime(let path, let text, let why):
+            return "unparsable time at \(path): \(text) (\(why))"
+        case .timeInFuture(let path, let ahead, let limit):
+            return "time at \(path) is \(Quantities.describe(microseconds: ahead)) ahead of the receive time (limits.max_future is \(Quantities.describe(microseconds: limit)))"
+        case .timeTooOld(let path, let behind, let limit):
+            return "time at \(path) is \(Quantities.describe(microseconds: behind)) before the receive time (limits.max_past is \(Quantities.describe(microseconds: limit)))"
+        case .notANumber(let path, let found):
+            return "value at \(path) is not a number: \(found)"
+        case .notFinite(let path, let text):
+            return "value at \(path) is not finite: \(text)"
+        case .missingAsset(let key):
+            return "no asset: neither the topic nor the payload key \"\(key)\" names one"
+        case .unknownAsset(let id):
+            return "unknown asset \"\(id)\": not in the asset register"
+        case .unknownMeasurement(let name, let known):
+            return "unknown measurement \"\(name)\" (this subscription knows: \(known.joined(separator: ", ")))"
+        case .noMeasurement(let path, let keys):
+            return "no known measurement in \(path) (expected one of the keys: \(keys.joined(separator: ", ")))"
+        case .tooManySeries(let limit):
+            return "new series refused: \(limit) series already (limits.max_series)"
+        case .tooManyUnknownSeries(let limit):
+            return "new series of an unregistered asset refused: \(limit) such series already (unknown_assets.max_series)"
+        }
+    }
+}
+
+/// A message, or part of one, that was not accepted, with its reason (a `rejects` record).
+public struct Reject: Sendable, Equatable {
+    /// The receive time of the message.
+    public var time: Timestamp
+    /// Its topic.
+    public var topic: String
+    /// Why.
+    public var reason: RejectReason
+    /// The payload (the record truncates it).
+    public var payload: [UInt8]
+
+    public init(time: Timestamp, topic: String, reason: RejectReason, payload: [UInt8]) {
+        self.time = time
+        self.topic = topic
+        self.reason = reason
+        self.payload = payload
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+
+/// Turns messages into readings, or into rejects with one precise reason each.
+///
+/// A pure value: the time it needs is the message's receive time, and the only state it keeps is
+/// the set of series seen, for the series limits. Bad parts of a payload are rejected one by one;
+/// the good parts of the same payload still become readings.
+public struct TelemetryDecoder: Sendable {
+    /// The subscriptions' rules, in configuration order: the first that matches a topic decodes it.
+    public let rules: [DecodeRule]
+    /// The asset register.
+    public let register: AssetRegister
+    /// The limits.
+    public let limits: DecodeLimits
+
+    private struct SeriesKey: Hashable {
+        var asset: String
+        var measurement: Measurement
+    }
+    private var series = Set<SeriesKey>()
+    private var unknownSeries = 0
+
+    public init(rules: [DecodeRule], register: AssetRegister, limits: DecodeLimits) {
+        self.rules = rules
+        self.register = register
+        self.limits = limits
+    }
+
+    /// Number of distinct (asset, measurement) series seen.
+    public var seriesCount: Int { series.count }
+
+    /// Decodes a message, appending its readings and rejects.
+    public mutating func decode(_ message: InboundMessage, readings: inout [Reading], rejects: inout [Reject]) {
+        func reject(_ reason: RejectReason) {
+            rejects.append(Reject(time: message.receivedAt, topic: message.topic, reason: reason, payload: message.payload))
+        }
+        guard message.payload.count <= limits.maxPayload else {
+            return reject(.payloadTooLarge(size: message.payload.count, limit: limits.maxPayload))
+        }
+        var mismatched: [String] = []
+        for rule in rules where rule.filter.matches(message.topic) {
+            guard let captures = rule.template.match(message.topic) else {
+                mismatched.append(rule.template.text)
+                continue
+            }
+            switch rule.format {
+            case .json(let layout):
+                decodeJSON(message, layout: layout, captures: captures, readings: &readings, reject: reject)
+            case .value(let layout):
+                decodeValue(message, layout: layout, captures: captures, readings: &readings, reject: reject)
+            }
+            return
+        }
+        reject(mismatched.isEmpty ? .noSubscription : .topicMismatch(templates: mismatched))
+    }
+
+    // MARK: value
+
+    private mutating func decodeValue(_ message: InboundMessage, layout: DecodeRule.ValueLayout,
+                                      captures: TopicTemplate.Captures, readings: inout [Reading],
+                                      reject: (RejectReason) -> Void) {
+        guard let name = captures.measurement else {
+            return reject(.unknownMeasurement(name: "", known: layout.values.keys.sorted()))
+        }
+        guard let mapping = layout.values[String(name)] else {
+            return reject(.unknownMeasurement(name: String(name), known: layout.values.keys.sorted()))
+        }
+        guard let asset = captures.asset.map(String.init) else { return reject(.missingAsset(key: "{asset}")) }
+        let text = String(decoding: message.payload, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return reject(.emptyPayload) }
+        guard let raw = Double(text) else { return reject(.notANumber(path: "payload", found: Self.excerpt(text))) }
+        guard raw.isFinite else { return reject(.notFinite(path: "payload", text: text)) }
+        if let reason = admit(asset: asset, measurement: mapping.measurement) { return reject(reason) }
+        readings.append(Reading(time: message.receivedAt, asset: asset, measurement: mapping.measurement,
+                                value: mapping.conversion.apply(raw), rollover: mapping.rollover))
+    }
+
+    // MARK: json
+
+    private mutating func decodeJSON(_ message: InboundMessage, layout: DecodeRule.JSONLayout,
+                                     captures: TopicTemplate.Captures, readings: inout [Reading],
+                                     reject: (RejectReason) -> Void) {
+        let root: JSONValue
+        switch JSONParser.parse(message.payload) {
+        case .success(let v): root = v
+        case .failure(let e): return reject(.notJSON(e))
+        }
+        switch root {
+        case .object:
+            decodeObject(root, path: "payload", message: message, layout: layout, captures: captures, readings: &readings, reject: reject)
+        case .array(let items):
+            for (i, item) in items.enumerated() {
+                let path = "[\(i)]"
+                guard case .object = item else {
+                    reject(.notAnObject(path: path, found: item.typeName))
+                    continue
+                }
+                decodeObject(item, path: path, message: message, layout: layout, captures: captures, readings: &readings, reject: reject)
+            }
+        default:
+            reject(.notAnObject(path: "payload", found: root.typeName))
+        }
+    }
+
+    private mutating func decodeObject(_ object: JSONValue, path: String, message: InboundMessage,
+                                       layout: DecodeRule.JSONLayout, captures: TopicTemplate.Captures,
+                                       readings: inout [Reading], reject: (RejectReason) -> Void) {
+        func at(_ key: String) -> String { path == "payload" ? key : "\(path).\(key)" }
+        // Time.
+        let time: Timestamp
+        switch object[layout.timeKey] {
+        case nil, .null?:
+            return reject(.missingTime(key: at(layout.timeKey)))
+        case let value?:
+            switch Self.time(value, format: layout.timeFormat) {
+            case .success(let t): time = t
+            case .failure(let why): return reject(.badTime(path: at(layout.timeKey), text: Self.show(value), why: why.message))
+            }
+        }
+        let ahead = time - message.receivedAt
+        if ahead > limits.maxFutureUS {
+            return reject(.timeInFuture(path: at(layout.timeKey), aheadUS: ahead, limitUS: limits.maxFutureUS))
+        }
+        if -ahead > limits.maxPastUS {
+            return reject(.timeTooOld(path: at(layout.timeKey), behindUS: -ahead, limitUS: limits.maxPastUS))
+        }
+        // Asset.
+        var asset: String?
+        if let key = layout.assetKey, let v = object[key] {
+            switch v {
+            case .string(let s) where !s.isEmpty: asset = s
+            case .number(let n) where n == n.rounded() && abs(n) < 1e15: asset = String(Int64(n))
+            default: break
+            }
+        }
+        if asset == nil { asset = captures.asset.map(String.init) }
+        guard let asset else { return reject(.missingAsset(key: layout.assetKey ?? "{asset}")) }
+        // Values.
+        var found = false
+        for (key, mapping) in layout.values {
+            guard let v = object[key] else { continue }
+            found = true
+            let raw: Double
+            switch v {
+            case .null:
+                continue  // offline: no value is not zero
+            case .number(let n):
+                raw = n
+            case .string(let s):
+                guard let n = Double(s.trimmingCharacters(in: .whitespaces)) else {
+                    reject(.notANumber(path: at(key), found: Self.show(v)))
+                    continue
+                }
+                raw = n
+            default:
+                reject(.notANumber(path: at(key), found: Self.show(v)))
+                continue
+            }
+            guard raw.isFinite else {
+                reject(.notFinite(path: at(key), text: Self.show(v)))
+                continue
+            }
+            if let reason = admit(asset: asset, measurement: mapping.measurement) {
+                reject(reason)
+                continue
+            }
+            readings.append(Reading(time: time, asset: asset, measurement: mapping.measurement,
+                                    value: mapping.conversion.apply(raw), rollover: mapping.rollover))
+        }
+        if !found {
+            reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))
+        }
+    }
+
+    // MARK: helpers
+
+    /// Checks the register and the series limits for a new reading; nil when it is admitted.
+    private mutating func admit(asset: String, measurement: Measurement) -> RejectReason? {
+        let known = register[asset] != nil
+        if !known && !limits.acceptUnknownAssets { return .unknownAsset(id: asset) }
+        let key = SeriesKey(asset: asset, measurement: measurement)
+        if series.contains(key) { return nil }
+        if series.count >= limits.maxSeries { return .tooManySeries(limit: limits.maxSeries) }
+        if !known {
+            if unknownSeries >= limits.maxUnknownSeries { return .tooManyUnknownSeries(limit: limits.maxUnknownSeries) }
+            unknownSeries += 1
+        }
+        series.insert(key)
+        return nil
+    }
+
+    struct TimeProblem: Error { var message: String }
+
+    /// Reads a JSON timestamp.
+    static func time(_ value: JSONValue, format: DecodeRule.TimeFormat) -> Result<Timestamp, TimeProblem> {
+        func fromNumber(_ n: Double) -> Result<Timestamp, TimeProblem> {
+            guard n.isFinite else { return .failure(TimeProblem(message: "not finite")) }
+            let seconds: Double
+            switch format {
+            case .seconds: seconds = n
+            case .milliseconds: seconds = n / 1e3
+            case .microseconds: seconds = n / 1e6
+            case .rfc3339: return .failure(TimeProblem(message: "a number, expected RFC 3339 text"))
+            case .auto: seconds = abs(n) >= 1e14 ? n / 1e6 : abs(n) >= 1e11 ? n / 1e3 : n
+            }
+            guard seconds > 0, let t = Timestamp(epochSeconds: seconds) else {
+                return .failure(TimeProblem(message: "not a time after 1970"))
+            }
+            return .success(t)
+        }
+        switch value {
+        case .number(let n):
+            return fromNumber(n)
+        case .string(let s):
+            if format != .rfc3339, let n = Double(s) { return fromNumber(n) }
+            guard format == .rfc3339 || format == .auto else {
+                return .failure(TimeProblem(message: "text, expected epoch \(format.rawValue)"))
+            }
+            switch RFC3339.parse(s) {
+            case .success(let t): return .success(t)
+            case .failure(.missingOffset): return .failure(TimeProblem(message: "no UTC offset: add Z or +08:00"))
+            case .failure(.outOfRange): return .failure(TimeProblem(message: "a field is out of range"))
+            case .failure(.malformed): return .failure(TimeProblem(message: "expected epoch seconds or milliseconds, or RFC 3339 text"))
+            }
+        default:
+            return .failure(TimeProblem(message: "\(value.typeName), expected a number or text"))
+        }
+    }
+
+    /// A JSON value shown in a message, shortened.
+    static func show(_ value: JSONValue) -> String {
+        switch value {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let n): return "\(n)"
+        case .string(let s): return "\"\(excerpt(s))\""
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
+    static func excerpt(_ s: String) -> String { s.count <= 40 ? s : String(s.prefix(40)) + "…" }
+}
