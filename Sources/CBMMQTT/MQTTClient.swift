@@ -33,6 +33,9 @@ public final class MQTTClient: Sendable {
 
     public let options: MQTTOptions
     public let subscriptions: [MQTTSubscription]
+    /// Filters to unsubscribe on every connect: ones a persistent session may still hold from an
+    /// earlier configuration, which would deliver messages twice.
+    public let unsubscriptions: [String]
     private let handle: Handle
     private let onMessage: @Sendable (MQTTMessage) -> Void
     private let onEvent: @Sendable (MQTTEvent) -> Void
@@ -42,12 +45,13 @@ public final class MQTTClient: Sendable {
     private static let libraryInit: Void = { mosquitto_lib_init(); return () }()
 
     /// Creates a client. Nothing is sent until ``start()``.
-    public init(options: MQTTOptions, subscriptions: [MQTTSubscription],
+    public init(options: MQTTOptions, subscriptions: [MQTTSubscription], unsubscriptions: [String] = [],
                 onMessage: @escaping @Sendable (MQTTMessage) -> Void,
                 onEvent: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
         _ = Self.libraryInit
         self.options = options
         self.subscriptions = subscriptions
+        self.unsubscriptions = unsubscriptions
         self.onMessage = onMessage
         self.onEvent = onEvent
         guard let m = mosquitto_new(options.clientID, !options.persistentSession, nil) else {
@@ -77,7 +81,6 @@ public final class MQTTClient: Sendable {
         let version = options.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
         try check(mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, version), "protocol version")
         try check(mosquitto_int_option(m, MOSQ_OPT_RECEIVE_MAXIMUM, Int32(options.receiveMaximum)), "receive maximum")
-        try check(mosquitto_threaded_set(m, true), "threaded mode")
         try check(mosquitto_reconnect_delay_set(m, options.reconnectMinSeconds, options.reconnectMaxSeconds, true),
                   "reconnect delay")
         if let user = options.username {
@@ -172,6 +175,7 @@ public final class MQTTClient: Sendable {
             onEvent(.connected(sessionPresent: flags & 1 != 0))
             // MQTT 5: retained messages only for a new subscription, not again on every reconnect.
             let options: Int32 = self.options.protocolVersion == .v5 ? Int32(MQTT_SUB_OPT_SEND_RETAIN_NEW.rawValue) : 0
+            for topic in unsubscriptions { _ = mosquitto_unsubscribe_v5(m, nil, topic, nil) }
             var sent: [String] = []
             for s in subscriptions {
                 let rc = mosquitto_subscribe_v5(m, nil, s.topic, Int32(s.qos), options, nil)

@@ -144,6 +144,20 @@ public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
         return .success(TopicFilter(text: text, levels: levels))
     }
 
+    /// Whether every topic that `other` matches is matched by this filter too. A broker delivers
+    /// a message once per matching subscription, so a filter covered by another is not
+    /// subscribed on its own.
+    public func covers(_ other: TopicFilter) -> Bool {
+        for (i, level) in levels.enumerated() {
+            if level == "#" { return true }
+            guard i < other.levels.count else { return false }
+            let o = other.levels[i]
+            if o == "#" { return false }
+            if level != "+" && (o == "+" || o != level) { return false }
+        }
+        return levels.count == other.levels.count
+    }
+
     /// Whether a topic name matches the filter (MQTT 3.1.1 §4.7; `$` topics only match filters
     /// that name them).
     public func matches(_ topic: String) -> Bool {

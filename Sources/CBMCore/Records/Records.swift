@@ -10,6 +10,8 @@ public struct RecordEncoder: Sendable {
     /// The reporting basis, written on gas readings.
     public let basis: VolumeBasis
     private var offsets: ZoneOffsets
+    /// The zone's offsets, for names and times outside records.
+    public var zoneOffsets: ZoneOffsets { offsets }
     /// The encoded lines.
     public var encoder = JSONLineEncoder()
 

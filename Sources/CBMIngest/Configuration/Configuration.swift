@@ -1,0 +1,110 @@
+import CBMCore
+import CBMMQTT
+import Foundation
+
+/// The validated configuration: immutable, complete, every default applied. Built once by
+/// ``ConfigurationLoader`` from the YAML file.
+public struct Configuration: Sendable {
+    /// The file it was read from.
+    public var file: String
+    /// How to reach the broker (the password, if any, is inside and is never printed).
+    public var broker: MQTTOptions
+    /// Where the password came from, for summaries: `file /path`, `environment VAR`, or nil.
+    public var passwordSource: String?
+    /// The subscriptions: topic filters with their QoS, and how to decode what they deliver.
+    public var subscriptions: [Subscription]
+    /// The asset register.
+    public var register: AssetRegister
+    /// Where the register came from: a file path, or `inline`.
+    public var registerSource: String
+    /// Limits on payloads, timestamps and series.
+    public var limits: DecodeLimits
+    /// Aggregation settings (used by the aggregation stage).
+    public var aggregation: AggregationSettings
+    /// Factors for derived figures.
+    public var factors: Factors
+    /// Output settings.
+    public var output: Output
+    /// Pipeline sizing.
+    public var pipeline: Pipeline
+
+    /// A subscription.
+    public struct Subscription: Sendable {
+        /// The MQTT subscription.
+        public var mqtt: MQTTSubscription
+        /// How to decode its messages.
+        public var rule: DecodeRule
+    }
+
+    /// Output settings.
+    public struct Output: Sendable, Equatable {
+        /// The output directory (absolute).
+        public var directory: String
+        /// Whether every decoded reading is written to `readings/`.
+        public var readings: Bool
+    }
+
+    /// Pipeline sizing.
+    public struct Pipeline: Sendable, Equatable {
+        /// Messages the intake queue holds before the MQTT callback blocks (and with it the broker).
+        public var queueCapacity: Int = 10_000
+        /// Partitions of the per-asset stage.
+        public var partitions: Int = 2
+        /// Most messages a stage takes at once.
+        public var batch: Int = 512
+    }
+
+    /// What to subscribe to: each filter once, leaving out those another filter covers (the
+    /// broker would deliver such messages twice, once per subscription), at the highest QoS asked.
+    public var mqttSubscriptions: [MQTTSubscription] {
+        var out: [MQTTSubscription] = []
+        let filters = subscriptions.map(\.rule.filter)
+        for (i, s) in subscriptions.enumerated() {
+            let f = filters[i]
+            let coveredBy = filters.indices.filter { j in
+                j != i && filters[j].covers(f) && (!f.covers(filters[j]) || j < i)
+            }
+            if !coveredBy.isEmpty { continue }
+            let qos = subscriptions.indices.filter { f.covers(filters[$0]) }.map { subscriptions[$0].mqtt.qos }.max() ?? s.mqtt.qos
+            out.append(MQTTSubscription(topic: f.text, qos: qos))
+        }
+        return out
+    }
+
+    /// Configured filters that are not subscribed because another covers them; unsubscribed on
+    /// connect, in case a persistent session still holds them.
+    public var coveredFilters: [String] {
+        let subscribed = Set(mqttSubscriptions.map(\.topic))
+        return subscriptions.map(\.mqtt.topic).filter { !subscribed.contains($0) }
+    }
+
+    /// The decoding rules of all subscriptions, in order.
+    public var rules: [DecodeRule] { subscriptions.map(\.rule) }
+
+    /// A few lines that say what this configuration will do (never the password).
+    public var summary: String {
+        var lines: [String] = []
+        let scheme = broker.tls == nil ? "mqtt" : "mqtts"
+        lines.append("broker: \(scheme)://\(broker.host):\(broker.port) as \"\(broker.clientID)\", MQTT \(broker.protocolVersion.rawValue)"
+            + (broker.protocolVersion == .v5 ? ", session expiry \(Quantities.describe(microseconds: Int64(broker.sessionExpirySeconds) * 1_000_000))" : ", persistent session")
+            + (broker.username.map { ", user \($0)" } ?? "")
+            + (passwordSource.map { ", password from \($0)" } ?? "")
+            + (broker.tls.map { ", CA \($0.caFile)" + ($0.certFile.map { ", client certificate \($0)" } ?? "") } ?? ""))
+        for s in subscriptions {
+            let format: String
+            switch s.rule.format {
+            case .json(let j): format = "json, time \"\(j.timeKey)\", \(j.values.count) mapped keys"
+            case .value(let v): format = "value, \(v.values.count) measurements"
+            }
+            lines.append("subscription: \(s.mqtt.topic) (QoS \(s.mqtt.qos)) as \(s.rule.template.text): \(format)")
+        }
+        lines.append("assets: \(register.count) from \(registerSource) (wells \(register.count(of: .well)), delivery meters \(register.count(of: .delivery)), flares \(register.count(of: .flare)))"
+            + (limits.acceptUnknownAssets ? "; unregistered assets accepted up to \(limits.maxUnknownSeries) series" : "; unregistered assets rejected"))
+        let a = aggregation
+        lines.append("aggregation: \(a.windows.map(\.rawValue).joined(separator: ", ")) in \(a.timeZone.identifier), gas day from \(String(format: "%02d:%02d", a.dayStartMinutes / 60, a.dayStartMinutes % 60)), basis \(a.basis.name) 101.325 kPa, lateness \(Quantities.describe(microseconds: a.allowedLatenessUS)), max gap \(Quantities.describe(microseconds: a.maxGapUS)), \(a.integration.rawValue)")
+        lines.append("factors: \(factors.coalKgcePerM3) kgce/m3 standard coal, \(factors.co2eKgPerM3) kg CO2e/m3")
+        lines.append("limits: payload \(Quantities.describe(bytes: Int64(limits.maxPayload))), future \(Quantities.describe(microseconds: limits.maxFutureUS)), past \(Quantities.describe(microseconds: limits.maxPastUS)), \(limits.maxSeries) series")
+        lines.append("output: \(output.directory)" + (output.readings ? " (readings on)" : ""))
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,219 @@
+import Yams
+
+// The configuration file as written: every leaf is text, so that a wrong value is reported by
+// the validator with its line and key path instead of stopping the decoding at the first one.
+// `ConfigurationLoader` turns these into the immutable, validated `Configuration`.
+
+/// A section of the file whose keys are known: unknown keys are reported.
+protocol RawSection: Decodable {
+    associatedtype Keys: CodingKey & CaseIterable
+    /// The schema of keys whose values are sections, lists or maps.
+    static var children: [String: KeySchema] { get }
+}
+
+extension RawSection {
+    static var children: [String: KeySchema] { [:] }
+}
+
+/// What the audit of unknown keys expects at a place in the file.
+indirect enum KeySchema {
+    case section(any RawSection.Type)
+    case list(KeySchema)
+    case map(KeySchema)
+    case scalar
+    /// A scalar or a list (e.g. `assets: path` or an inline list of assets).
+    case scalarOrList(KeySchema)
+}
+
+struct RawConfiguration: RawSection {
+    var broker: RawBroker?
+    var subscriptions: [RawSubscription]?
+    var assets: RawAssets?
+    var unknownAssets: RawUnknownAssets?
+    var aggregation: RawAggregation?
+    var factors: RawFactors?
+    var limits: RawLimits?
+    var output: RawOutput?
+    var pipeline: RawPipeline?
+
+    enum Keys: String, CodingKey, CaseIterable {
+        case broker, subscriptions, assets, aggregation, factors, limits, output, pipeline
+        case unknownAssets = "unknown_assets"
+    }
+    typealias CodingKeys = Keys
+
+    static var children: [String: KeySchema] {
+        [
+            "broker": .section(RawBroker.self),
+            "subscriptions": .list(.section(RawSubscription.self)),
+            "assets": .scalarOrList(.map(.scalar)),
+            "unknown_assets": .section(RawUnknownAssets.self),
+            "aggregation": .section(RawAggregation.self),
+            "factors": .section(RawFactors.self),
+            "limits": .section(RawLimits.self),
+            "output": .section(RawOutput.self),
+            "pipeline": .section(RawPipeline.self),
+        ]
+    }
+}
+
+struct RawBroker: RawSection {
+    var url: String?
+    var clientID: String?
+    var `protocol`: String?
+    var sessionExpiry: String?
+    var keepalive: String?
+    var username: String?
+    var passwordFile: String?
+    var passwordEnv: String?
+    var tls: RawTLS?
+    var reconnect: RawReconnect?
+    var receiveMaximum: String?
+
+    enum Keys: String, CodingKey, CaseIterable {
+        case url, username, tls, keepalive, reconnect, `protocol`
+        case clientID = "client_id"
+        case sessionExpiry = "session_expiry"
+        case passwordFile = "password_file"
+        case passwordEnv = "password_env"
+        case receiveMaximum = "receive_maximum"
+    }
+    typealias CodingKeys = Keys
+    static var children: [String: KeySchema] { ["tls": .section(RawTLS.self), "reconnect": .section(RawReconnect.self)] }
+}
+
+struct RawTLS: RawSection {
+    var caFile: String?
+    var certFile: String?
+    var keyFile: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case caFile = "ca_file"
+        case certFile = "cert_file"
+        case keyFile = "key_file"
+    }
+    typealias CodingKeys = Keys
+}
+
+struct RawReconnect: RawSection {
+    var min: String?
+    var max: String?
+    enum Keys: String, CodingKey, CaseIterable { case min, max }
+    typealias CodingKeys = Keys
+}
+
+struct RawSubscription: RawSection {
+    var topic: String?
+    var template: String?
+    var format: String?
+    var qos: String?
+    var time: String?
+    var timeFormat: String?
+    var asset: String?
+    var values: [String: RawValueMapping]?
+    var units: [String: String]?
+    var basis: String?
+
+    enum Keys: String, CodingKey, CaseIterable {
+        case topic, template, format, qos, time, asset, values, units, basis
+        case timeFormat = "time_format"
+    }
+    typealias CodingKeys = Keys
+    static var children: [String: KeySchema] {
+        ["values": .map(.section(RawValueMapping.self)), "units": .map(.scalar)]
+    }
+}
+
+struct RawValueMapping: RawSection {
+    var measurement: String?
+    var unit: String?
+    var rollover: String?
+    enum Keys: String, CodingKey, CaseIterable { case measurement, unit, rollover }
+    typealias CodingKeys = Keys
+}
+
+/// `assets:` is a path to a CSV register, or an inline list of assets.
+enum RawAssets: Decodable {
+    case path(String)
+    case inline([[String: String]])
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let path = try? c.decode(String.self) {
+            self = .path(path)
+        } else {
+            self = .inline(try c.decode([[String: String]].self))
+        }
+    }
+}
+
+struct RawUnknownAssets: RawSection {
+    var accept: String?
+    var maxSeries: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case accept
+        case maxSeries = "max_series"
+    }
+    typealias CodingKeys = Keys
+}
+
+struct RawAggregation: RawSection {
+    var timezone: String?
+    var dayStart: String?
+    var windows: [String]?
+    var basis: String?
+    var allowedLateness: String?
+    var maxGap: String?
+    var integration: String?
+    var flushInterval: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case timezone, windows, basis, integration
+        case dayStart = "day_start"
+        case allowedLateness = "allowed_lateness"
+        case maxGap = "max_gap"
+        case flushInterval = "flush_interval"
+    }
+    typealias CodingKeys = Keys
+    static var children: [String: KeySchema] { ["windows": .list(.scalar)] }
+}
+
+struct RawFactors: RawSection {
+    var coalKgcePerM3: String?
+    var co2eKgPerM3: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case coalKgcePerM3 = "coal_kgce_per_m3"
+        case co2eKgPerM3 = "co2e_kg_per_m3"
+    }
+    typealias CodingKeys = Keys
+}
+
+struct RawLimits: RawSection {
+    var maxPayload: String?
+    var maxFuture: String?
+    var maxPast: String?
+    var maxSeries: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case maxPayload = "max_payload"
+        case maxFuture = "max_future"
+        case maxPast = "max_past"
+        case maxSeries = "max_series"
+    }
+    typealias CodingKeys = Keys
+}
+
+struct RawOutput: RawSection {
+    var directory: String?
+    var readings: String?
+    enum Keys: String, CodingKey, CaseIterable { case directory, readings }
+    typealias CodingKeys = Keys
+}
+
+struct RawPipeline: RawSection {
+    var queueCapacity: String?
+    var partitions: String?
+    var batch: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case partitions, batch
+        case queueCapacity = "queue_capacity"
+    }
+    typealias CodingKeys = Keys
+}

@@ -1,0 +1,101 @@
+import Dispatch
+import Foundation
+
+/// One stage of the pipeline: a bounded queue drained in batches by a serial `DispatchQueue`.
+///
+/// `submit` blocks while the queue is full, so a slow stage holds back the one before it, and in
+/// the end the MQTT callback, and with it the broker (back-pressure instead of unbounded memory).
+/// The handler runs on the stage's queue, one batch at a time, in submission order.
+final class Stage<Item: Sendable>: @unchecked Sendable {
+    // @unchecked: every mutable field is guarded by `condition`.
+    let label: String
+    private let capacity: Int
+    private let batchSize: Int
+    private let queue: DispatchQueue
+    private let handler: ([Item]) -> Void
+    private let condition = NSCondition()
+    private var pending: [Item] = []
+    private var scheduled = false
+    private var processed = 0
+
+    /// Creates a stage. `capacity` is the most items waiting; `batch` the most handed over at once.
+    init(label: String, capacity: Int, batch: Int, handler: @escaping ([Item]) -> Void) {
+        self.label = label
+        self.capacity = max(1, capacity)
+        self.batchSize = max(1, batch)
+        self.queue = DispatchQueue(label: label)
+        self.handler = handler
+        pending.reserveCapacity(min(capacity, 65_536))
+    }
+
+    /// Adds one item, waiting while the stage is full.
+    func submit(_ item: Item) {
+        condition.lock()
+        while pending.count >= capacity { condition.wait() }
+        pending.append(item)
+        let start = !scheduled
+        scheduled = true
+        condition.unlock()
+        if start { queue.async { self.run() } }
+    }
+
+    /// Adds items, waiting while the stage is full. A batch larger than the capacity is admitted
+    /// whole once the stage is empty.
+    func submit(contentsOf items: [Item]) {
+        guard !items.isEmpty else { return }
+        condition.lock()
+        while !pending.isEmpty && pending.count + items.count > capacity { condition.wait() }
+        pending.append(contentsOf: items)
+        let start = !scheduled
+        scheduled = true
+        condition.unlock()
+        if start { queue.async { self.run() } }
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            if pending.isEmpty {
+                scheduled = false
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            var taken: [Item] = []
+            if pending.count <= batchSize {
+                swap(&taken, &pending)
+                pending.reserveCapacity(min(capacity, 65_536))
+            } else {
+                taken = Array(pending.prefix(batchSize))
+                pending.removeFirst(batchSize)
+            }
+            condition.broadcast()
+            condition.unlock()
+            handler(taken)
+            condition.lock()
+            processed += taken.count
+            condition.unlock()
+        }
+    }
+
+    /// Waits until everything submitted so far has been handled.
+    func drain() {
+        condition.lock()
+        while scheduled || !pending.isEmpty { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Items waiting now.
+    var depth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return pending.count
+    }
+
+    /// Items handled since the start.
+    var processedCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return processed
+    }
+}
