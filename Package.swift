@@ -50,10 +50,10 @@ let package = Package(
         // Real components for tests: a private mosquitto broker, child processes, temporary folders.
         .target(name: "CBMTestSupport", dependencies: ["CBMMQTT"]),
         .testTarget(name: "CBMCoreTests", dependencies: ["CBMCore"]),
-        .testTarget(name: "CBMIngestTests", dependencies: ["CBMIngest", "CBMTestSupport"]),
+        .testTarget(name: "CBMIngestTests", dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMTestSupport"]),
         .testTarget(
             name: "CBMIntegrationTests",
-            dependencies: ["CBMIngest", "CBMMQTT", "CBMTestSupport"]
+            dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMTestSupport"]
         ),
     ]
 )

@@ -251,7 +251,13 @@ public struct JSONParser {
             p += 1
             guard p < bytes.count, (48...57).contains(bytes[p]) else { throw error("invalid number (digit expected after '.')") }
             while p < bytes.count, (48...57).contains(bytes[p]) {
-                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(bytes[p] - 48); digits += 1; exponent -= 1 }
+                // Zeros before the first significant digit (0.000…1) only scale: they are not
+                // digits of the mantissa, or 19 of them would leave it 0.
+                if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(bytes[p] - 48)
+                    if mantissa != 0 { digits += 1 }
+                    exponent -= 1
+                }
                 p += 1
             }
         }

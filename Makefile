@@ -1,0 +1,21 @@
+# cbm-ingest: make demo | make test | make build
+.PHONY: all deps build test demo clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	swift build
+
+# The whole test suite: unit tests and integration tests against a real mosquitto.
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+demo: build
+	@scripts/demo.sh
+
+clean:
+	rm -rf .build demo-out

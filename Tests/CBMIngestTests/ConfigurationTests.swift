@@ -1,0 +1,241 @@
+import CBMCore
+@testable import CBMIngest
+import CBMMQTT
+import CBMTestSupport
+import Foundation
+import Testing
+
+/// Configuration validation: every problem reported, each with its line and key path.
+@Suite("Configuration")
+struct ConfigurationTests {
+    let dir = TemporaryDirectory("config")
+
+    init() {
+        dir.write("assets.csv", "id,kind,field,block,sector,expected_gas_m3d\nW01,well,F1,B1,,1200\nM01,delivery,,,power,\n")
+    }
+
+    func load(_ yaml: String, env: [String: String] = [:]) -> Result<Configuration, ConfigurationError> {
+        let file = dir.write("c.yaml", yaml)
+        return ConfigurationLoader.load(file: file, environment: env)
+    }
+
+    func problems(_ yaml: String, env: [String: String] = [:]) -> [String] {
+        switch load(yaml, env: env) {
+        case .success: return []
+        case .failure(let e): return e.problems.map { p in "\(p.line): \(p.key): \(p.message)" }
+        }
+    }
+
+    static let minimal = """
+        broker:
+          url: mqtt://127.0.0.1:1883
+        subscriptions:
+          - topic: cbm/+/+/+/telemetry
+            template: cbm/{field}/{block}/{asset}/telemetry
+            format: json
+            values:
+              gas_m3h: { measurement: gas_rate, unit: m3/h }
+        assets: assets.csv
+        """
+
+    @Test("a minimal configuration gets every default")
+    func defaults() throws {
+        let c = try load(Self.minimal).get()
+        #expect(c.broker.host == "127.0.0.1")
+        #expect(c.broker.port == 1883)
+        #expect(c.broker.clientID == "cbm-ingest")
+        #expect(c.broker.protocolVersion == .v5)
+        #expect(c.broker.sessionExpirySeconds == 7 * 86_400)
+        #expect(c.aggregation.timeZone.identifier == "Asia/Shanghai")
+        #expect(c.aggregation.dayStartMinutes == 480)
+        #expect(c.aggregation.basis == .c20)
+        #expect(c.factors.coalKgcePerM3 == 1.2)
+        #expect(c.factors.co2eKgPerM3 == 15)
+        #expect(c.limits.maxPayload == 65_536)
+        #expect(c.register.count == 2)
+        #expect(c.output.directory == "/var/lib/cbm-ingest/out")
+        #expect(c.output.readings == false)
+        #expect(c.subscriptions.first?.mqtt.qos == 1)
+    }
+
+    @Test("the example configuration under config/ is valid")
+    func example() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = root.appendingPathComponent("config/cbm-ingest.yaml").path
+        let c = try ConfigurationLoader.load(file: file, environment: [:]).get()
+        #expect(c.register.count(of: .well) >= 6)
+        #expect(c.register.count(of: .delivery) >= 3)
+        #expect(c.register.count(of: .flare) >= 1)
+        #expect(Set(c.register.assets.compactMap(\.sector)).count >= 3)
+    }
+
+    @Test("three mistakes are reported together, each with its line and key path")
+    func threeMistakes() {
+        let p = problems("""
+            broker:
+              url: mqtt://127.0.0.1:1883
+              protocol: "4.0"
+            subscriptions:
+              - topic: cbm/+/+/+/telemetry
+                template: cbm/{field}/{block}/{asset}/telemetry
+                format: json
+                values:
+                  gas_m3h: { measurement: gas_rate, unit: kPa }
+            assets: assets.csv
+            aggregation:
+              allowed_lateness: 5 minutes
+            """)
+        #expect(p.count == 3)
+        #expect(p.contains { $0.hasPrefix("3: broker.protocol: \"4.0\" is not a supported MQTT version") })
+        #expect(p.contains { $0.hasPrefix("9: subscriptions[0].values.gas_m3h.unit: gas_rate needs a unit of gas volume per time, not \"kPa\"") })
+        #expect(p.contains { $0.hasPrefix("12: aggregation.allowed_lateness: \"5 minutes\" is not a duration") })
+    }
+
+    @Test("the full message has the form file:line: key.path: what is wrong")
+    func messageForm() throws {
+        let file = dir.write("bad.yaml", Self.minimal + "\noutput: { readings: maybe }\n")
+        guard case .failure(let e) = ConfigurationLoader.load(file: file, environment: [:]) else {
+            Issue.record("accepted a bad configuration")
+            return
+        }
+        #expect(e.description == "\(file):10: output.readings: \"maybe\" is not true or false")
+    }
+
+    @Test("unknown keys are reported with a suggestion")
+    func unknownKeys() {
+        let p = problems(Self.minimal.replacingOccurrences(of: "  url:", with: "  ulr:") + "\nlimits: { max_paylod: 1KiB }\n")
+        #expect(p.contains { $0.hasPrefix("2: broker.ulr: unknown key (did you mean url?)") })
+        #expect(p.contains { $0.hasPrefix("10: limits.max_paylod: unknown key (did you mean max_payload?)") })
+    }
+
+    @Test("subscription problems: filter, template, format, mapping, QoS 2")
+    func subscriptionProblems() {
+        let p = problems("""
+            subscriptions:
+              - topic: cbm/#/x
+                template: cbm/{asset
+                format: json
+                values: { a: { measurement: gas_rate } }
+              - topic: cbm/+/+
+                template: cbm/{asset}/{measurement}/extra
+                format: value
+                qos: 2
+                units: { oil_rate: m3/d }
+              - topic: cbm/+/+
+                template: cbm/{asset}/{measurement}
+                format: xml
+              - topic: cbm/+/t
+                template: cbm/{asset}/t
+                format: json
+                values:
+                  c: { measurement: casing_pressure, unit: kPa, rollover: 100 }
+                  t: { measurement: gas_total, unit: m3, rollover: -1 }
+            assets: assets.csv
+            """)
+        #expect(p.contains { $0.hasPrefix("2: subscriptions[0].topic: \"cbm/#/x\" is not a topic filter") })
+        #expect(p.contains { $0.hasPrefix("3: subscriptions[0].template: \"cbm/{asset\" is not a template") })
+        #expect(p.contains { $0.hasPrefix("7: subscriptions[1].template: the template has 4 levels, topic \"cbm/+/+\" has 3") })
+        #expect(p.contains { $0.hasPrefix("9: subscriptions[1].qos: QoS 2 cannot be made crash-safe") })
+        #expect(p.contains { $0.hasPrefix("10: subscriptions[1].units.oil_rate: unknown measurement") })
+        #expect(p.contains { $0.hasPrefix("13: subscriptions[2].format: unknown format \"xml\"") })
+        #expect(p.contains { $0.hasPrefix("18: subscriptions[3].values.c.rollover: only a totalizer") })
+        #expect(p.contains { $0.hasPrefix("19: subscriptions[3].values.t.rollover: \"-1\" is not a positive number") })
+    }
+
+    @Test("register problems point into the CSV file")
+    func registerProblems() {
+        dir.write("bad.csv", "id,kind,field,block,sector\nW01,well,F1,B1,\nW01,well,F1,B1,\nM01,delivery,,,\nX,pump,,,\n")
+        let p = problems(Self.minimal.replacingOccurrences(of: "assets: assets.csv", with: "assets: bad.csv"))
+        #expect(p == [
+            "3: id: \"W01\" is registered twice (first on line 2)",
+            "4: sector: missing: a delivery meter needs the sector it delivers to",
+            "5: kind: unknown kind \"pump\" (use well, delivery or flare)",
+        ])
+    }
+
+    @Test("an inline register is validated with the YAML lines")
+    func inlineRegister() throws {
+        let yaml = Self.minimal.replacingOccurrences(of: "assets: assets.csv", with: """
+            assets:
+              - { id: W01, kind: well, field: F1, block: B1, expected_gas_m3d: 1200 }
+              - { id: W02, kind: well, field: F1, expected_gas_m3d: lots }
+            """)
+        let p = problems(yaml)
+        #expect(p.contains("11: assets[1].block: missing: a well needs its block"))
+        #expect(p.contains("11: assets[1].expected_gas_m3d: \"lots\" is not a volume in m3/d (a number ≥ 0)"))
+        let good = try load(Self.minimal.replacingOccurrences(of: "assets: assets.csv", with: """
+            assets:
+              - { id: W01, kind: well, field: F1, block: B1, expected_gas_m3d: 1200, name: North 1 }
+            """)).get()
+        #expect(good.register["W01"]?.expectedGasM3d == 1200)
+        #expect(good.register["W01"]?.attributes["name"] == "North 1")
+    }
+
+    @Test("passwords come from a file or the environment, never the YAML, never both")
+    func passwords() throws {
+        dir.write("pw", "from-file\n")
+        let withFile = try load(Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: """
+              url: mqtt://127.0.0.1:1883
+              username: ingest
+              password_file: pw
+            """)).get()
+        #expect(withFile.broker.password == "from-file")
+        #expect(!withFile.summary.contains("from-file"))
+        let withEnv = try load(Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: """
+              url: mqtt://127.0.0.1:1883
+              username: ingest
+              password_env: PW
+            """), env: ["PW": "from-env"]).get()
+        #expect(withEnv.broker.password == "from-env")
+        let p = problems(Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: """
+              url: mqtt://127.0.0.1:1883
+              password: plain
+              password_env: NOT_SET
+            """))
+        #expect(p.contains { $0.hasPrefix("3: broker.password: unknown key") })
+        #expect(p.contains { $0.hasPrefix("4: broker.password_env: the environment variable NOT_SET is not set") })
+    }
+
+    @Test("TLS needs mqtts and a readable CA; mqtts needs TLS")
+    func tls() {
+        let p = problems(Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: """
+              url: mqtt://127.0.0.1:1883
+              tls: { ca_file: missing.crt, cert_file: c.crt }
+            """))
+        #expect(p.contains { $0.hasPrefix("3: broker.tls: TLS settings need an mqtts:// URL") })
+        #expect(p.contains { $0.hasPrefix("3: broker.tls.ca_file: cannot read") })
+        #expect(p.contains { $0.hasPrefix("3: broker.tls.key_file: a client certificate needs both") })
+        let q = problems(Self.minimal.replacingOccurrences(of: "mqtt://", with: "mqtts://"))
+        #expect(q.contains { $0.hasPrefix("1: broker.tls: missing: an mqtts:// URL needs tls.ca_file") })
+    }
+
+    @Test("YAML syntax and structure errors have lines")
+    func yamlErrors() {
+        #expect(problems("broker:\n  url: [a, b\n").first?.hasPrefix("3: : not valid YAML") == true
+                || problems("broker:\n  url: [a, b\n").first?.contains("not valid YAML") == true)
+        #expect(problems("broker:\n  - url\n").first == "1: broker: expected a mapping of keys here")
+    }
+
+    @Test("overlapping filters are subscribed once; covered ones are unsubscribed on connect")
+    func coveredFilters() throws {
+        let c = try load("""
+            subscriptions:
+              - topic: cbm/+/+/+/telemetry
+                template: cbm/{field}/{block}/{asset}/telemetry
+                format: json
+                values: { g: { measurement: gas_rate, unit: m3/h } }
+              - topic: cbm/+/+/+/+
+                template: cbm/{field}/{block}/{asset}/{measurement}
+                format: value
+                qos: 0
+                units: { gas_rate: m3/h }
+              - topic: other/#
+                template: other/{asset}/{measurement}
+                format: value
+                units: { gas_rate: m3/h }
+            assets: assets.csv
+            """).get()
+        #expect(c.mqttSubscriptions == [MQTTSubscription(topic: "cbm/+/+/+/+", qos: 1), MQTTSubscription(topic: "other/#", qos: 1)])
+        #expect(c.coveredFilters == ["cbm/+/+/+/telemetry"])
+    }
+}

@@ -1,0 +1,81 @@
+import CBMTestSupport
+import Foundation
+
+/// A `cbm-ingest run` child process against a test broker, with its configuration and output in
+/// a temporary directory.
+final class Daemon {
+    let dir: TemporaryDirectory
+    let configPath: String
+    private(set) var child: ChildProcess?
+    private var runs = 0
+
+    /// The register every test uses: three wells in two blocks, a delivery meter, a flare.
+    static let assets = """
+        id,kind,field,block,sector,expected_gas_m3d
+        W01,well,F1,B1,,1200
+        W02,well,F1,B1,,800
+        W03,well,F1,B2,,400
+        M01,delivery,,,power,
+        FL1,flare,F1,,,
+        """
+
+    /// Writes a configuration for the broker on `port`; `broker` and `extra` add YAML.
+    init(port: Int, scheme: String = "mqtt", protocolVersion: String = "5", broker: String = "", extra: String = "") {
+        dir = TemporaryDirectory("daemon")
+        dir.write("assets.csv", Self.assets)
+        configPath = dir.write("cbm-ingest.yaml", """
+            broker:
+              url: \(scheme)://127.0.0.1:\(port)
+              client_id: cbm-test-\(UUID().uuidString.prefix(8))
+              protocol: "\(protocolVersion)"
+              reconnect: { min: 1s, max: 2s }
+            \(broker)
+            subscriptions:
+              - topic: cbm/+/+/+/telemetry
+                template: cbm/{field}/{block}/{asset}/telemetry
+                format: json
+                time: ts
+                values:
+                  gas_m3h: { measurement: gas_rate, unit: m3/h }
+                  gas_total: { measurement: gas_total, unit: 1e4m3, rollover: 100000 }
+                  casing_mpa: { measurement: casing_pressure, unit: MPa }
+              - topic: cbm/+/+/+/+
+                template: cbm/{field}/{block}/{asset}/{measurement}
+                format: value
+                basis: 0C
+                units: { gas_rate: m3/h, water_rate: m3/d, temperature: degC }
+            assets: assets.csv
+            limits: { max_payload: 1KiB, max_future: 5m, max_past: 30d }
+            output:
+              directory: out
+              readings: true
+            \(extra)
+            """)
+    }
+
+    var out: String { dir.file("out") }
+    var readings: [[String: Any]] { records(under: dir.file("out/readings")) }
+    var rejects: [[String: Any]] { records(under: dir.file("out/rejects")) }
+
+    /// Starts the daemon and, unless told otherwise, waits until it has subscribed.
+    @discardableResult
+    func start(waitForSubscription: Bool = true, environment: [String: String]? = nil) throws -> ChildProcess {
+        runs += 1
+        let c = try ChildProcess(cbmIngestBinary(), ["run", "--config", configPath, "--log-level", "debug"],
+                                 directory: dir.path, name: "daemon-\(runs)", environment: environment)
+        child = c
+        if waitForSubscription {
+            guard eventually({ c.stderr.contains("subscription granted") || !c.isRunning }) else {
+                throw BrokerError(message: "the daemon did not subscribe: \(c.stderr)")
+            }
+        }
+        return c
+    }
+
+    /// SIGTERM; returns the exit status.
+    @discardableResult
+    func stop() -> Int32? {
+        defer { child = nil }
+        return child?.stop()
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what cbm-ingest needs to build and test, if it is missing:
+# libmosquitto-dev (to build), mosquitto and mosquitto-clients (tests, demo), openssl (TLS tests).
+set -euo pipefail
+missing=()
+pkg-config --exists libmosquitto 2>/dev/null || missing+=(libmosquitto-dev pkg-config)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+echo "installing: ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
