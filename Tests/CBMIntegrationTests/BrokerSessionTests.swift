@@ -173,3 +173,22 @@ struct MQTTClientTests {
         #expect(MQTTOptions.parseURL("mqtt://host:99999") == nil)
     }
 }
+
+@Suite("Resubscription")
+struct ResubscriptionTests {
+    @Test("after a broker restart that lost every session, the daemon subscribes again and ingests")
+    func resubscribeAfterSessionLoss() throws {
+        var options = MosquittoBroker.Options()
+        options.persistence = false
+        let broker = try MosquittoBroker(options)
+        let daemon = Daemon(port: broker.port)
+        let child = try daemon.start()
+        broker.stop()
+        try broker.start()
+        #expect(eventually(timeout: 30) { child.stderr.components(separatedBy: "subscription granted").count >= 3 })
+        #expect(child.stderr.contains("mqtt.session_present=false"))
+        try broker.publish("cbm/F1/B1/W01/telemetry", #"{"ts": \#(Int(Date().timeIntervalSince1970)), "gas_m3h": 3}"#)
+        #expect(eventually { daemon.readings.count == 1 })
+        #expect(daemon.stop() == 0)
+    }
+}
