@@ -61,7 +61,7 @@ public final class LiveIngester: Sendable {
         defer { for s in signals { s.cancel() } }
 
         let sink = FileSink(configuration: configuration, now: now, logger: logger)
-        let pipeline = Pipeline(configuration: configuration, sink: sink, logger: logger)
+        let pipeline = Pipeline(configuration: configuration, sink: sink)
         let logger = self.logger
         let now = self.now
         let client: MQTTClient

@@ -113,7 +113,7 @@ public struct JSONLineEncoder: Sendable {
         let c = b[i]
         if c < 0x80 { return 1 }
         let n: Int
-        var lowest: UInt32
+        let lowest: UInt32
         switch c {
         case 0xC2...0xDF: n = 2; lowest = 0x80
         case 0xE0...0xEF: n = 3; lowest = 0x800
@@ -128,7 +128,6 @@ public struct JSONLineEncoder: Sendable {
             scalar = scalar << 6 | UInt32(cc & 0x3F)
         }
         guard scalar >= lowest, scalar <= 0x10FFFF, !(0xD800...0xDFFF).contains(scalar) else { return 0 }
-        lowest = 0
         return n
     }
 

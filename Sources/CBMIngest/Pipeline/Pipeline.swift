@@ -1,6 +1,5 @@
 import CBMCore
 import Dispatch
-import Logging
 import Synchronization
 
 /// The Dispatch pipeline of DESIGN §2:
@@ -31,7 +30,7 @@ public final class Pipeline: Sendable {
     }
 
     /// Builds the pipeline; `sink` is only ever called on the sink stage's queue.
-    public init(configuration: Configuration, sink: FileSink, logger: Logger) {
+    public init(configuration: Configuration, sink: FileSink) {
         let p = configuration.pipeline
         let sinkBox = SendableBox(sink)
         let sinkStage = Stage<SinkBatch>(label: "cbm-ingest.sink", capacity: 64, batch: 16) { batches in
@@ -66,7 +65,6 @@ public final class Pipeline: Sendable {
             for r in readings { routed[Pipeline.partition(of: r.asset, count: count)].append(r) }
             for (i, batch) in routed.enumerated() where !batch.isEmpty { partitions[i].submit(contentsOf: batch) }
         }
-        _ = logger
     }
 
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
