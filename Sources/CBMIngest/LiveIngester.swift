@@ -86,7 +86,14 @@ public final class LiveIngester: Sendable {
             "broker.client_id": "\(configuration.broker.clientID)", "output.directory": "\(configuration.output.directory)",
         ])
 
+        // The wall clock moves the watermark too, so windows close when the field goes quiet.
+        let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.ticker"))
+        ticker.schedule(deadline: .now() + 1, repeating: 1)
+        ticker.setEventHandler { pipeline.tick(now()) }
+        ticker.resume()
+
         finished.wait()
+        ticker.cancel()
         let result = outcome.withLock { $0! }
         logger.info("stopping: draining the pipeline", metadata: ["reason": "\(result)"])
         client.stop()
@@ -94,7 +101,7 @@ public final class LiveIngester: Sendable {
         sink.close()
         let s = pipeline.statistics
         logger.info("stopped", metadata: [
-            "messages": "\(s.messages)", "readings": "\(s.readings)", "rejects": "\(s.rejects)",
+            "messages": "\(s.messages)", "readings": "\(s.readings)", "rejects": "\(s.rejects)", "totals": "\(s.totals)",
         ])
         return result
     }

@@ -92,6 +92,8 @@ public struct DecodeLimits: Sendable, Equatable {
     public var acceptUnknownAssets = false
     /// Most series of unregistered assets, when they are accepted.
     public var maxUnknownSeries: Int = 1_000
+    /// How far behind the watermark a reading may be (the aggregation horizon).
+    public var horizonUS: Int64 = 86_400 * 1_000_000
 
     public init() {}
 }

@@ -19,6 +19,7 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
     case noMeasurement(path: String, keys: [String])
     case tooManySeries(limit: Int)
     case tooManyUnknownSeries(limit: Int)
+    case beyondHorizon(path: String, behindUS: Int64, limitUS: Int64)
 
     /// A stable identifier of the reason, for counting and filtering.
     public var code: String {
@@ -41,6 +42,7 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
         case .noMeasurement: return "no_measurement"
         case .tooManySeries: return "too_many_series"
         case .tooManyUnknownSeries: return "too_many_unknown_series"
+        case .beyondHorizon: return "beyond_horizon"
         }
     }
 
@@ -80,6 +82,8 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
             return "no known measurement in \(path) (expected one of the keys: \(keys.joined(separator: ", ")))"
         case .tooManySeries(let limit):
             return "new series refused: \(limit) series already (limits.max_series)"
+        case .beyondHorizon(let path, let behind, let limit):
+            return "time at \(path) is \(Quantities.describe(microseconds: behind)) before the watermark, older than the windows kept for corrections (aggregation.horizon is \(Quantities.describe(microseconds: limit)))"
         case .tooManyUnknownSeries(let limit):
             return "new series of an unregistered asset refused: \(limit) such series already (unknown_assets.max_series)"
         }

@@ -19,6 +19,14 @@ public struct TelemetryDecoder: Sendable {
     }
     private var series = Set<SeriesKey>()
     private var unknownSeries = 0
+    /// The watermark: the latest event or receive time seen. Windows close when it passes their
+    /// end plus the allowed lateness; readings further behind it than the horizon are rejected.
+    public private(set) var watermark = Timestamp(microseconds: .min)
+
+    /// Moves the watermark to a time known to have passed (the wall clock, in live mode).
+    public mutating func observe(_ t: Timestamp) {
+        if t > watermark { watermark = t }
+    }
 
     public init(rules: [DecodeRule], register: AssetRegister, limits: DecodeLimits) {
         self.rules = rules
@@ -34,6 +42,7 @@ public struct TelemetryDecoder: Sendable {
         func reject(_ reason: RejectReason) {
             rejects.append(Reject(time: message.receivedAt, topic: message.topic, reason: reason, payload: message.payload))
         }
+        observe(message.receivedAt)
         guard message.payload.count <= limits.maxPayload else {
             return reject(.payloadTooLarge(size: message.payload.count, limit: limits.maxPayload))
         }
@@ -124,6 +133,9 @@ public struct TelemetryDecoder: Sendable {
         if -ahead > limits.maxPastUS {
             return reject(.timeTooOld(path: at(layout.timeKey), behindUS: -ahead, limitUS: limits.maxPastUS))
         }
+        if watermark - time > limits.horizonUS {
+            return reject(.beyondHorizon(path: at(layout.timeKey), behindUS: watermark - time, limitUS: limits.horizonUS))
+        }
         // Asset.
         var asset: String?
         if let key = layout.assetKey, let v = object[key] {
@@ -166,6 +178,7 @@ public struct TelemetryDecoder: Sendable {
             }
             readings.append(Reading(time: time, asset: asset, measurement: mapping.measurement,
                                     value: mapping.conversion.apply(raw), rollover: mapping.rollover))
+            observe(time)
         }
         if !found {
             reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))

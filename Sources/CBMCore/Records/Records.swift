@@ -48,6 +48,47 @@ public struct RecordEncoder: Sendable {
         encoder.end()
     }
 
+    /// A `totals` record: the window, the scope, the figures that apply to it, the quality
+    /// fields, the basis of the volumes and, with derived figures, the factor set used.
+    public mutating func encode(_ r: TotalsRecord, factors: Factors) {
+        encoder.begin()
+        encoder.string("window", r.window.rawValue)
+        encoder.time("start", r.span.start, offsetSeconds: offsets.offset(at: r.span.start))
+        encoder.time("end", r.span.end, offsetSeconds: offsets.offset(at: r.span.end))
+        encoder.string("scope", r.scope.rawValue)
+        encoder.string("id", r.id)
+        if let v = r.gasM3 { encoder.number("gas_m3", v) }
+        if let v = r.waterM3 { encoder.number("water_m3", v) }
+        if let v = r.utilisedM3 { encoder.number("utilised_m3", v) }
+        if let v = r.flaredM3 { encoder.number("flared_m3", v) }
+        if r.hasUtilisationRate {
+            if let v = r.utilisationRate { encoder.number("utilisation_rate", v) } else { encoder.null("utilisation_rate") }
+        }
+        if let v = r.coalT { encoder.number("coal_t", v) }
+        if let v = r.co2eT { encoder.number("co2e_t", v) }
+        encoder.number("flow_seconds", r.flowSeconds)
+        encoder.number("coverage", r.coverage)
+        encoder.integer("samples", r.samples)
+        encoder.bool("estimated", r.estimated)
+        encoder.integer("revision", r.revision)
+        encoder.string("basis", basis.name)
+        if r.coalT != nil {
+            encoder.number("coal_kgce_per_m3", factors.coalKgcePerM3)
+            encoder.number("co2e_kg_per_m3", factors.co2eKgPerM3)
+        }
+        encoder.end()
+    }
+
+    /// An `events` record: time, kind, id, detail.
+    public mutating func encode(_ e: AggregationEvent) {
+        encoder.begin()
+        encoder.time("time", e.time, offsetSeconds: offsets.offset(at: e.time))
+        encoder.string("kind", e.kind.rawValue)
+        encoder.string("id", e.id)
+        encoder.string("detail", e.detail)
+        encoder.end()
+    }
+
     /// Takes the encoded bytes, leaving the encoder empty.
     public mutating func take() -> [UInt8] {
         let out = encoder.bytes

@@ -28,6 +28,9 @@ public struct AggregationSettings: Sendable, Equatable {
     public var integration: Integration = .trapezoid
     /// How often closed windows and corrections are written.
     public var flushIntervalUS: Int64 = 10 * 1_000_000
+    /// How far behind the watermark readings are still taken, as corrections of closed windows;
+    /// older ones are rejected. Memory grows with it: the readings of this span are kept.
+    public var horizonUS: Int64 = 86_400 * 1_000_000
 
     public init() {}
 }

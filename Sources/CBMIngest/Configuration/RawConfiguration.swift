@@ -165,8 +165,9 @@ struct RawAggregation: RawSection {
     var maxGap: String?
     var integration: String?
     var flushInterval: String?
+    var horizon: String?
     enum Keys: String, CodingKey, CaseIterable {
-        case timezone, windows, basis, integration
+        case timezone, windows, basis, integration, horizon
         case dayStart = "day_start"
         case allowedLateness = "allowed_lateness"
         case maxGap = "max_gap"

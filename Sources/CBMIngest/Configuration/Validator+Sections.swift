@@ -13,6 +13,7 @@ extension Validator {
         let unknown = raw.unknownAssets
         limits.acceptUnknownAssets = bool(unknown?.accept, root / "unknown_assets" / "accept", default: false)
         limits.maxUnknownSeries = integer(unknown?.maxSeries, root / "unknown_assets" / "max_series", default: 1_000, range: 0...10_000_000)
+        limits.horizonUS = aggregation.horizonUS
         let (register, source) = validate(raw.assets, root / "assets", acceptUnknown: limits.acceptUnknownAssets)
         var factors = Factors()
         factors.coalKgcePerM3 = positive(raw.factors?.coalKgcePerM3, root / "factors" / "coal_kgce_per_m3", default: factors.coalKgcePerM3)
@@ -317,6 +318,10 @@ extension Validator {
         a.allowedLatenessUS = duration(raw?.allowedLateness, path / "allowed_lateness", default: a.allowedLatenessUS)
         a.maxGapUS = duration(raw?.maxGap, path / "max_gap", default: a.maxGapUS)
         a.flushIntervalUS = duration(raw?.flushInterval, path / "flush_interval", default: a.flushIntervalUS)
+        a.horizonUS = duration(raw?.horizon, path / "horizon", default: a.horizonUS)
+        if a.horizonUS < a.allowedLatenessUS + 3_600_000_000 {
+            problem(path / "horizon", "must be at least allowed_lateness plus 1h (corrections of the last closed hour)")
+        }
         if let i = raw?.integration {
             if let v = Integration(rawValue: i) { a.integration = v } else {
                 problem(path / "integration", "unknown integration \"\(i)\" (use trapezoid or step)")

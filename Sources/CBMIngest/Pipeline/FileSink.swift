@@ -7,15 +7,18 @@ import Logging
 public enum SinkBatch: Sendable {
     case readings([Reading])
     case rejects([Reject])
+    case totals([TotalsRecord])
+    case events([AggregationEvent])
 }
 
-/// Writes record families as JSON Lines files under the output directory: `readings/` (when
-/// switched on) and `rejects/`. Files are opened on their first record. A write that fails
+/// Writes record families as JSON Lines files under the output directory: `totals/`,
+/// `events/`, `rejects/`, and `readings/` when switched on. Files are opened on their first record. A write that fails
 /// (disk full, directory not writable) is retried with backoff: nothing is dropped, and the
 /// pipeline waits behind it.
 public final class FileSink {
     private let directory: String
     private let writeReadings: Bool
+    private let factors: Factors
     private var encoder: RecordEncoder
     private var writers: [RecordFamily: RecordFileWriter] = [:]
     private let now: @Sendable () -> Timestamp
@@ -26,6 +29,7 @@ public final class FileSink {
     public init(configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
         directory = configuration.output.directory
         writeReadings = configuration.output.readings
+        factors = configuration.factors
         encoder = RecordEncoder(zone: ZoneOffsets(zone: configuration.aggregation.timeZone),
                                 basis: configuration.aggregation.basis)
         self.now = now
@@ -46,6 +50,14 @@ public final class FileSink {
             guard !rejects.isEmpty else { return }
             for r in rejects { encoder.encode(r) }
             append(encoder.take(), family: .rejects, count: rejects.count)
+        case .totals(let totals):
+            guard !totals.isEmpty else { return }
+            for r in totals { encoder.encode(r, factors: factors) }
+            append(encoder.take(), family: .totals, count: totals.count)
+        case .events(let events):
+            guard !events.isEmpty else { return }
+            for e in events { encoder.encode(e) }
+            append(encoder.take(), family: .events, count: events.count)
         }
     }
 

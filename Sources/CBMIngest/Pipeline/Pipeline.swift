@@ -4,67 +4,169 @@ import Synchronization
 
 /// The Dispatch pipeline of DESIGN §2:
 ///
-///     submit ─▶ intake (bounded) ─▶ decode ─▶ partition by asset (serial per partition) ─▶ sink
+///     submit ─▶ intake (bounded) ─▶ decode ─▶ partitions by asset ─▶ roll-up ─▶ sink
+///               (messages, ticks)   (watermark)  (hourly figures)    (totals)
 ///
 /// Each arrow is a bounded ``Stage``: when a later stage is slow, the earlier ones wait, and in
 /// the end `submit` blocks its caller (the MQTT callback), so the broker holds the messages.
-/// Per-asset order is preserved: one asset always goes to the same partition, and each stage
-/// handles its batches in order.
+/// One asset always goes to the same partition and every stage handles its items in order, so
+/// per-asset order is kept. The decode stage owns the watermark and sends it after each batch to
+/// every partition; the roll-up closes windows at the lowest watermark all partitions have
+/// reached, so no partition's hour is missing from a roll-up.
 public final class Pipeline: Sendable {
-    private let intake: Stage<InboundMessage>
-    private let partitions: [Stage<Reading>]
+    private let intake: Stage<IntakeItem>
+    private let partitions: [Stage<PartitionItem>]
+    private let rollup: Stage<RollupItem>
     private let sinkStage: Stage<SinkBatch>
     private let counters = Counters()
+
+    enum IntakeItem: Sendable {
+        case message(InboundMessage)
+        case tick(Timestamp)
+        case finish
+    }
+
+    enum PartitionItem: Sendable {
+        case readings([Reading])
+        case watermark(Timestamp)
+        case finish
+    }
+
+    enum RollupItem: Sendable {
+        case hours([AssetHour])
+        case watermark(partition: Int, Timestamp)
+        case finished(partition: Int)
+    }
 
     /// Counts of what went through, for logs and status.
     public struct Statistics: Sendable, Equatable {
         public var messages = 0
         public var readings = 0
         public var rejects = 0
+        public var totals = 0
     }
 
     private final class Counters: Sendable {
         let messages = Atomic<Int>(0)
         let readings = Atomic<Int>(0)
         let rejects = Atomic<Int>(0)
+        let totals = Atomic<Int>(0)
     }
 
     /// Builds the pipeline; `sink` is only ever called on the sink stage's queue.
     public init(configuration: Configuration, sink: FileSink) {
         let p = configuration.pipeline
+        let counters = self.counters
         let sinkBox = SendableBox(sink)
         let sinkStage = Stage<SinkBatch>(label: "cbm-ingest.sink", capacity: 64, batch: 16) { batches in
             for b in batches { sinkBox.value.write(b) }
         }
         self.sinkStage = sinkStage
-        let partitions = (0..<p.partitions).map { i in
-            Stage<Reading>(label: "cbm-ingest.partition.\(i)", capacity: p.queueCapacity, batch: p.batch) { readings in
-                // The aggregation stage takes its place here; for now readings go on as decoded.
-                sinkStage.submit(.readings(readings))
+
+        // Roll-up: one, after every partition.
+        let count = p.partitions
+        let a = configuration.aggregation
+        let rollupState = SendableBox(RollupState(
+            totals: TotalsAggregator(settings: a, factors: configuration.factors, register: configuration.register, horizonUS: a.horizonUS),
+            watermarks: [Timestamp](repeating: Timestamp(microseconds: .min), count: count)))
+        let rollup = Stage<RollupItem>(label: "cbm-ingest.rollup", capacity: 4 * count + 64, batch: 64) { items in
+            var records: [TotalsRecord] = []
+            let s = rollupState
+            for item in items {
+                switch item {
+                case .hours(let hours):
+                    s.value.totals.receive(hours)
+                case .watermark(let partition, let w):
+                    s.value.watermarks[partition] = w
+                    let low = s.value.watermarks.min()!
+                    if low > s.value.closedAt {
+                        s.value.closedAt = low
+                        s.value.totals.advance(to: low, into: &records)
+                    }
+                case .finished:
+                    s.value.finished += 1
+                    if s.value.finished == count { s.value.totals.finish(into: &records) }
+                }
+            }
+            if !records.isEmpty {
+                counters.totals.add(records.count, ordering: .relaxed)
+                sinkStage.submit(.totals(records))
             }
         }
-        self.partitions = partitions
-        let counters = self.counters
+        self.rollup = rollup
+
+        // Partitions: the per-asset half of aggregation.
+        let readingsToSink = configuration.output.readings
+        partitions = (0..<count).map { i in
+            let aggregator = SendableBox(AssetAggregator(settings: a, horizonUS: a.horizonUS))
+            let capacity = max(4, p.queueCapacity / max(p.batch, 1))
+            return Stage<PartitionItem>(label: "cbm-ingest.partition.\(i)", capacity: capacity, batch: 8) { items in
+                var hours: [AssetHour] = []
+                var events: [AggregationEvent] = []
+                for item in items {
+                    switch item {
+                    case .readings(let readings):
+                        aggregator.value.add(readings, events: &events)
+                        if readingsToSink { sinkStage.submit(.readings(readings)) }
+                    case .watermark(let w):
+                        aggregator.value.advance(to: w, into: &hours)
+                        if !hours.isEmpty { rollup.submit(.hours(hours)); hours.removeAll() }
+                        rollup.submit(.watermark(partition: i, w))
+                    case .finish:
+                        aggregator.value.finish(into: &hours)
+                        if !hours.isEmpty { rollup.submit(.hours(hours)); hours.removeAll() }
+                        rollup.submit(.finished(partition: i))
+                    }
+                }
+                if !events.isEmpty { sinkStage.submit(.events(events)) }
+            }
+        }
+
+        // Decode: routes readings by asset, and owns the watermark.
         let decoder = SendableBox(TelemetryDecoder(rules: configuration.rules, register: configuration.register,
                                                    limits: configuration.limits))
-        let count = partitions.count
-        intake = Stage<InboundMessage>(label: "cbm-ingest.decode", capacity: p.queueCapacity, batch: p.batch) { messages in
+        let partitions = self.partitions
+        intake = Stage<IntakeItem>(label: "cbm-ingest.decode", capacity: p.queueCapacity, batch: p.batch) { items in
             var readings: [Reading] = []
             var rejects: [Reject] = []
-            readings.reserveCapacity(messages.count * 2)
-            for m in messages { decoder.value.decode(m, readings: &readings, rejects: &rejects) }
-            counters.messages.add(messages.count, ordering: .relaxed)
+            var messages = 0
+            var finish = false
+            readings.reserveCapacity(items.count * 2)
+            for item in items {
+                switch item {
+                case .message(let m):
+                    decoder.value.decode(m, readings: &readings, rejects: &rejects)
+                    messages += 1
+                case .tick(let t):
+                    decoder.value.observe(t)
+                case .finish:
+                    finish = true
+                }
+            }
+            counters.messages.add(messages, ordering: .relaxed)
             counters.readings.add(readings.count, ordering: .relaxed)
             counters.rejects.add(rejects.count, ordering: .relaxed)
             if !rejects.isEmpty { sinkStage.submit(.rejects(rejects)) }
             if count == 1 {
-                partitions[0].submit(contentsOf: readings)
-                return
+                if !readings.isEmpty { partitions[0].submit(.readings(readings)) }
+            } else {
+                var routed = [[Reading]](repeating: [], count: count)
+                for r in readings { routed[Pipeline.partition(of: r.asset, count: count)].append(r) }
+                for (i, batch) in routed.enumerated() where !batch.isEmpty { partitions[i].submit(.readings(batch)) }
             }
-            var routed = [[Reading]](repeating: [], count: count)
-            for r in readings { routed[Pipeline.partition(of: r.asset, count: count)].append(r) }
-            for (i, batch) in routed.enumerated() where !batch.isEmpty { partitions[i].submit(contentsOf: batch) }
+            let w = decoder.value.watermark
+            for part in partitions {
+                part.submit(.watermark(w))
+                if finish { part.submit(.finish) }
+            }
         }
+    }
+
+    private struct RollupState {
+        var totals: TotalsAggregator
+        var watermarks: [Timestamp]
+        var closedAt = Timestamp(microseconds: .min)
+        var finished = 0
     }
 
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
@@ -78,15 +180,26 @@ public final class Pipeline: Sendable {
     }
 
     /// Hands a message to the pipeline; blocks while the intake queue is full.
-    public func submit(_ message: InboundMessage) { intake.submit(message) }
+    public func submit(_ message: InboundMessage) { intake.submit(.message(message)) }
 
     /// Hands several messages over (replay and tests).
-    public func submit(contentsOf messages: [InboundMessage]) { intake.submit(contentsOf: messages) }
+    public func submit(contentsOf messages: [InboundMessage]) { intake.submit(contentsOf: messages.map { .message($0) }) }
+
+    /// Tells the pipeline that a time has passed (the wall clock, in live mode), so that windows
+    /// close when the field goes quiet.
+    public func tick(_ now: Timestamp) { intake.submit(.tick(now)) }
+
+    /// Ends the input: every window that has data is closed and written (replay, tests).
+    public func finish() {
+        intake.submit(.finish)
+        drain()
+    }
 
     /// Waits until everything submitted so far has gone through every stage.
     public func drain() {
         intake.drain()
         for p in partitions { p.drain() }
+        rollup.drain()
         sinkStage.drain()
     }
 
@@ -97,7 +210,8 @@ public final class Pipeline: Sendable {
     public var statistics: Statistics {
         Statistics(messages: counters.messages.load(ordering: .relaxed),
                    readings: counters.readings.load(ordering: .relaxed),
-                   rejects: counters.rejects.load(ordering: .relaxed))
+                   rejects: counters.rejects.load(ordering: .relaxed),
+                   totals: counters.totals.load(ordering: .relaxed))
     }
 }
 

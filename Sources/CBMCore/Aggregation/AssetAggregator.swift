@@ -1,0 +1,221 @@
+/// The per-asset half of aggregation, run in each partition: keeps the volume series of its
+/// assets (totalizers and rates of gas and water) and turns them into ``AssetHour`` figures when
+/// an hour closes, and again when late data changes an hour already closed.
+///
+/// A pure value: readings and watermark advances in, figures out. Figures are computed from the
+/// time-ordered history of each series, never accumulated in arrival order, so the same set of
+/// readings gives the same figures whatever the batches, partitions or order within the horizon.
+public struct AssetAggregator: Sendable {
+    public let settings: AggregationSettings
+    /// How far back readings are kept for corrections, in microseconds.
+    public let horizonUS: Int64
+    private var calendar: WindowCalendar
+    private var assets: [String: AssetSeries] = [:]
+    private var dirty = Set<DirtyHour>()
+    private var watermark = Timestamp(microseconds: .min)
+    private var prunedThrough = Int64.min
+    /// The earliest watermark at which some asset's next hour closes: below it, `advance` has
+    /// nothing to do.
+    private var earliestClose = Int64.min
+
+    private struct DirtyHour: Hashable {
+        var asset: String
+        var hourStart: Int64
+    }
+
+    /// The volume series of one asset, and how far its hours have been handed on.
+    private struct AssetSeries {
+        var gasTotal = SeriesHistory()
+        var gasRate = SeriesHistory()
+        var waterTotal = SeriesHistory()
+        var waterRate = SeriesHistory()
+        /// Start of the first hour not yet handed on.
+        var nextHour: Int64
+        /// The latest reading time.
+        var lastTime: Int64
+    }
+
+    public init(settings: AggregationSettings, horizonUS: Int64) {
+        self.settings = settings
+        self.horizonUS = max(horizonUS, settings.allowedLatenessUS + 3_600_000_000)
+        calendar = WindowCalendar(zone: settings.timeZone, dayStartMinutes: settings.dayStartMinutes)
+    }
+
+    /// Number of assets with volume series.
+    public var assetCount: Int { assets.count }
+
+    /// Takes readings; appends totalizer rollovers and resets to `events`. Readings that are not
+    /// volumes (pressures, temperatures) are not aggregated. Duplicates count once.
+    public mutating func add(_ readings: [Reading], events: inout [AggregationEvent]) {
+        for r in readings { add(r, events: &events) }
+    }
+
+    /// Takes one reading.
+    public mutating func add(_ r: Reading, events: inout [AggregationEvent]) {
+        let t = r.time.microseconds
+        if assets[r.asset] == nil {
+            guard r.measurement == .gasTotal || r.measurement == .gasRate
+                || r.measurement == .waterTotal || r.measurement == .waterRate else { return }
+            assets[r.asset] = AssetSeries(nextHour: calendar.hour(containing: r.time).start.microseconds, lastTime: t)
+        }
+        if t < assets[r.asset]!.nextHour {
+            // Earlier than the first reading so far, in an hour still open: start there.
+            let hour = calendar.hour(containing: r.time)
+            if hour.end.microseconds + settings.allowedLatenessUS > watermark.microseconds {
+                assets[r.asset]!.nextHour = hour.start.microseconds
+            }
+        }
+        var emitted = Int64.min
+        let index: Int?
+        var history: SeriesHistory
+        // Take the series out of the dictionary while it changes (no copy of its arrays).
+        switch r.measurement {
+        case .gasTotal: history = assets[r.asset]!.gasTotal; assets[r.asset]!.gasTotal = SeriesHistory()
+        case .gasRate: history = assets[r.asset]!.gasRate; assets[r.asset]!.gasRate = SeriesHistory()
+        case .waterTotal: history = assets[r.asset]!.waterTotal; assets[r.asset]!.waterTotal = SeriesHistory()
+        case .waterRate: history = assets[r.asset]!.waterRate; assets[r.asset]!.waterRate = SeriesHistory()
+        default: return
+        }
+        if r.measurement.isTotalizer, let rollover = r.rollover { history.rollover = rollover }
+        index = history.insert(time: t, value: r.value)
+        if let i = index {
+            if r.measurement.isTotalizer { checkDecrease(history, at: i, asset: r.asset, events: &events) }
+            emitted = assets[r.asset]!.nextHour
+            let from = i > 0 ? history.time(i - 1) : t
+            let to = i + 1 < history.count ? history.time(i + 1) : t
+            if from < emitted { markDirty(asset: r.asset, from: from, to: min(to, emitted - 1)) }
+        }
+        switch r.measurement {
+        case .gasTotal: assets[r.asset]!.gasTotal = history
+        case .gasRate: assets[r.asset]!.gasRate = history
+        case .waterTotal: assets[r.asset]!.waterTotal = history
+        default: assets[r.asset]!.waterRate = history
+        }
+        if index != nil, t > assets[r.asset]!.lastTime { assets[r.asset]!.lastTime = t }
+        // Hours are an hour long in every zone: the next one closes an hour after it starts.
+        let close = assets[r.asset]!.nextHour + 3_600_000_000 + settings.allowedLatenessUS
+        if close < earliestClose { earliestClose = close }
+    }
+
+    private func checkDecrease(_ h: SeriesHistory, at i: Int, asset: String, events: inout [AggregationEvent]) {
+        for (a, b) in [(i - 1, i), (i, i + 1)] where a >= 0 && b < h.count {
+            let v1 = h.value(a), v2 = h.value(b)
+            guard v2 < v1 else { continue }
+            let t = Timestamp(microseconds: h.time(b))
+            if let rollover = h.rollover {
+                events.append(AggregationEvent(time: t, kind: .totalizerRollover, id: asset,
+                    detail: "totalizer went from \(v1) to \(v2) m3 and rolled over at \(rollover): \(v2 - v1 + rollover) m3 counted"))
+            } else {
+                events.append(AggregationEvent(time: t, kind: .totalizerReset, id: asset,
+                    detail: "totalizer went from \(v1) to \(v2) m3 with no rollover value: taken as a reset, \(v2) m3 counted from zero"))
+            }
+        }
+    }
+
+    /// Marks the handed-on hours that overlap `[from, to]` for recomputation.
+    private mutating func markDirty(asset: String, from: Int64, to: Int64) {
+        let oldest = watermark.microseconds == .min ? Int64.min : watermark.microseconds - horizonUS
+        var span = calendar.hour(containing: Timestamp(microseconds: max(from, oldest)))
+        while span.start.microseconds <= to {
+            dirty.insert(DirtyHour(asset: asset, hourStart: span.start.microseconds))
+            span = calendar.next(.hour, after: span)
+        }
+    }
+
+    /// Advances the watermark: hands on every hour that closes (its end plus the allowed lateness
+    /// is at or before the watermark) and every closed hour that late data changed.
+    public mutating func advance(to w: Timestamp, into out: inout [AssetHour]) {
+        if w > watermark { watermark = w }
+        if dirty.isEmpty && watermark.microseconds < earliestClose { return }
+        let lateness = settings.allowedLatenessUS
+        earliestClose = .max
+        for id in assets.keys {
+            var next = calendar.hour(containing: Timestamp(microseconds: assets[id]!.nextHour))
+            let last = assets[id]!.lastTime
+            while next.end.microseconds + lateness <= watermark.microseconds && next.start.microseconds <= last {
+                out.append(figures(id, next))
+                next = calendar.next(.hour, after: next)
+            }
+            assets[id]!.nextHour = next.start.microseconds
+            if next.start.microseconds <= last { earliestClose = min(earliestClose, next.end.microseconds + lateness) }
+        }
+        if !dirty.isEmpty {
+            for d in dirty.sorted(by: { ($0.hourStart, $0.asset) < ($1.hourStart, $1.asset) }) {
+                out.append(figures(d.asset, calendar.hour(containing: Timestamp(microseconds: d.hourStart))))
+            }
+            dirty.removeAll()
+        }
+        // Forget what is older than the horizon, once an hour.
+        let cutoff = watermark.microseconds - horizonUS
+        if cutoff - prunedThrough >= 3_600_000_000 {
+            for id in assets.keys {
+                assets[id]!.gasTotal.prune(before: cutoff)
+                assets[id]!.gasRate.prune(before: cutoff)
+                assets[id]!.waterTotal.prune(before: cutoff)
+                assets[id]!.waterRate.prune(before: cutoff)
+            }
+            prunedThrough = cutoff
+        }
+    }
+
+    /// Hands on every hour that has data, however recent (end of a replay).
+    public mutating func finish(into out: inout [AssetHour]) {
+        advance(to: Timestamp(microseconds: Int64.max - settings.allowedLatenessUS - 7_200_000_000), into: &out)
+    }
+
+    /// The running figures of the hours not yet handed on (the open windows).
+    public func openHours() -> [AssetHour] {
+        var calendar = self.calendar
+        var out: [AssetHour] = []
+        for (id, a) in assets {
+            var span = calendar.hour(containing: Timestamp(microseconds: a.nextHour))
+            while span.start.microseconds <= a.lastTime {
+                out.append(Self.figures(id, span, a, settings))
+                span = calendar.next(.hour, after: span)
+            }
+        }
+        return out
+    }
+
+    private func figures(_ id: String, _ span: WindowSpan) -> AssetHour {
+        Self.figures(id, span, assets[id]!, settings)
+    }
+
+    /// One asset's figures for one hour, from its series: the totalizer when it has data in the
+    /// hour, otherwise the rate (then `estimated`).
+    private static func figures(_ id: String, _ span: WindowSpan, _ a: AssetSeries, _ s: AggregationSettings) -> AssetHour {
+        AssetHour(asset: id, hour: span,
+                  gas: fluid(total: a.gasTotal, rate: a.gasRate, span, s),
+                  water: fluid(total: a.waterTotal, rate: a.waterRate, span, s))
+    }
+
+    private static func fluid(total: SeriesHistory, rate: SeriesHistory, _ span: WindowSpan, _ s: AggregationSettings) -> FluidTotals {
+        let a = span.start.microseconds, b = span.end.microseconds
+        if !total.isEmpty {
+            var f = FluidTotals()
+            var i = max(total.lowerBound(a) - 1, 0)
+            while i < total.count && total.time(i) < b {
+                if total.time(i) >= a { f.samples += 1 }
+                if i + 1 < total.count {
+                    IntervalVolume.addTotalizer(t1: total.time(i), v1: total.value(i), t2: total.time(i + 1), v2: total.value(i + 1),
+                                                rollover: total.rollover, window: a, b, into: &f)
+                }
+                i += 1
+            }
+            if f.hasData { return f }
+        }
+        var f = FluidTotals()
+        guard !rate.isEmpty else { return f }
+        var i = max(rate.lowerBound(a) - 1, 0)
+        while i < rate.count && rate.time(i) < b {
+            if rate.time(i) >= a { f.samples += 1 }
+            if i + 1 < rate.count {
+                IntervalVolume.addRate(t1: rate.time(i), r1: rate.value(i), t2: rate.time(i + 1), r2: rate.value(i + 1),
+                                       maxGap: s.maxGapUS, integration: s.integration, window: a, b, into: &f)
+            }
+            i += 1
+        }
+        if f.samples > 0 { f.estimated = true }
+        return f
+    }
+}

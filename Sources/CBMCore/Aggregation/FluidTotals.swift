@@ -1,0 +1,77 @@
+/// The volume of one fluid of one asset over a window, with the quality figures behind it
+/// (API MPMS 21.1: quantity and flow time, unrounded).
+public struct FluidTotals: Equatable, Sendable {
+    /// Volume in m³ (gas at the reporting basis).
+    public var volume: Double = 0
+    /// Microseconds of the window covered by data.
+    public var coveredUS: Int64 = 0
+    /// Microseconds with flow.
+    public var flowUS: Int64 = 0
+    /// Readings used.
+    public var samples: Int = 0
+    /// Whether any of the volume was integrated from rates.
+    public var estimated = false
+
+    public init(volume: Double = 0, coveredUS: Int64 = 0, flowUS: Int64 = 0, samples: Int = 0, estimated: Bool = false) {
+        self.volume = volume
+        self.coveredUS = coveredUS
+        self.flowUS = flowUS
+        self.samples = samples
+        self.estimated = estimated
+    }
+
+    /// Whether any data stands behind the figures.
+    public var hasData: Bool { coveredUS > 0 || samples > 0 }
+
+    /// Adds another window's figures (a later hour of the same day, say).
+    public mutating func add(_ o: FluidTotals) {
+        volume += o.volume
+        coveredUS += o.coveredUS
+        flowUS += o.flowUS
+        samples += o.samples
+        estimated = estimated || o.estimated
+    }
+}
+
+/// One asset's figures for one clock hour: what a partition hands to the roll-up.
+public struct AssetHour: Equatable, Sendable {
+    /// The asset.
+    public var asset: String
+    /// The hour.
+    public var hour: WindowSpan
+    /// Gas: production (well), utilisation (delivery meter) or loss (flare).
+    public var gas: FluidTotals
+    /// Water (wells).
+    public var water: FluidTotals
+
+    public init(asset: String, hour: WindowSpan, gas: FluidTotals = FluidTotals(), water: FluidTotals = FluidTotals()) {
+        self.asset = asset
+        self.hour = hour
+        self.gas = gas
+        self.water = water
+    }
+}
+
+/// Something the aggregator noticed that belongs in the event log (`events` records).
+public struct AggregationEvent: Equatable, Sendable {
+    public enum Kind: String, Sendable {
+        /// A totalizer decreased and wrapped at its configured rollover value.
+        case totalizerRollover = "totalizer_rollover"
+        /// A totalizer decreased without a rollover value: it was reset and counts from zero.
+        case totalizerReset = "totalizer_reset"
+    }
+    /// Event time of the reading that showed it.
+    public var time: Timestamp
+    public var kind: Kind
+    /// The asset.
+    public var id: String
+    /// What happened, with the figures.
+    public var detail: String
+
+    public init(time: Timestamp, kind: Kind, id: String, detail: String) {
+        self.time = time
+        self.kind = kind
+        self.id = id
+        self.detail = detail
+    }
+}

@@ -1,0 +1,388 @@
+/// The roll-up half of aggregation, run once after the partitions: takes every asset's hourly
+/// figures, closes hours, gas days and gas months as the watermark passes them, and makes the
+/// `totals` records of every scope: well → block → field → all for production, delivery meter →
+/// sector → all for utilisation, flares → all for losses.
+///
+/// Days are sums of their hours and months sums of their days, each added in time order; roll-ups
+/// are sums of their members in id order. So every figure is a function of the hourly figures,
+/// whichever partition or batch they came from.
+public struct TotalsAggregator: Sendable {
+    public let settings: AggregationSettings
+    public let factors: Factors
+    public let horizonUS: Int64
+    private let register: AssetRegister
+    private var calendar: WindowCalendar
+
+    /// One asset's figures over a window.
+    struct Figures: Equatable, Sendable {
+        var gas = FluidTotals()
+        var water = FluidTotals()
+        mutating func add(_ o: Figures) {
+            gas.add(o.gas)
+            water.add(o.water)
+        }
+    }
+
+    private var hours: [Int64: [String: Figures]] = [:]
+    private var days: [Int64: [String: Figures]] = [:]
+    private var next: [WindowKind: WindowSpan] = [:]
+    private var revisions: [TotalsRecord.Key: Int] = [:]
+    private var dirty = Set<Dirty>()
+    private var lastFlush = Int64.min
+    private var lastPrune = Int64.min
+    private var dataEnd = Int64.min
+    private var unregistered = Set<String>()
+
+    private struct Dirty: Hashable {
+        var window: WindowKind
+        var start: Int64
+        var asset: String
+    }
+
+    // The register's structure, sorted once.
+    private let wellsByBlock: [(block: String, wells: [String])]
+    private let blocksByField: [(field: String, blocks: [String])]
+    private let metersBySector: [(sector: String, meters: [String])]
+    private let flares: [String]
+
+    public init(settings: AggregationSettings, factors: Factors, register: AssetRegister, horizonUS: Int64) {
+        self.settings = settings
+        self.factors = factors
+        self.register = register
+        self.horizonUS = max(horizonUS, settings.allowedLatenessUS + 3_600_000_000)
+        calendar = WindowCalendar(zone: settings.timeZone, dayStartMinutes: settings.dayStartMinutes)
+        let wells = register.assets.filter { $0.kind == .well }
+        wellsByBlock = Dictionary(grouping: wells, by: { $0.block ?? "" })
+            .map { ($0.key, $0.value.map(\.id).sorted()) }.sorted { $0.0 < $1.0 }
+        var fieldOf: [String: String] = [:]
+        for w in wells { fieldOf[w.block ?? ""] = fieldOf[w.block ?? ""] ?? (w.field ?? "") }
+        blocksByField = Dictionary(grouping: fieldOf.keys, by: { fieldOf[$0]! })
+            .map { ($0.key, $0.value.sorted()) }.sorted { $0.0 < $1.0 }
+        let meters = register.assets.filter { $0.kind == .delivery }
+        metersBySector = Dictionary(grouping: meters, by: { $0.sector?.rawValue ?? "" })
+            .map { ($0.key, $0.value.map(\.id).sorted()) }.sorted { $0.0 < $1.0 }
+        flares = register.assets.filter { $0.kind == .flare }.map(\.id).sorted()
+    }
+
+    // MARK: input
+
+    /// Takes hourly figures from a partition: new hours, or corrections of hours already closed.
+    public mutating func receive(_ figures: [AssetHour]) {
+        for h in figures { receive(h) }
+    }
+
+    public mutating func receive(_ h: AssetHour) {
+        let start = h.hour.start.microseconds
+        hours[start, default: [:]][h.asset] = Figures(gas: h.gas, water: h.water)
+        if register[h.asset] == nil { unregistered.insert(h.asset) }
+        if h.hour.end.microseconds > dataEnd { dataEnd = h.hour.end.microseconds }
+        guard let nextHour = next[.hour], start < nextHour.start.microseconds else { return }
+        // A correction of a closed hour: its day and month change too.
+        dirty.insert(Dirty(window: .hour, start: start, asset: h.asset))
+        let day = calendar.day(containing: h.hour.start)
+        if let nextDay = next[.day], day.start < nextDay.start {
+            days[day.start.microseconds, default: [:]][h.asset] = sumOfHours(asset: h.asset, in: day)
+            dirty.insert(Dirty(window: .day, start: day.start.microseconds, asset: h.asset))
+            let month = calendar.month(containing: h.hour.start)
+            if let nextMonth = next[.month], month.start < nextMonth.start {
+                dirty.insert(Dirty(window: .month, start: month.start.microseconds, asset: h.asset))
+            }
+        }
+    }
+
+    // MARK: closing
+
+    /// Closes every window whose end plus the allowed lateness the watermark has passed, and (at
+    /// most once per flush interval) re-emits the corrected windows with their revision + 1.
+    public mutating func advance(to watermark: Timestamp, into out: inout [TotalsRecord]) {
+        let lateness = settings.allowedLatenessUS
+        close(limit: { $0.end.microseconds + lateness <= watermark.microseconds }, into: &out)
+        if lastFlush == .min || watermark.microseconds - lastFlush >= settings.flushIntervalUS {
+            flush(into: &out)
+            lastFlush = watermark.microseconds
+        }
+        if watermark.microseconds - lastPrune >= 3_600_000_000 {
+            prune(cutoff: watermark.microseconds - horizonUS)
+            lastPrune = watermark.microseconds
+        }
+    }
+
+    /// Closes every window that has data and emits all pending corrections (end of input).
+    public mutating func finish(into out: inout [TotalsRecord]) {
+        let end = dataEnd
+        close(limit: { $0.start.microseconds < end }, into: &out)
+        flush(into: &out)
+    }
+
+    private mutating func close(limit: (WindowSpan) -> Bool, into out: inout [TotalsRecord]) {
+        if next[.hour] == nil {
+            guard let first = hours.keys.min() else { return }
+            let t = Timestamp(microseconds: first)
+            next[.hour] = calendar.hour(containing: t)
+            next[.day] = calendar.day(containing: t)
+            next[.month] = calendar.month(containing: t)
+        }
+        while let span = next[.hour], limit(span) {
+            emit(.hour, span, figures(.hour, span), into: &out)
+            next[.hour] = calendar.next(.hour, after: span)
+        }
+        while let span = next[.day], limit(span), span.end <= next[.hour]!.start {
+            let figs = figures(.day, span)
+            days[span.start.microseconds] = figs
+            emit(.day, span, figs, into: &out)
+            next[.day] = calendar.next(.day, after: span)
+        }
+        while let span = next[.month], limit(span), span.end <= next[.day]!.start {
+            emit(.month, span, figures(.month, span), into: &out)
+            next[.month] = calendar.next(.month, after: span)
+        }
+    }
+
+    private mutating func emit(_ kind: WindowKind, _ span: WindowSpan, _ figs: [String: Figures], into out: inout [TotalsRecord]) {
+        guard settings.windows.contains(kind) else { return }
+        for var r in records(kind, span, figs) {
+            r.revision = (revisions[r.key] ?? 0) + 1
+            revisions[r.key] = r.revision
+            out.append(r)
+        }
+    }
+
+    private mutating func flush(into out: inout [TotalsRecord]) {
+        guard !dirty.isEmpty else { return }
+        let groups = Dictionary(grouping: dirty, by: { WindowKey(window: $0.window, start: $0.start) })
+        dirty.removeAll()
+        for key in groups.keys.sorted(by: { ($0.start, $0.window.rawValue) < ($1.start, $1.window.rawValue) }) {
+            guard settings.windows.contains(key.window) else { continue }
+            let span = calendar.window(key.window, containing: Timestamp(microseconds: key.start))
+            var keep = Set<String>()
+            for d in groups[key]! { keep.formUnion(affected(by: d.asset)) }
+            for var r in records(key.window, span, figures(key.window, span)) where keep.contains("\(r.scope.rawValue)/\(r.id)") {
+                r.revision = (revisions[r.key] ?? 0) + 1
+                revisions[r.key] = r.revision
+                out.append(r)
+            }
+        }
+    }
+
+    private struct WindowKey: Hashable {
+        var window: WindowKind
+        var start: Int64
+    }
+
+    /// The records a change of one asset's figures changes: its own and its roll-ups.
+    private func affected(by asset: String) -> Set<String> {
+        guard let a = register[asset] else { return ["unregistered/\(asset)"] }
+        switch a.kind {
+        case .well: return ["well/\(asset)", "block/\(a.block ?? "")", "field/\(a.field ?? "")", "all/all"]
+        case .delivery: return ["meter/\(asset)", "sector/\(a.sector?.rawValue ?? "")", "all/all"]
+        case .flare: return ["flare/\(asset)", "all/all"]
+        }
+    }
+
+    private mutating func prune(cutoff: Int64) {
+        let dayCut = min(calendar.day(containing: Timestamp(microseconds: cutoff)).start.microseconds,
+                         next[.day]?.start.microseconds ?? .min)
+        let monthCut = min(calendar.month(containing: Timestamp(microseconds: cutoff)).start.microseconds,
+                           next[.month]?.start.microseconds ?? .min)
+        hours = hours.filter { $0.key >= dayCut }
+        days = days.filter { $0.key >= monthCut }
+        revisions = revisions.filter { $0.key.start.microseconds >= monthCut }
+    }
+
+    // MARK: figures
+
+    /// Every asset's figures over a window: an hour as handed on; a day as the sum of its hours;
+    /// a month as the sum of its days (closed days as stored, the open one from its hours).
+    private mutating func figures(_ kind: WindowKind, _ span: WindowSpan, open: [Int64: [String: Figures]] = [:]) -> [String: Figures] {
+        switch kind {
+        case .hour:
+            return open[span.start.microseconds] ?? hours[span.start.microseconds] ?? [:]
+        case .day:
+            var out: [String: Figures] = [:]
+            var h = calendar.hour(containing: span.start)
+            while h.start < span.end {
+                for (asset, f) in open[h.start.microseconds] ?? hours[h.start.microseconds] ?? [:] { out[asset, default: Figures()].add(f) }
+                h = calendar.next(.hour, after: h)
+            }
+            return out
+        case .month:
+            var out: [String: Figures] = [:]
+            var d = calendar.day(containing: span.start)
+            while d.start < span.end {
+                let dayFigures = open.isEmpty ? (days[d.start.microseconds] ?? figures(.day, d)) : figures(.day, d, open: open)
+                for (asset, f) in dayFigures { out[asset, default: Figures()].add(f) }
+                d = calendar.next(.day, after: d)
+            }
+            return out
+        }
+    }
+
+    private mutating func sumOfHours(asset: String, in day: WindowSpan) -> Figures {
+        var total = Figures()
+        var h = calendar.hour(containing: day.start)
+        while h.start < day.end {
+            if let f = hours[h.start.microseconds]?[asset] { total.add(f) }
+            h = calendar.next(.hour, after: h)
+        }
+        return total
+    }
+
+    // MARK: records
+
+    /// The records of every scope for one window.
+    func records(_ kind: WindowKind, _ span: WindowSpan, _ figs: [String: Figures]) -> [TotalsRecord] {
+        let length = Double(span.length)
+        func coverage(_ f: FluidTotals) -> Double { min(1, Double(f.coveredUS) / length) }
+        func record(_ scope: TotalsRecord.Scope, _ id: String) -> TotalsRecord {
+            TotalsRecord(window: kind, span: span, scope: scope, id: id, flowSeconds: 0, coverage: 0, samples: 0,
+                         estimated: false, revision: 0)
+        }
+        var out: [TotalsRecord] = []
+        // A sum of members, in id order, with their quality.
+        struct Rollup {
+            var gas = 0.0, water = 0.0, flowUS: Int64 = 0, samples = 0, estimated = false
+            var coverageSum = 0.0, members = 0
+            mutating func add(_ f: Figures, coverage: Double) {
+                gas += f.gas.volume
+                water += f.water.volume
+                flowUS += f.gas.flowUS
+                samples += f.gas.samples + f.water.samples
+                estimated = estimated || f.gas.estimated || f.water.estimated
+                coverageSum += coverage
+                members += 1
+            }
+            mutating func add(_ o: Rollup) {
+                gas += o.gas
+                water += o.water
+                flowUS += o.flowUS
+                samples += o.samples
+                estimated = estimated || o.estimated
+                coverageSum += o.coverageSum
+                members += o.members
+            }
+            var coverage: Double { members == 0 ? 0 : coverageSum / Double(members) }
+        }
+        func fill(_ r: inout TotalsRecord, _ q: Rollup) {
+            r.flowSeconds = Double(q.flowUS) / 1e6
+            r.coverage = q.coverage
+            r.samples = q.samples
+            r.estimated = q.estimated
+        }
+        // Production: wells, blocks, fields.
+        var blockSums: [String: Rollup] = [:]
+        for (block, wells) in wellsByBlock {
+            var sum = Rollup()
+            for id in wells {
+                let f = figs[id] ?? Figures()
+                var q = Rollup()
+                q.add(f, coverage: coverage(f.gas))
+                var r = record(.well, id)
+                r.gasM3 = f.gas.volume
+                r.waterM3 = f.water.volume
+                fill(&r, q)
+                out.append(r)
+                sum.add(q)
+            }
+            var r = record(.block, block)
+            r.gasM3 = sum.gas
+            r.waterM3 = sum.water
+            fill(&r, sum)
+            out.append(r)
+            blockSums[block] = sum
+        }
+        var production = Rollup()
+        for (field, blocks) in blocksByField {
+            var sum = Rollup()
+            for b in blocks { sum.add(blockSums[b] ?? Rollup()) }
+            var r = record(.field, field)
+            r.gasM3 = sum.gas
+            r.waterM3 = sum.water
+            fill(&r, sum)
+            out.append(r)
+            production.add(sum)
+        }
+        // Utilisation: meters, sectors.
+        var utilisation = Rollup()
+        for (sector, meters) in metersBySector {
+            var sum = Rollup()
+            for id in meters {
+                let f = figs[id] ?? Figures()
+                var q = Rollup()
+                q.add(f, coverage: coverage(f.gas))
+                var r = record(.meter, id)
+                r.utilisedM3 = f.gas.volume
+                fill(&r, q)
+                out.append(r)
+                sum.add(q)
+            }
+            var r = record(.sector, sector)
+            r.utilisedM3 = sum.gas
+            r.coalT = sum.gas * factors.coalKgcePerM3 / 1000
+            r.co2eT = sum.gas * factors.co2eKgPerM3 / 1000
+            fill(&r, sum)
+            out.append(r)
+            utilisation.add(sum)
+        }
+        // Losses: flares.
+        var flared = Rollup()
+        for id in flares {
+            let f = figs[id] ?? Figures()
+            var q = Rollup()
+            q.add(f, coverage: coverage(f.gas))
+            var r = record(.flare, id)
+            r.flaredM3 = f.gas.volume
+            fill(&r, q)
+            out.append(r)
+            flared.add(q)
+        }
+        // Unregistered assets: on their own.
+        for id in unregistered.sorted() {
+            let f = figs[id] ?? Figures()
+            var q = Rollup()
+            q.add(f, coverage: coverage(f.gas))
+            var r = record(.unregistered, id)
+            r.gasM3 = f.gas.volume
+            r.waterM3 = f.water.volume
+            fill(&r, q)
+            out.append(r)
+        }
+        // The whole field.
+        var all = record(.all, "all")
+        all.gasM3 = production.gas
+        all.waterM3 = production.water
+        all.utilisedM3 = utilisation.gas
+        all.flaredM3 = flared.gas
+        all.hasUtilisationRate = true
+        all.utilisationRate = production.gas > 0 ? utilisation.gas / production.gas : nil
+        all.coalT = utilisation.gas * factors.coalKgcePerM3 / 1000
+        all.co2eT = utilisation.gas * factors.co2eKgPerM3 / 1000
+        var everything = production
+        everything.add(utilisation)
+        fill(&all, everything)
+        all.flowSeconds = Double(production.flowUS) / 1e6
+        all.samples = production.samples + utilisation.samples + flared.samples
+        all.estimated = everything.estimated || flared.estimated
+        out.append(all)
+        return out
+    }
+
+    // MARK: latest
+
+    /// The running figures of the open windows (revision 0), given the partitions' open hours:
+    /// the current hour, gas day and gas month as they stand.
+    public mutating func latest(openHours: [AssetHour]) -> [TotalsRecord] {
+        var open: [Int64: [String: Figures]] = [:]
+        for (start, assets) in hours { open[start] = assets }
+        for h in openHours { open[h.hour.start.microseconds, default: [:]][h.asset] = Figures(gas: h.gas, water: h.water) }
+        guard let first = open.keys.min(), let last = open.keys.max() else { return [] }
+        var out: [TotalsRecord] = []
+        for kind in settings.windows {
+            var span = next[kind] ?? calendar.window(kind, containing: Timestamp(microseconds: first))
+            while span.start.microseconds <= last {
+                out += records(kind, span, figures(kind, span, open: open))
+                span = calendar.next(kind, after: span)
+            }
+        }
+        return out
+    }
+}
