@@ -299,6 +299,22 @@ struct DecoderRejectTests {
             == [.badTime(path: "ts", text: #""1795824000""#, why: "expected epoch seconds or milliseconds, or RFC 3339 text")])
     }
 
+    @Test func readingsBehindTheWatermarkByMoreThanTheHorizonAreRejected() {
+        var limits = DecodeLimits()
+        limits.horizonUS = 3_600_000_000
+        var d = Fixture.decoder([Fixture.jsonRule()], limits: limits)
+        let received = Ref.nov28 + 10
+        #expect(decode(&d, #"{"ts":\#(received),"gas_m3h":1}"#).readings.count == 1)
+        #expect(d.watermark == Timestamp(seconds: received))
+        #expect(decode(&d, #"{"ts":\#(received - 3600),"gas_m3h":1}"#).readings.count == 1)
+        let late = decode(&d, #"{"ts":\#(received - 3601),"gas_m3h":1}"#)
+        #expect(reasons(late.rejects) == [.beyondHorizon(path: "ts", behindUS: 3_601_000_000, limitUS: 3_600_000_000)])
+        #expect(late.rejects.first?.reason.code == "beyond_horizon")
+        // The wall clock moves the watermark too.
+        d.observe(Timestamp(seconds: received + 7200))
+        #expect(reasons(decode(&d, #"{"ts":\#(received),"gas_m3h":1}"#).rejects).first?.code == "beyond_horizon")
+    }
+
     @Test func timeTooFarInTheFuture() {
         var d = Fixture.decoder([Fixture.jsonRule()])
         let received = Ref.nov28 + 10
@@ -314,7 +330,9 @@ struct DecoderRejectTests {
     }
 
     @Test func timeTooFarInThePast() {
-        var d = Fixture.decoder([Fixture.jsonRule()])
+        var wide = DecodeLimits()
+        wide.horizonUS = 40 * 86_400 * 1_000_000
+        var d = Fixture.decoder([Fixture.jsonRule()], limits: wide)
         let received = Ref.nov28 + 10
         let thirtyDays: Int64 = 30 * 86_400
         #expect(decode(&d, #"{"ts":\#(received - thirtyDays),"gas_m3h":1}"#).readings.count == 1)

@@ -126,6 +126,7 @@ public struct AssetAggregator: Sendable {
     /// is at or before the watermark) and every closed hour that late data changed.
     public mutating func advance(to w: Timestamp, into out: inout [AssetHour]) {
         if w > watermark { watermark = w }
+        guard watermark.microseconds > Int64.min / 2 else { return }
         if dirty.isEmpty && watermark.microseconds < earliestClose { return }
         let lateness = settings.allowedLatenessUS
         earliestClose = .max
@@ -147,7 +148,7 @@ public struct AssetAggregator: Sendable {
         }
         // Forget what is older than the horizon, once an hour.
         let cutoff = watermark.microseconds - horizonUS
-        if cutoff - prunedThrough >= 3_600_000_000 {
+        if prunedThrough == .min || cutoff - prunedThrough >= 3_600_000_000 {
             for id in assets.keys {
                 assets[id]!.gasTotal.prune(before: cutoff)
                 assets[id]!.gasRate.prune(before: cutoff)

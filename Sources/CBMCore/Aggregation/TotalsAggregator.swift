@@ -95,13 +95,14 @@ public struct TotalsAggregator: Sendable {
     /// Closes every window whose end plus the allowed lateness the watermark has passed, and (at
     /// most once per flush interval) re-emits the corrected windows with their revision + 1.
     public mutating func advance(to watermark: Timestamp, into out: inout [TotalsRecord]) {
+        guard watermark.microseconds > Int64.min / 2 else { return }
         let lateness = settings.allowedLatenessUS
         close(limit: { $0.end.microseconds + lateness <= watermark.microseconds }, into: &out)
         if lastFlush == .min || watermark.microseconds - lastFlush >= settings.flushIntervalUS {
             flush(into: &out)
             lastFlush = watermark.microseconds
         }
-        if watermark.microseconds - lastPrune >= 3_600_000_000 {
+        if lastPrune == .min || watermark.microseconds - lastPrune >= 3_600_000_000 {
             prune(cutoff: watermark.microseconds - horizonUS)
             lastPrune = watermark.microseconds
         }
@@ -110,11 +111,13 @@ public struct TotalsAggregator: Sendable {
     /// Closes every window that has data and emits all pending corrections (end of input).
     public mutating func finish(into out: inout [TotalsRecord]) {
         let end = dataEnd
-        close(limit: { $0.start.microseconds < end }, into: &out)
+        close(limit: { $0.start.microseconds < end }, final: true, into: &out)
         flush(into: &out)
     }
 
-    private mutating func close(limit: (WindowSpan) -> Bool, into out: inout [TotalsRecord]) {
+    /// Closes windows in order while `limit` allows; a day only once all its hours are closed and
+    /// a month once all its days are, unless `final` (no more data will come).
+    private mutating func close(limit: (WindowSpan) -> Bool, final: Bool = false, into out: inout [TotalsRecord]) {
         if next[.hour] == nil {
             guard let first = hours.keys.min() else { return }
             let t = Timestamp(microseconds: first)
@@ -126,13 +129,13 @@ public struct TotalsAggregator: Sendable {
             emit(.hour, span, figures(.hour, span), into: &out)
             next[.hour] = calendar.next(.hour, after: span)
         }
-        while let span = next[.day], limit(span), span.end <= next[.hour]!.start {
+        while let span = next[.day], limit(span), final || span.end <= next[.hour]!.start {
             let figs = figures(.day, span)
             days[span.start.microseconds] = figs
             emit(.day, span, figs, into: &out)
             next[.day] = calendar.next(.day, after: span)
         }
-        while let span = next[.month], limit(span), span.end <= next[.day]!.start {
+        while let span = next[.month], limit(span), final || span.end <= next[.day]!.start {
             emit(.month, span, figures(.month, span), into: &out)
             next[.month] = calendar.next(.month, after: span)
         }
