@@ -141,8 +141,10 @@ public struct TotalsAggregator: Sendable {
         }
     }
 
+    /// Emits the records of a window that has data (a window in which no asset has any is not
+    /// written: its absence says so, and what is written depends only on the data).
     private mutating func emit(_ kind: WindowKind, _ span: WindowSpan, _ figs: [String: Figures], into out: inout [TotalsRecord]) {
-        guard settings.windows.contains(kind) else { return }
+        guard settings.windows.contains(kind), !figs.isEmpty else { return }
         for var r in records(kind, span, figs) {
             r.revision = (revisions[r.key] ?? 0) + 1
             revisions[r.key] = r.revision
@@ -159,7 +161,9 @@ public struct TotalsAggregator: Sendable {
             let span = calendar.window(key.window, containing: Timestamp(microseconds: key.start))
             var keep = Set<String>()
             for d in groups[key]! { keep.formUnion(affected(by: d.asset)) }
-            for var r in records(key.window, span, figures(key.window, span)) where keep.contains("\(r.scope.rawValue)/\(r.id)") {
+            // A window never written (late data from before the first one closed) is written whole.
+            let whole = revisions[TotalsRecord.Key(window: key.window, start: span.start, scope: .all, id: "all")] == nil
+            for var r in records(key.window, span, figures(key.window, span)) where whole || keep.contains("\(r.scope.rawValue)/\(r.id)") {
                 r.revision = (revisions[r.key] ?? 0) + 1
                 revisions[r.key] = r.revision
                 out.append(r)
