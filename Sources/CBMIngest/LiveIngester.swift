@@ -97,7 +97,7 @@ public final class LiveIngester: Sendable {
         let result = outcome.withLock { $0! }
         logger.info("stopping: draining the pipeline", metadata: ["reason": "\(result)"])
         client.stop()
-        pipeline.drain()
+        pipeline.stop()
         sink.close()
         let s = pipeline.statistics
         logger.info("stopped", metadata: [

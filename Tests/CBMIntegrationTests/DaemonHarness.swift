@@ -20,7 +20,8 @@ final class Daemon {
         """
 
     /// Writes a configuration for the broker on `port`; `broker` and `extra` add YAML.
-    init(port: Int, scheme: String = "mqtt", protocolVersion: String = "5", broker: String = "", extra: String = "") {
+    init(port: Int, scheme: String = "mqtt", protocolVersion: String = "5", broker: String = "", extra: String = "",
+         limits: String = "limits: { max_payload: 1KiB, max_future: 5m, max_past: 30d }") {
         dir = TemporaryDirectory("daemon")
         dir.write("assets.csv", Self.assets)
         configPath = dir.write("cbm-ingest.yaml", """
@@ -45,7 +46,7 @@ final class Daemon {
                 basis: 0C
                 units: { gas_rate: m3/h, water_rate: m3/d, temperature: degC }
             assets: assets.csv
-            limits: { max_payload: 1KiB, max_future: 5m, max_past: 30d }
+            \(limits)
             output:
               directory: out
               readings: true
@@ -56,6 +57,8 @@ final class Daemon {
     var out: String { dir.file("out") }
     var readings: [[String: Any]] { records(under: dir.file("out/readings")) }
     var rejects: [[String: Any]] { records(under: dir.file("out/rejects")) }
+    var totals: [[String: Any]] { records(under: dir.file("out/totals")) }
+    var events: [[String: Any]] { records(under: dir.file("out/events")) }
 
     /// Starts the daemon and, unless told otherwise, waits until it has subscribed.
     @discardableResult

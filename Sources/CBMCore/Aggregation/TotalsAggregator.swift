@@ -108,6 +108,11 @@ public struct TotalsAggregator: Sendable {
         }
     }
 
+    /// Emits the pending corrections of closed windows now (at a stop), without closing more.
+    public mutating func flushCorrections(into out: inout [TotalsRecord]) {
+        flush(into: &out)
+    }
+
     /// Closes every window that has data and emits all pending corrections (end of input).
     public mutating func finish(into out: inout [TotalsRecord]) {
         let end = dataEnd

@@ -20,22 +20,30 @@ public final class Pipeline: Sendable {
     private let sinkStage: Stage<SinkBatch>
     private let counters = Counters()
 
+    /// How the input ends: `close` closes every window that has data (end of a replay);
+    /// `flush` only writes the pending corrections of closed windows (a stop: open windows stay
+    /// open).
+    enum Ending: Sendable {
+        case close
+        case flush
+    }
+
     enum IntakeItem: Sendable {
         case message(InboundMessage)
         case tick(Timestamp)
-        case finish
+        case end(Ending)
     }
 
     enum PartitionItem: Sendable {
         case readings([Reading])
         case watermark(Timestamp)
-        case finish
+        case end(Ending)
     }
 
     enum RollupItem: Sendable {
         case hours([AssetHour])
         case watermark(partition: Int, Timestamp)
-        case finished(partition: Int)
+        case ended(partition: Int, Ending)
     }
 
     /// Counts of what went through, for logs and status.
@@ -83,9 +91,14 @@ public final class Pipeline: Sendable {
                         s.value.closedAt = low
                         s.value.totals.advance(to: low, into: &records)
                     }
-                case .finished:
-                    s.value.finished += 1
-                    if s.value.finished == count { s.value.totals.finish(into: &records) }
+                case .ended(_, let ending):
+                    s.value.ended += 1
+                    guard s.value.ended == count else { break }
+                    s.value.ended = 0
+                    switch ending {
+                    case .close: s.value.totals.finish(into: &records)
+                    case .flush: s.value.totals.flushCorrections(into: &records)
+                    }
                 }
             }
             if !records.isEmpty {
@@ -112,10 +125,10 @@ public final class Pipeline: Sendable {
                         aggregator.value.advance(to: w, into: &hours)
                         if !hours.isEmpty { rollup.submit(.hours(hours)); hours.removeAll() }
                         rollup.submit(.watermark(partition: i, w))
-                    case .finish:
-                        aggregator.value.finish(into: &hours)
+                    case .end(let ending):
+                        if case .close = ending { aggregator.value.finish(into: &hours) }
                         if !hours.isEmpty { rollup.submit(.hours(hours)); hours.removeAll() }
-                        rollup.submit(.finished(partition: i))
+                        rollup.submit(.ended(partition: i, ending))
                     }
                 }
                 if !events.isEmpty { sinkStage.submit(.events(events)) }
@@ -130,7 +143,7 @@ public final class Pipeline: Sendable {
             var readings: [Reading] = []
             var rejects: [Reject] = []
             var messages = 0
-            var finish = false
+            var ending: Ending?
             readings.reserveCapacity(items.count * 2)
             for item in items {
                 switch item {
@@ -139,8 +152,8 @@ public final class Pipeline: Sendable {
                     messages += 1
                 case .tick(let t):
                     decoder.value.observe(t)
-                case .finish:
-                    finish = true
+                case .end(let e):
+                    ending = e
                 }
             }
             counters.messages.add(messages, ordering: .relaxed)
@@ -157,7 +170,7 @@ public final class Pipeline: Sendable {
             let w = decoder.value.watermark
             for part in partitions {
                 part.submit(.watermark(w))
-                if finish { part.submit(.finish) }
+                if let ending { part.submit(.end(ending)) }
             }
         }
     }
@@ -166,7 +179,7 @@ public final class Pipeline: Sendable {
         var totals: TotalsAggregator
         var watermarks: [Timestamp]
         var closedAt = Timestamp(microseconds: .min)
-        var finished = 0
+        var ended = 0
     }
 
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
@@ -191,7 +204,14 @@ public final class Pipeline: Sendable {
 
     /// Ends the input: every window that has data is closed and written (replay, tests).
     public func finish() {
-        intake.submit(.finish)
+        intake.submit(.end(.close))
+        drain()
+    }
+
+    /// Stops: everything submitted goes through, and corrections of closed windows are written;
+    /// open windows stay open.
+    public func stop() {
+        intake.submit(.end(.flush))
         drain()
     }
 
