@@ -1,5 +1,5 @@
 # cbm-ingest: make demo | make test | make build
-.PHONY: all deps build test demo clean
+.PHONY: all deps build test demo clean bench-decode bench-aggregate
 
 all: build
 
@@ -16,6 +16,12 @@ test: deps
 
 demo: build
 	@scripts/demo.sh
+
+bench-decode:
+	cd Benchmarks && swift package --disable-sandbox benchmark --target DecodeBenchmarks
+
+bench-aggregate:
+	cd Benchmarks && swift package --disable-sandbox benchmark --target AggregateBenchmarks
 
 clean:
 	rm -rf .build demo-out

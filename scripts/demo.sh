@@ -65,6 +65,32 @@ echo "== what it wrote under $out"
 for f in $(find "$out" -type f | sort); do
   echo "   $f: $(wc -l < "$f") records"
 done
+if command -v python3 >/dev/null 2>&1 && [ -d "$out/totals" ]; then
+  echo "== totals (highest revision of each window; m3 at 20 C)"
+  python3 - "$out/totals" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+final = {}
+for name in sorted(os.listdir(d)):
+    for line in open(os.path.join(d, name)):
+        r = json.loads(line)
+        k = (r["window"], r["start"], r["scope"], r["id"])
+        if k not in final or final[k]["revision"] < r["revision"]:
+            final[k] = r
+def fmt(v):
+    return "-" if v is None else f"{v:,.1f}"
+for (window, start, scope, ident), r in sorted(final.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    if scope == "all" and window == "hour":
+        rate = r.get("utilisation_rate")
+        print(f"   hour {start}  produced {fmt(r.get('gas_m3')):>10}  utilised {fmt(r.get('utilised_m3')):>10}"
+              f"  flared {fmt(r.get('flared_m3')):>8}  utilisation {'-' if rate is None else f'{rate:.1%}'}"
+              f"  coal {r.get('coal_t', 0):.2f} t  CO2e {r.get('co2e_t', 0):.1f} t  (revision {r['revision']})")
+for (window, start, scope, ident), r in sorted(final.items()):
+    if window == "hour" and scope in ("field", "sector") and r.get("gas_m3", r.get("utilised_m3", 0)):
+        v = r.get("gas_m3", r.get("utilised_m3"))
+        print(f"   hour {start}  {scope:6} {ident:16} {fmt(v):>10} m3  coverage {r['coverage']:.0%}")
+PY
+fi
 echo "== first readings"
 find "$out/readings" -type f -exec head -n 6 {} \; | sed 's/^/   /'
 echo "== rejects (bad input is kept, with its reason)"

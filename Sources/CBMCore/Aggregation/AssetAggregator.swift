@@ -10,7 +10,9 @@ public struct AssetAggregator: Sendable {
     /// How far back readings are kept for corrections, in microseconds.
     public let horizonUS: Int64
     private var calendar: WindowCalendar
-    private var assets: [String: AssetSeries] = [:]
+    private var index: [String: Int] = [:]
+    private var ids: [String] = []
+    private var table: [AssetSeries] = []
     private var dirty = Set<DirtyHour>()
     private var watermark = Timestamp(microseconds: .min)
     private var prunedThrough = Int64.min
@@ -42,7 +44,7 @@ public struct AssetAggregator: Sendable {
     }
 
     /// Number of assets with volume series.
-    public var assetCount: Int { assets.count }
+    public var assetCount: Int { table.count }
 
     /// Takes readings; appends totalizer rollovers and resets to `events`. Readings that are not
     /// volumes (pressures, temperatures) are not aggregated. Duplicates count once.
@@ -53,51 +55,53 @@ public struct AssetAggregator: Sendable {
     /// Takes one reading.
     public mutating func add(_ r: Reading, events: inout [AggregationEvent]) {
         let t = r.time.microseconds
-        if assets[r.asset] == nil {
-            guard r.measurement == .gasTotal || r.measurement == .gasRate
-                || r.measurement == .waterTotal || r.measurement == .waterRate else { return }
-            assets[r.asset] = AssetSeries(nextHour: calendar.hour(containing: r.time).start.microseconds, lastTime: t)
+        guard r.measurement == .gasTotal || r.measurement == .gasRate
+            || r.measurement == .waterTotal || r.measurement == .waterRate else { return }
+        let a: Int
+        if let i = index[r.asset] {
+            a = i
+        } else {
+            a = table.count
+            index[r.asset] = a
+            ids.append(r.asset)
+            table.append(AssetSeries(nextHour: calendar.hour(containing: r.time).start.microseconds, lastTime: t))
         }
-        if t < assets[r.asset]!.nextHour {
+        if t < table[a].nextHour {
             // Earlier than the first reading so far, in an hour still open: start there.
             let hour = calendar.hour(containing: r.time)
             if hour.end.microseconds + settings.allowedLatenessUS > watermark.microseconds {
-                assets[r.asset]!.nextHour = hour.start.microseconds
+                table[a].nextHour = hour.start.microseconds
             }
         }
-        var emitted = Int64.min
-        let index: Int?
-        var history: SeriesHistory
-        // Take the series out of the dictionary while it changes (no copy of its arrays).
+        let inserted: (index: Int, from: Int64, to: Int64)?
         switch r.measurement {
-        case .gasTotal: history = assets[r.asset]!.gasTotal; assets[r.asset]!.gasTotal = SeriesHistory()
-        case .gasRate: history = assets[r.asset]!.gasRate; assets[r.asset]!.gasRate = SeriesHistory()
-        case .waterTotal: history = assets[r.asset]!.waterTotal; assets[r.asset]!.waterTotal = SeriesHistory()
-        case .waterRate: history = assets[r.asset]!.waterRate; assets[r.asset]!.waterRate = SeriesHistory()
-        default: return
+        case .gasTotal: inserted = Self.insert(r, into: &table[a].gasTotal, events: &events)
+        case .gasRate: inserted = Self.insert(r, into: &table[a].gasRate, events: &events)
+        case .waterTotal: inserted = Self.insert(r, into: &table[a].waterTotal, events: &events)
+        default: inserted = Self.insert(r, into: &table[a].waterRate, events: &events)
         }
-        if r.measurement.isTotalizer, let rollover = r.rollover { history.rollover = rollover }
-        index = history.insert(time: t, value: r.value)
-        if let i = index {
-            if r.measurement.isTotalizer { checkDecrease(history, at: i, asset: r.asset, events: &events) }
-            emitted = assets[r.asset]!.nextHour
-            let from = i > 0 ? history.time(i - 1) : t
-            let to = i + 1 < history.count ? history.time(i + 1) : t
-            if from < emitted { markDirty(asset: r.asset, from: from, to: min(to, emitted - 1)) }
-        }
-        switch r.measurement {
-        case .gasTotal: assets[r.asset]!.gasTotal = history
-        case .gasRate: assets[r.asset]!.gasRate = history
-        case .waterTotal: assets[r.asset]!.waterTotal = history
-        default: assets[r.asset]!.waterRate = history
-        }
-        if index != nil, t > assets[r.asset]!.lastTime { assets[r.asset]!.lastTime = t }
+        guard let inserted else { return }  // a duplicate
+        let emitted = table[a].nextHour
+        if inserted.from < emitted { markDirty(asset: r.asset, from: inserted.from, to: min(inserted.to, emitted - 1)) }
+        if t > table[a].lastTime { table[a].lastTime = t }
         // Hours are an hour long in every zone: the next one closes an hour after it starts.
-        let close = assets[r.asset]!.nextHour + 3_600_000_000 + settings.allowedLatenessUS
+        let close = table[a].nextHour + 3_600_000_000 + settings.allowedLatenessUS
         if close < earliestClose { earliestClose = close }
     }
 
-    private func checkDecrease(_ h: SeriesHistory, at i: Int, asset: String, events: inout [AggregationEvent]) {
+    /// Inserts a reading into its series; returns the span its neighbours bound (the intervals it
+    /// changes), or nil for a duplicate.
+    private static func insert(_ r: Reading, into history: inout SeriesHistory, events: inout [AggregationEvent])
+        -> (index: Int, from: Int64, to: Int64)?
+    {
+        let t = r.time.microseconds
+        if r.measurement.isTotalizer, let rollover = r.rollover { history.rollover = rollover }
+        guard let i = history.insert(time: t, value: r.value) else { return nil }
+        if r.measurement.isTotalizer { checkDecrease(history, at: i, asset: r.asset, events: &events) }
+        return (i, i > 0 ? history.time(i - 1) : t, i + 1 < history.count ? history.time(i + 1) : t)
+    }
+
+    private static func checkDecrease(_ h: SeriesHistory, at i: Int, asset: String, events: inout [AggregationEvent]) {
         for (a, b) in [(i - 1, i), (i, i + 1)] where a >= 0 && b < h.count {
             let v1 = h.value(a), v2 = h.value(b)
             guard v2 < v1 else { continue }
@@ -130,14 +134,14 @@ public struct AssetAggregator: Sendable {
         if dirty.isEmpty && watermark.microseconds < earliestClose { return }
         let lateness = settings.allowedLatenessUS
         earliestClose = .max
-        for id in assets.keys {
-            var next = calendar.hour(containing: Timestamp(microseconds: assets[id]!.nextHour))
-            let last = assets[id]!.lastTime
+        for a in table.indices {
+            var next = calendar.hour(containing: Timestamp(microseconds: table[a].nextHour))
+            let last = table[a].lastTime
             while next.end.microseconds + lateness <= watermark.microseconds && next.start.microseconds <= last {
-                out.append(figures(id, next))
+                out.append(Self.figures(ids[a], next, table[a], settings))
                 next = calendar.next(.hour, after: next)
             }
-            assets[id]!.nextHour = next.start.microseconds
+            table[a].nextHour = next.start.microseconds
             if next.start.microseconds <= last { earliestClose = min(earliestClose, next.end.microseconds + lateness) }
         }
         if !dirty.isEmpty {
@@ -149,11 +153,11 @@ public struct AssetAggregator: Sendable {
         // Forget what is older than the horizon, once an hour.
         let cutoff = watermark.microseconds - horizonUS
         if prunedThrough == .min || cutoff - prunedThrough >= 3_600_000_000 {
-            for id in assets.keys {
-                assets[id]!.gasTotal.prune(before: cutoff)
-                assets[id]!.gasRate.prune(before: cutoff)
-                assets[id]!.waterTotal.prune(before: cutoff)
-                assets[id]!.waterRate.prune(before: cutoff)
+            for a in table.indices {
+                table[a].gasTotal.prune(before: cutoff)
+                table[a].gasRate.prune(before: cutoff)
+                table[a].waterTotal.prune(before: cutoff)
+                table[a].waterRate.prune(before: cutoff)
             }
             prunedThrough = cutoff
         }
@@ -168,7 +172,7 @@ public struct AssetAggregator: Sendable {
     public func openHours() -> [AssetHour] {
         var calendar = self.calendar
         var out: [AssetHour] = []
-        for (id, a) in assets {
+        for (id, a) in zip(ids, table) {
             var span = calendar.hour(containing: Timestamp(microseconds: a.nextHour))
             while span.start.microseconds <= a.lastTime {
                 out.append(Self.figures(id, span, a, settings))
@@ -179,7 +183,7 @@ public struct AssetAggregator: Sendable {
     }
 
     private func figures(_ id: String, _ span: WindowSpan) -> AssetHour {
-        Self.figures(id, span, assets[id]!, settings)
+        Self.figures(id, span, table[index[id]!], settings)
     }
 
     /// One asset's figures for one hour, from its series: the totalizer when it has data in the
