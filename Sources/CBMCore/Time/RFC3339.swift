@@ -120,16 +120,14 @@ public enum RFC3339 {
             days -= 1
         }
         let (y, m, d) = Civil.date(days: Int(days))
+        // Digits straight into the output: no array per field.
         func put(_ v: Int, _ width: Int) {
-            var digits = [UInt8](repeating: 48, count: width)
-            var x = v
-            var i = width - 1
-            while i >= 0 {
-                digits[i] = UInt8(48 + x % 10)
-                x /= 10
-                i -= 1
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(48 + (v / divisor) % 10))
+                divisor /= 10
             }
-            out.append(contentsOf: digits)
         }
         put(y, 4); out.append(45); put(m, 2); out.append(45); put(d, 2); out.append(84)
         put(Int(sod / 3600), 2); out.append(58); put(Int(sod % 3600 / 60), 2); out.append(58); put(Int(sod % 60), 2)
