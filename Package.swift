@@ -1,10 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Layers (DESIGN §2): an arrow means "may import".
-//   CMosquitto ← CBMMQTT ─┐
-//   CBMCore ← CBMStorage ─┼─ CBMIngest ← cbm-ingest
-//   CBMCore ──────────────┘
+// Layers: an arrow means "may import".
+//   CMosquitto ← CBMMQTT ──────┐
+//   CBMCore, CZlib ← CBMStorage ┼─ CBMIngest ← cbm-ingest
+//   CBMCore ────────────────────┘
 let package = Package(
     name: "cbm-ingest",
     platforms: [.macOS(.v15)],
@@ -23,11 +23,17 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        // zlib, for gzip-compressing closed output files.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // The domain: readings, units, assets, topic templates, payload decoders, records.
         // Foundation only: no I/O, no clock, no Dispatch, no MQTT.
         .target(name: "CBMCore"),
         // Files: record writers (later: rotation, journal, checkpoints).
-        .target(name: "CBMStorage", dependencies: ["CBMCore"]),
+        .target(name: "CBMStorage", dependencies: ["CBMCore", "CZlib"]),
         // A small Swift API over libmosquitto; the only code that calls it.
         .target(name: "CBMMQTT", dependencies: ["CMosquitto"]),
         // Configuration, the Dispatch pipeline, the live ingester.

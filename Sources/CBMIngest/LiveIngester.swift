@@ -89,7 +89,14 @@ public final class LiveIngester: Sendable {
         // The wall clock moves the watermark too, so windows close when the field goes quiet.
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.ticker"))
         ticker.schedule(deadline: .now() + 1, repeating: 1)
-        ticker.setEventHandler { pipeline.tick(now()) }
+        let snapshotEvery = max(1, Int(configuration.output.snapshotIntervalUS / 1_000_000))
+        let seconds = Mutex(0)
+        ticker.setEventHandler {
+            let t = now()
+            pipeline.tick(t)
+            let n = seconds.withLock { n -> Int in n += 1; return n }
+            if n % snapshotEvery == 0 { pipeline.requestSnapshot(t) }
+        }
         ticker.resume()
 
         finished.wait()
@@ -97,7 +104,7 @@ public final class LiveIngester: Sendable {
         let result = outcome.withLock { $0! }
         logger.info("stopping: draining the pipeline", metadata: ["reason": "\(result)"])
         client.stop()
-        pipeline.stop()
+        pipeline.stop(at: now())
         sink.close()
         let s = pipeline.statistics
         logger.info("stopped", metadata: [

@@ -22,7 +22,7 @@ struct AggregationHarness {
 
     struct Result {
         var records: [TotalsRecord] = []
-        var events: [AggregationEvent] = []
+        var events: [EventRecord] = []
         /// The highest revision of each record.
         var final: [TotalsRecord.Key: TotalsRecord] {
             var out: [TotalsRecord.Key: TotalsRecord] = [:]
@@ -376,7 +376,7 @@ struct LatestTests {
         let settings = AggregationSettings()
         var part = AssetAggregator(settings: settings, horizonUS: settings.horizonUS)
         var totals = TotalsAggregator(settings: settings, factors: Factors(), register: AggregationHarness.field, horizonUS: settings.horizonUS)
-        var events: [AggregationEvent] = []
+        var events: [EventRecord] = []
         part.add([reading("W01", .gasTotal, "2026-11-28T09:00:00+08:00", 0),
                   reading("W01", .gasTotal, "2026-11-28T10:00:00+08:00", 100),
                   reading("W01", .gasTotal, "2026-11-28T10:30:00+08:00", 130)], events: &events)

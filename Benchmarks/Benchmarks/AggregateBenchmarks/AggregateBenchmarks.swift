@@ -18,7 +18,7 @@ final class Field: @unchecked Sendable {
     var minute: Int64 = 0
     var totalizers: [Double]
     var records: [TotalsRecord] = []
-    var events: [AggregationEvent] = []
+    var events: [EventRecord] = []
     var hours: [AssetHour] = []
     let start = Timestamp(seconds: 1_795_996_800)  // a gas day start in Asia/Shanghai
 

@@ -48,12 +48,12 @@ public struct AssetAggregator: Sendable {
 
     /// Takes readings; appends totalizer rollovers and resets to `events`. Readings that are not
     /// volumes (pressures, temperatures) are not aggregated. Duplicates count once.
-    public mutating func add(_ readings: [Reading], events: inout [AggregationEvent]) {
+    public mutating func add(_ readings: [Reading], events: inout [EventRecord]) {
         for r in readings { add(r, events: &events) }
     }
 
     /// Takes one reading.
-    public mutating func add(_ r: Reading, events: inout [AggregationEvent]) {
+    public mutating func add(_ r: Reading, events: inout [EventRecord]) {
         let t = r.time.microseconds
         guard r.measurement == .gasTotal || r.measurement == .gasRate
             || r.measurement == .waterTotal || r.measurement == .waterRate else { return }
@@ -91,7 +91,7 @@ public struct AssetAggregator: Sendable {
 
     /// Inserts a reading into its series; returns the span its neighbours bound (the intervals it
     /// changes), or nil for a duplicate.
-    private static func insert(_ r: Reading, into history: inout SeriesHistory, events: inout [AggregationEvent])
+    private static func insert(_ r: Reading, into history: inout SeriesHistory, events: inout [EventRecord])
         -> (index: Int, from: Int64, to: Int64)?
     {
         let t = r.time.microseconds
@@ -101,16 +101,16 @@ public struct AssetAggregator: Sendable {
         return (i, i > 0 ? history.time(i - 1) : t, i + 1 < history.count ? history.time(i + 1) : t)
     }
 
-    private static func checkDecrease(_ h: SeriesHistory, at i: Int, asset: String, events: inout [AggregationEvent]) {
+    private static func checkDecrease(_ h: SeriesHistory, at i: Int, asset: String, events: inout [EventRecord]) {
         for (a, b) in [(i - 1, i), (i, i + 1)] where a >= 0 && b < h.count {
             let v1 = h.value(a), v2 = h.value(b)
             guard v2 < v1 else { continue }
             let t = Timestamp(microseconds: h.time(b))
             if let rollover = h.rollover {
-                events.append(AggregationEvent(time: t, kind: .totalizerRollover, id: asset,
+                events.append(EventRecord(time: t, kind: .totalizerRollover, id: asset,
                     detail: "totalizer went from \(v1) to \(v2) m3 and rolled over at \(rollover): \(v2 - v1 + rollover) m3 counted"))
             } else {
-                events.append(AggregationEvent(time: t, kind: .totalizerReset, id: asset,
+                events.append(EventRecord(time: t, kind: .totalizerReset, id: asset,
                     detail: "totalizer went from \(v1) to \(v2) m3 with no rollover value: taken as a reset, \(v2) m3 counted from zero"))
             }
         }

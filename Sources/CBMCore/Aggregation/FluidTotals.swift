@@ -52,13 +52,20 @@ public struct AssetHour: Equatable, Sendable {
     }
 }
 
-/// Something the aggregator noticed that belongs in the event log (`events` records).
-public struct AggregationEvent: Equatable, Sendable {
+/// Something that belongs in the event log (`events` records): what the aggregator noticed in
+/// the data, and what happened to the output files.
+public struct EventRecord: Equatable, Sendable {
     public enum Kind: String, Sendable {
         /// A totalizer decreased and wrapped at its configured rollover value.
         case totalizerRollover = "totalizer_rollover"
         /// A totalizer decreased without a rollover value: it was reset and counts from zero.
         case totalizerReset = "totalizer_reset"
+        /// An output file left open by a crash was repaired (a partial last line cut) and closed.
+        case fileRepaired = "file_repaired"
+        /// Output could not be written; it is retried, nothing is dropped.
+        case outputError = "output_error"
+        /// Output is written again after an error.
+        case outputRecovered = "output_recovered"
     }
     /// Event time of the reading that showed it.
     public var time: Timestamp

@@ -32,6 +32,8 @@ public struct TotalsAggregator: Sendable {
     private var lastPrune = Int64.min
     private var dataEnd = Int64.min
     private var unregistered = Set<String>()
+    /// The records of the last closed hour and gas day (with their corrections), for `latest.json`.
+    public private(set) var lastClosed: [WindowKind: [TotalsRecord]] = [:]
 
     private struct Dirty: Hashable {
         var window: WindowKind
@@ -150,11 +152,14 @@ public struct TotalsAggregator: Sendable {
     /// written: its absence says so, and what is written depends only on the data).
     private mutating func emit(_ kind: WindowKind, _ span: WindowSpan, _ figs: [String: Figures], into out: inout [TotalsRecord]) {
         guard settings.windows.contains(kind), !figs.isEmpty else { return }
+        var emitted: [TotalsRecord] = []
         for var r in records(kind, span, figs) {
             r.revision = (revisions[r.key] ?? 0) + 1
             revisions[r.key] = r.revision
-            out.append(r)
+            emitted.append(r)
         }
+        out += emitted
+        if kind != .month { lastClosed[kind] = emitted }
     }
 
     private mutating func flush(into out: inout [TotalsRecord]) {
@@ -172,6 +177,10 @@ public struct TotalsAggregator: Sendable {
                 r.revision = (revisions[r.key] ?? 0) + 1
                 revisions[r.key] = r.revision
                 out.append(r)
+                if var last = lastClosed[key.window], let i = last.firstIndex(where: { $0.key == r.key }) {
+                    last[i] = r
+                    lastClosed[key.window] = last
+                }
             }
         }
     }

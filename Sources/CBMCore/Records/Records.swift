@@ -80,13 +80,36 @@ public struct RecordEncoder: Sendable {
     }
 
     /// An `events` record: time, kind, id, detail.
-    public mutating func encode(_ e: AggregationEvent) {
+    public mutating func encode(_ e: EventRecord) {
         encoder.begin()
         encoder.time("time", e.time, offsetSeconds: offsets.offset(at: e.time))
         encoder.string("kind", e.kind.rawValue)
         encoder.string("id", e.id)
         encoder.string("detail", e.detail)
         encoder.end()
+    }
+
+    /// `latest.json`: the running totals of the open windows and the last closed hour and gas day,
+    /// for dashboards. One JSON object; records as in `totals/`.
+    public mutating func snapshot(generatedAt: Timestamp, watermark: Timestamp, open: [TotalsRecord],
+                                  lastHour: [TotalsRecord], lastDay: [TotalsRecord], factors: Factors) -> [UInt8] {
+        var out: [UInt8] = []
+        func time(_ t: Timestamp) -> String { "\"" + RFC3339.format(t, offsetSeconds: offsets.offset(at: t)) + "\"" }
+        out += Array("{\"generated_at\":\(time(generatedAt)),\"watermark\":\(watermark.microseconds > Int64.min / 2 ? time(watermark) : "null"),".utf8)
+        out += Array("\"basis\":\"\(basis.name)\",\"coal_kgce_per_m3\":\(factors.coalKgcePerM3),\"co2e_kg_per_m3\":\(factors.co2eKgPerM3),".utf8)
+        for (i, (name, records)) in [("open", open), ("last_closed_hour", lastHour), ("last_closed_day", lastDay)].enumerated() {
+            out += Array("\"\(name)\":[".utf8)
+            for (j, r) in records.enumerated() {
+                encoder.reset()
+                encode(r, factors: factors)
+                if j > 0 { out.append(44) }
+                out += encoder.bytes.dropLast()  // without the newline
+            }
+            out += Array((i < 2 ? "]," : "]").utf8)
+        }
+        encoder.reset()
+        out += Array("}\n".utf8)
+        return out
     }
 
     /// Takes the encoded bytes, leaving the encoder empty.

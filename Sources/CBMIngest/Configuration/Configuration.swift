@@ -1,5 +1,6 @@
 import CBMCore
 import CBMMQTT
+import CBMStorage
 import Foundation
 
 /// The validated configuration: immutable, complete, every default applied. Built once by
@@ -37,11 +38,22 @@ public struct Configuration: Sendable {
     }
 
     /// Output settings.
-    public struct Output: Sendable, Equatable {
+    public struct Output: Sendable {
         /// The output directory (absolute).
         public var directory: String
         /// Whether every decoded reading is written to `readings/`.
         public var readings: Bool
+        /// Formats every family is written in.
+        public var formats: [OutputStore.Format] = [.jsonl]
+        /// Rotation by size and time.
+        public var maxBytes: Int64 = 64 << 20
+        public var intervalUS: Int64 = 86_400_000_000
+        /// Retention of closed files, per family.
+        public var retention = RetentionPolicy(maxAgeUS: 400 * 86_400_000_000, maxBytes: 20 << 30, maxFiles: nil)
+        /// Whether closed files are gzip-compressed.
+        public var compress = false
+        /// How often `latest.json` is replaced.
+        public var snapshotIntervalUS: Int64 = 5_000_000
     }
 
     /// Pipeline sizing.
@@ -104,7 +116,13 @@ public struct Configuration: Sendable {
         lines.append("aggregation: \(a.windows.map(\.rawValue).joined(separator: ", ")) in \(a.timeZone.identifier), gas day from \(String(format: "%02d:%02d", a.dayStartMinutes / 60, a.dayStartMinutes % 60)), basis \(a.basis.name) 101.325 kPa, lateness \(Quantities.describe(microseconds: a.allowedLatenessUS)), max gap \(Quantities.describe(microseconds: a.maxGapUS)), \(a.integration.rawValue)")
         lines.append("factors: \(factors.coalKgcePerM3) kgce/m3 standard coal, \(factors.co2eKgPerM3) kg CO2e/m3")
         lines.append("limits: payload \(Quantities.describe(bytes: Int64(limits.maxPayload))), future \(Quantities.describe(microseconds: limits.maxFutureUS)), past \(Quantities.describe(microseconds: limits.maxPastUS)), \(limits.maxSeries) series")
-        lines.append("output: \(output.directory)" + (output.readings ? " (readings on)" : ""))
+        lines.append("output: \(output.directory), \(output.formats.map(\.rawValue).joined(separator: " and "))"
+            + (output.readings ? ", readings on" : "")
+            + ", rotate at \(Quantities.describe(bytes: output.maxBytes)) or every \(Quantities.describe(microseconds: output.intervalUS))"
+            + (output.compress ? ", closed files gzipped" : "")
+            + (output.retention.maxAgeUS.map { ", kept \(Quantities.describe(microseconds: $0))" } ?? "")
+            + (output.retention.maxBytes.map { " and at most \(Quantities.describe(bytes: $0)) a family" } ?? "")
+            + (output.retention.maxFiles.map { ", \($0) files a family" } ?? ""))
         return lines.joined(separator: "\n")
     }
 }

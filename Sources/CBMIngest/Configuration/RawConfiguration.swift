@@ -204,7 +204,40 @@ struct RawLimits: RawSection {
 struct RawOutput: RawSection {
     var directory: String?
     var readings: String?
-    enum Keys: String, CodingKey, CaseIterable { case directory, readings }
+    var formats: [String]?
+    var rotate: RawRotate?
+    var retain: RawRetain?
+    var compress: String?
+    var snapshotInterval: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case directory, readings, formats, rotate, retain, compress
+        case snapshotInterval = "snapshot_interval"
+    }
+    typealias CodingKeys = Keys
+    static var children: [String: KeySchema] {
+        ["formats": .list(.scalar), "rotate": .section(RawRotate.self), "retain": .section(RawRetain.self)]
+    }
+}
+
+struct RawRotate: RawSection {
+    var maxBytes: String?
+    var interval: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case interval
+        case maxBytes = "max_bytes"
+    }
+    typealias CodingKeys = Keys
+}
+
+struct RawRetain: RawSection {
+    var maxAge: String?
+    var maxBytes: String?
+    var maxFiles: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case maxAge = "max_age"
+        case maxBytes = "max_bytes"
+        case maxFiles = "max_files"
+    }
     typealias CodingKeys = Keys
 }
 

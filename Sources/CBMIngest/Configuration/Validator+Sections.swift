@@ -1,5 +1,6 @@
 import CBMCore
 import CBMMQTT
+import CBMStorage
 import Foundation
 
 extension Validator {
@@ -18,9 +19,7 @@ extension Validator {
         var factors = Factors()
         factors.coalKgcePerM3 = positive(raw.factors?.coalKgcePerM3, root / "factors" / "coal_kgce_per_m3", default: factors.coalKgcePerM3)
         factors.co2eKgPerM3 = positive(raw.factors?.co2eKgPerM3, root / "factors" / "co2e_kg_per_m3", default: factors.co2eKgPerM3)
-        let output = Configuration.Output(
-            directory: resolve(raw.output?.directory ?? "/var/lib/cbm-ingest/out"),
-            readings: bool(raw.output?.readings, root / "output" / "readings", default: false))
+        let output = validate(raw.output, root / "output")
         var pipeline = Configuration.Pipeline()
         pipeline.queueCapacity = integer(raw.pipeline?.queueCapacity, root / "pipeline" / "queue_capacity", default: pipeline.queueCapacity, range: 1...10_000_000)
         pipeline.partitions = integer(raw.pipeline?.partitions, root / "pipeline" / "partitions", default: pipeline.partitions, range: 1...64)
@@ -282,6 +281,53 @@ extension Validator {
             }
             return (AssetRegister(assets), "inline")
         }
+    }
+
+    // MARK: output
+
+    mutating func validate(_ raw: RawOutput?, _ path: ConfigPath) -> Configuration.Output {
+        var o = Configuration.Output(directory: resolve(raw?.directory ?? "/var/lib/cbm-ingest/out"),
+                                     readings: bool(raw?.readings, path / "readings", default: false))
+        if let formats = raw?.formats {
+            var out: [OutputStore.Format] = []
+            for (i, f) in formats.enumerated() {
+                if let format = OutputStore.Format(rawValue: f.lowercased()) {
+                    if !out.contains(format) { out.append(format) }
+                } else {
+                    problem((path / "formats").index(i), "unknown format \"\(f)\" (use jsonl, csv)")
+                }
+            }
+            if formats.isEmpty { problem(path / "formats", "empty: keep at least one of jsonl, csv") }
+            o.formats = out.isEmpty ? [.jsonl] : out
+        }
+        o.maxBytes = size(raw?.rotate?.maxBytes, path / "rotate" / "max_bytes", default: o.maxBytes)
+        if o.maxBytes < 4096 { problem(path / "rotate" / "max_bytes", "must be at least 4KiB") }
+        if let text = raw?.rotate?.interval {
+            let v = duration(text, path / "rotate" / "interval", default: o.intervalUS)
+            if RotationSchedule.allowedIntervals.contains(v) {
+                o.intervalUS = v
+            } else if Quantities.duration(text) != nil {
+                problem(path / "rotate" / "interval", "\"\(text)\" does not divide a day; use 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 4h, 6h, 8h, 12h or 1d")
+            }
+        }
+        let r = raw?.retain
+        if let text = r?.maxAge {
+            o.retention.maxAgeUS = text == "forever" ? nil : duration(text, path / "retain" / "max_age", default: 0)
+        }
+        if let text = r?.maxBytes {
+            o.retention.maxBytes = text == "unlimited" ? nil : size(text, path / "retain" / "max_bytes", default: 0)
+        }
+        if let text = r?.maxFiles {
+            o.retention.maxFiles = integer(text, path / "retain" / "max_files", default: 0, range: 1...100_000_000)
+        }
+        switch raw?.compress?.lowercased() {
+        case nil, "none", "false", "no": o.compress = false
+        case "gzip": o.compress = true
+        case let other?: problem(path / "compress", "unknown compression \"\(other)\" (use gzip or none)")
+        }
+        o.snapshotIntervalUS = duration(raw?.snapshotInterval, path / "snapshot_interval", default: o.snapshotIntervalUS)
+        if o.snapshotIntervalUS < 1_000_000 { problem(path / "snapshot_interval", "must be at least 1s") }
+        return o
     }
 
     // MARK: aggregation, limits

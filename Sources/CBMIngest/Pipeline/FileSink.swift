@@ -3,78 +3,147 @@ import CBMStorage
 import Foundation
 import Logging
 
-/// What reaches the sinks.
+/// What reaches the sink.
 public enum SinkBatch: Sendable {
     case readings([Reading])
     case rejects([Reject])
     case totals([TotalsRecord])
-    case events([AggregationEvent])
+    case events([EventRecord])
+    /// `latest.json`, encoded.
+    case snapshot([UInt8])
+    /// Time passes: idle files rotate.
+    case tick(Timestamp)
 }
 
-/// Writes record families as JSON Lines files under the output directory: `totals/`,
-/// `events/`, `rejects/`, and `readings/` when switched on. Files are opened on their first record. A write that fails
-/// (disk full, directory not writable) is retried with backoff: nothing is dropped, and the
-/// pipeline waits behind it.
+/// Writes the record families as rotating files under the output directory (`totals/`,
+/// `events/`, `rejects/`, `readings/` when switched on), in every configured format, and
+/// `latest.json`.
+///
+/// A write that fails (disk full, directory not writable) is retried with backoff until it
+/// succeeds: nothing is dropped, the pipeline waits behind the sink, and in the end so does the
+/// broker. The failure is logged, and once writing works again an `output_error` event says what
+/// happened.
 public final class FileSink {
-    private let directory: String
+    private let store: OutputStore
     private let writeReadings: Bool
     private let factors: Factors
-    private var encoder: RecordEncoder
-    private var writers: [RecordFamily: RecordFileWriter] = [:]
+    private var json: RecordEncoder
+    private var csv: CSVRecordEncoder
     private let now: @Sendable () -> Timestamp
     private let logger: Logger
     /// Records written, by family.
     public private(set) var written: [RecordFamily: Int] = [:]
+    private var pendingEvents: [EventRecord] = []
 
     public init(configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
-        directory = configuration.output.directory
-        writeReadings = configuration.output.readings
+        let o = configuration.output
+        var settings = OutputStore.Settings(directory: o.directory)
+        settings.formats = o.formats
+        settings.rotation.maxBytes = o.maxBytes
+        settings.rotation.intervalUS = o.intervalUS
+        settings.rotation.zone = configuration.aggregation.timeZone
+        settings.retention = o.retention
+        settings.compress = o.compress
+        writeReadings = o.readings
         factors = configuration.factors
-        encoder = RecordEncoder(zone: ZoneOffsets(zone: configuration.aggregation.timeZone),
-                                basis: configuration.aggregation.basis)
+        let zone = ZoneOffsets(zone: configuration.aggregation.timeZone)
+        json = RecordEncoder(zone: zone, basis: configuration.aggregation.basis)
+        csv = CSVRecordEncoder(zone: zone, basis: configuration.aggregation.basis, factors: configuration.factors)
         self.now = now
         self.logger = logger
-    }
-
-    /// The files written so far, by family.
-    public var files: [RecordFamily: String] { writers.mapValues(\.path) }
-
-    /// Writes a batch.
-    public func write(_ batch: SinkBatch) {
-        switch batch {
-        case .readings(let readings):
-            guard writeReadings, !readings.isEmpty else { return }
-            for r in readings { encoder.encode(r) }
-            append(encoder.take(), family: .readings, count: readings.count)
-        case .rejects(let rejects):
-            guard !rejects.isEmpty else { return }
-            for r in rejects { encoder.encode(r) }
-            append(encoder.take(), family: .rejects, count: rejects.count)
-        case .totals(let totals):
-            guard !totals.isEmpty else { return }
-            for r in totals { encoder.encode(r, factors: factors) }
-            append(encoder.take(), family: .totals, count: totals.count)
-        case .events(let events):
-            guard !events.isEmpty else { return }
-            for e in events { encoder.encode(e) }
-            append(encoder.take(), family: .events, count: events.count)
+        var repaired: [RotatingFile.Event] = []
+        let log = logger
+        store = OutputStore(settings: settings, onEvent: { repaired.append($0) },
+                            onError: { log.error("output housekeeping failed", metadata: ["error": "\($0)"]) })
+        // Repair what a crash left open before anything new is written.
+        do {
+            try store.openAll(RecordFamily.allCases.filter { $0 != .readings || o.readings })
+        } catch {
+            logger.error("cannot open the output directory yet; it will be retried", metadata: ["error": "\(error)"])
+        }
+        let t = now()
+        for case .repaired(let file, let cut) in repaired {
+            logger.warning("repaired an output file left open by a crash", metadata: ["output.file": "\(file)", "output.cut_bytes": "\(cut)"])
+            pendingEvents.append(EventRecord(time: t, kind: .fileRepaired, id: (file as NSString).lastPathComponent,
+                detail: cut > 0 ? "left open by a crash; a partial last line of \(cut) bytes was cut away and the file closed"
+                    : "left open by a crash; it ended on a whole line and was closed"))
         }
     }
 
-    private func append(_ bytes: [UInt8], family: RecordFamily, count: Int) {
+    /// The output folder of a family.
+    public func folder(_ family: RecordFamily) -> String { store.folder(family) }
+
+    /// Writes a batch.
+    public func write(_ batch: SinkBatch) {
+        if !pendingEvents.isEmpty {
+            let events = pendingEvents
+            pendingEvents.removeAll()
+            write(.events(events))
+        }
+        switch batch {
+        case .readings(let readings):
+            guard writeReadings, !readings.isEmpty else { return }
+            for r in readings { json.encode(r) }
+            for r in readings { csv.encode(r) }
+            append(.readings, count: readings.count)
+        case .rejects(let rejects):
+            guard !rejects.isEmpty else { return }
+            for r in rejects { json.encode(r) }
+            for r in rejects { csv.encode(r, maxPayload: json.maxRejectPayload) }
+            append(.rejects, count: rejects.count)
+        case .totals(let totals):
+            guard !totals.isEmpty else { return }
+            for r in totals { json.encode(r, factors: factors) }
+            for r in totals { csv.encode(r) }
+            append(.totals, count: totals.count)
+        case .events(let events):
+            guard !events.isEmpty else { return }
+            for e in events { json.encode(e) }
+            for e in events { csv.encode(e) }
+            append(.events, count: events.count)
+        case .snapshot(let bytes):
+            retry("latest.json") { () throws(StorageError) in try store.writeSnapshot(bytes) }
+        case .tick(let t):
+            retry("rotation") { () throws(StorageError) in try store.tick(t) }
+        }
+    }
+
+    private func append(_ family: RecordFamily, count: Int) {
+        let jsonBytes = json.take()
+        let csvBytes = csv.take()
+        for format in store.settings.formats {
+            let bytes = format == .jsonl ? jsonBytes : csvBytes
+            retry(family.rawValue) { () throws(StorageError) in try store.append(bytes, family: family, format: format, at: now()) }
+        }
+        written[family, default: 0] += count
+    }
+
+    /// Runs `body` until it succeeds, backing off up to 5 s; logs the failure at most every 10 s,
+    /// and after recovering, records it as an event.
+    private func retry(_ what: String, _ body: () throws(StorageError) -> Void) {
         var delay = 0.05
+        var since: Timestamp?
         var lastLogged: Timestamp?
+        var attempts = 0
+        var lastError = ""
         while true {
             do {
-                let writer = try writer(for: family)
-                try writer.append(bytes)
-                written[family, default: 0] += count
+                try body()
+                if let since {
+                    let t = now()
+                    logger.notice("output written again", metadata: ["output.family": "\(what)", "output.attempts": "\(attempts)"])
+                    pendingEvents.append(EventRecord(time: t, kind: .outputError, id: what,
+                        detail: "could not write for \(Quantities.describe(microseconds: t - since)) (\(lastError)); retried \(attempts) times; nothing was dropped"))
+                }
                 return
             } catch {
                 let t = now()
+                attempts += 1
+                lastError = "\(error)"
+                if since == nil { since = t }
                 if lastLogged.map({ t - $0 > 10_000_000 }) ?? true {
-                    logger.error("cannot write records; retrying, nothing is dropped",
-                                 metadata: ["output.family": "\(family.rawValue)", "error": "\(error)"])
+                    logger.error("cannot write output; retrying, nothing is dropped",
+                                 metadata: ["output.family": "\(what)", "error": "\(error)"])
                     lastLogged = t
                 }
                 Thread.sleep(forTimeInterval: delay)
@@ -83,23 +152,15 @@ public final class FileSink {
         }
     }
 
-    private func writer(for family: RecordFamily) throws(StorageError) -> RecordFileWriter {
-        if let w = writers[family] { return w }
-        var zone = encoder.zoneOffsets
-        let t = now()
-        let w = try RecordFileWriter(directory: directory, family: family, openedAt: t, offsetSeconds: zone.offset(at: t))
-        writers[family] = w
-        logger.info("writing \(family.rawValue)", metadata: ["output.file": "\(w.path)"])
-        return w
-    }
-
-    /// Syncs and closes every file.
+    /// Closes every file (writing pending events first) and waits for compression and pruning.
     public func close() {
-        for (family, w) in writers.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            do { try w.close() } catch {
-                logger.error("cannot close output file", metadata: ["output.family": "\(family.rawValue)", "error": "\(error)"])
-            }
+        if !pendingEvents.isEmpty {
+            let events = pendingEvents
+            pendingEvents.removeAll()
+            write(.events(events))
         }
-        writers.removeAll()
+        do { try store.close() } catch {
+            logger.error("cannot close the output files", metadata: ["error": "\(error)"])
+        }
     }
 }

@@ -31,18 +31,21 @@ public final class Pipeline: Sendable {
     enum IntakeItem: Sendable {
         case message(InboundMessage)
         case tick(Timestamp)
+        case snapshot(Timestamp)
         case end(Ending)
     }
 
     enum PartitionItem: Sendable {
         case readings([Reading])
         case watermark(Timestamp)
+        case snapshot(Timestamp)
         case end(Ending)
     }
 
     enum RollupItem: Sendable {
         case hours([AssetHour])
         case watermark(partition: Int, Timestamp)
+        case openHours(partition: Int, [AssetHour], generatedAt: Timestamp)
         case ended(partition: Int, Ending)
     }
 
@@ -76,7 +79,9 @@ public final class Pipeline: Sendable {
         let a = configuration.aggregation
         let rollupState = SendableBox(RollupState(
             totals: TotalsAggregator(settings: a, factors: configuration.factors, register: configuration.register, horizonUS: a.horizonUS),
-            watermarks: [Timestamp](repeating: Timestamp(microseconds: .min), count: count)))
+            watermarks: [Timestamp](repeating: Timestamp(microseconds: .min), count: count),
+            encoder: RecordEncoder(zone: ZoneOffsets(zone: a.timeZone), basis: a.basis)))
+        let factors = configuration.factors
         let rollup = Stage<RollupItem>(label: "cbm-ingest.rollup", capacity: 4 * count + 64, batch: 64) { items in
             var records: [TotalsRecord] = []
             let s = rollupState
@@ -91,6 +96,23 @@ public final class Pipeline: Sendable {
                         s.value.closedAt = low
                         s.value.totals.advance(to: low, into: &records)
                     }
+                case .openHours(_, let hours, let generatedAt):
+                    s.value.openHours += hours
+                    s.value.openReports += 1
+                    guard s.value.openReports == count else { break }
+                    let latest = s.value.totals.latest(openHours: s.value.openHours)
+                    let bytes = s.value.encoder.snapshot(
+                        generatedAt: generatedAt, watermark: s.value.watermarks.min()!, open: latest,
+                        lastHour: s.value.totals.lastClosed[.hour] ?? [], lastDay: s.value.totals.lastClosed[.day] ?? [],
+                        factors: factors)
+                    s.value.openHours.removeAll()
+                    s.value.openReports = 0
+                    if !records.isEmpty {
+                        counters.totals.add(records.count, ordering: .relaxed)
+                        sinkStage.submit(.totals(records))
+                        records.removeAll()
+                    }
+                    sinkStage.submit(.snapshot(bytes))
                 case .ended(_, let ending):
                     s.value.ended += 1
                     guard s.value.ended == count else { break }
@@ -115,7 +137,7 @@ public final class Pipeline: Sendable {
             let capacity = max(4, p.queueCapacity / max(p.batch, 1))
             return Stage<PartitionItem>(label: "cbm-ingest.partition.\(i)", capacity: capacity, batch: 8) { items in
                 var hours: [AssetHour] = []
-                var events: [AggregationEvent] = []
+                var events: [EventRecord] = []
                 for item in items {
                     switch item {
                     case .readings(let readings):
@@ -125,6 +147,8 @@ public final class Pipeline: Sendable {
                         aggregator.value.advance(to: w, into: &hours)
                         if !hours.isEmpty { rollup.submit(.hours(hours)); hours.removeAll() }
                         rollup.submit(.watermark(partition: i, w))
+                    case .snapshot(let t):
+                        rollup.submit(.openHours(partition: i, aggregator.value.openHours(), generatedAt: t))
                     case .end(let ending):
                         if case .close = ending { aggregator.value.finish(into: &hours) }
                         if !hours.isEmpty { rollup.submit(.hours(hours)); hours.removeAll() }
@@ -144,6 +168,7 @@ public final class Pipeline: Sendable {
             var rejects: [Reject] = []
             var messages = 0
             var ending: Ending?
+            var snapshot: Timestamp?
             readings.reserveCapacity(items.count * 2)
             for item in items {
                 switch item {
@@ -152,6 +177,8 @@ public final class Pipeline: Sendable {
                     messages += 1
                 case .tick(let t):
                     decoder.value.observe(t)
+                case .snapshot(let t):
+                    snapshot = t
                 case .end(let e):
                     ending = e
                 }
@@ -171,6 +198,7 @@ public final class Pipeline: Sendable {
             for part in partitions {
                 part.submit(.watermark(w))
                 if let ending { part.submit(.end(ending)) }
+                if let snapshot { part.submit(.snapshot(snapshot)) }
             }
         }
     }
@@ -180,6 +208,9 @@ public final class Pipeline: Sendable {
         var watermarks: [Timestamp]
         var closedAt = Timestamp(microseconds: .min)
         var ended = 0
+        var encoder: RecordEncoder
+        var openHours: [AssetHour] = []
+        var openReports = 0
     }
 
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
@@ -199,19 +230,28 @@ public final class Pipeline: Sendable {
     public func submit(contentsOf messages: [InboundMessage]) { intake.submit(contentsOf: messages.map { .message($0) }) }
 
     /// Tells the pipeline that a time has passed (the wall clock, in live mode), so that windows
-    /// close when the field goes quiet.
-    public func tick(_ now: Timestamp) { intake.submit(.tick(now)) }
+    /// close when the field goes quiet and idle files rotate.
+    public func tick(_ now: Timestamp) {
+        intake.submit(.tick(now))
+        sinkStage.submit(.tick(now))
+    }
 
-    /// Ends the input: every window that has data is closed and written (replay, tests).
-    public func finish() {
+    /// Asks for `latest.json`: the running totals of the open windows, as of now.
+    public func requestSnapshot(_ now: Timestamp) { intake.submit(.snapshot(now)) }
+
+    /// Ends the input: every window that has data is closed and written, then `latest.json`
+    /// (replay, tests).
+    public func finish(at now: Timestamp) {
         intake.submit(.end(.close))
+        intake.submit(.snapshot(now))
         drain()
     }
 
-    /// Stops: everything submitted goes through, and corrections of closed windows are written;
-    /// open windows stay open.
-    public func stop() {
+    /// Stops: everything submitted goes through, corrections of closed windows and `latest.json`
+    /// are written; open windows stay open.
+    public func stop(at now: Timestamp) {
         intake.submit(.end(.flush))
+        intake.submit(.snapshot(now))
         drain()
     }
 

@@ -1,0 +1,129 @@
+/// Encodes records as CSV (RFC 4180) with the same column names as the JSON Lines records: a
+/// fixed set of columns per family (empty where a record has no such field), one record per line
+/// (control characters inside text are escaped as in JSON, so no field holds a line break).
+public struct CSVRecordEncoder: Sendable {
+    public let basis: VolumeBasis
+    public let factors: Factors
+    private var offsets: ZoneOffsets
+    /// The encoded lines.
+    public private(set) var bytes: [UInt8] = []
+    private var first = true
+
+    public init(zone: ZoneOffsets, basis: VolumeBasis, factors: Factors) {
+        offsets = zone
+        self.basis = basis
+        self.factors = factors
+    }
+
+    /// The header line of a family's files.
+    public static func header(_ family: RecordFamily) -> [UInt8] {
+        Array((columns(family).joined(separator: ",") + "\n").utf8)
+    }
+
+    /// The columns of a family.
+    public static func columns(_ family: RecordFamily) -> [String] {
+        switch family {
+        case .readings: return ["time", "asset", "measurement", "value", "unit", "basis"]
+        case .rejects: return ["time", "topic", "reason", "code", "payload", "payload_bytes", "truncated"]
+        case .events: return ["time", "kind", "id", "detail"]
+        case .alerts: return ["time", "rule", "scope", "id", "state", "severity", "value", "threshold", "window", "message"]
+        case .totals:
+            return ["window", "start", "end", "scope", "id", "gas_m3", "water_m3", "utilised_m3", "flared_m3",
+                    "utilisation_rate", "coal_t", "co2e_t", "flow_seconds", "coverage", "samples", "estimated",
+                    "revision", "basis", "coal_kgce_per_m3", "co2e_kg_per_m3"]
+        }
+    }
+
+    /// Takes the encoded bytes, leaving the encoder empty.
+    public mutating func take() -> [UInt8] {
+        let out = bytes
+        bytes.removeAll(keepingCapacity: true)
+        return out
+    }
+
+    private mutating func field(_ text: String) {
+        if !first { bytes.append(44) }
+        first = false
+        var escaped: [UInt8] = []
+        escaped.reserveCapacity(text.utf8.count)
+        var needsQuotes = false
+        for c in text.utf8 {
+            if c < 32 {
+                JSONLineEncoder.appendEscaped(c, to: &escaped)
+            } else {
+                if c == 44 || c == 34 { needsQuotes = true }
+                escaped.append(c)
+                if c == 34 { escaped.append(34) }
+            }
+        }
+        if needsQuotes { bytes.append(34) }
+        bytes.append(contentsOf: escaped)
+        if needsQuotes { bytes.append(34) }
+    }
+
+    private mutating func number(_ v: Double?) { field(v.map { $0.isFinite ? $0.description : "" } ?? "") }
+    private mutating func time(_ t: Timestamp) { field(RFC3339.format(t, offsetSeconds: offsets.offset(at: t))) }
+    private mutating func end() {
+        bytes.append(10)
+        first = true
+    }
+
+    public mutating func encode(_ r: Reading) {
+        time(r.time)
+        field(r.asset)
+        field(r.measurement.rawValue)
+        number(r.value)
+        field(r.unit)
+        field(r.measurement.dimension.isGas ? basis.name : "")
+        end()
+    }
+
+    public mutating func encode(_ r: Reject, maxPayload: Int = 1024) {
+        time(r.time)
+        field(r.topic)
+        field(r.reason.description)
+        field(r.reason.code)
+        var json = JSONLineEncoder()
+        let kept = r.payload.prefix(maxPayload)
+        json.begin()
+        json.bytesAsString("p", kept)
+        // {"p":"…"} → the escaped text between the quotes.
+        let text = json.bytes.dropFirst(6).dropLast(1)
+        field(String(decoding: text, as: UTF8.self))
+        field(String(r.payload.count))
+        field(kept.count < r.payload.count ? "true" : "")
+        end()
+    }
+
+    public mutating func encode(_ r: TotalsRecord) {
+        field(r.window.rawValue)
+        time(r.span.start)
+        time(r.span.end)
+        field(r.scope.rawValue)
+        field(r.id)
+        number(r.gasM3)
+        number(r.waterM3)
+        number(r.utilisedM3)
+        number(r.flaredM3)
+        number(r.utilisationRate)
+        number(r.coalT)
+        number(r.co2eT)
+        number(r.flowSeconds)
+        number(r.coverage)
+        field(String(r.samples))
+        field(r.estimated ? "true" : "false")
+        field(String(r.revision))
+        field(basis.name)
+        number(r.coalT != nil ? factors.coalKgcePerM3 : nil)
+        number(r.coalT != nil ? factors.co2eKgPerM3 : nil)
+        end()
+    }
+
+    public mutating func encode(_ e: EventRecord) {
+        time(e.time)
+        field(e.kind.rawValue)
+        field(e.id)
+        field(e.detail)
+        end()
+    }
+}

@@ -1,0 +1,144 @@
+import CBMCore
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The output directory: one folder per record family, each written in every configured format
+/// by a ``RotatingFile``; closed files compressed and pruned in the background, never the open
+/// one; and `latest.json` replaced atomically.
+public final class OutputStore {
+    /// Output settings.
+    public struct Settings: Sendable {
+        public var directory: String
+        public var formats: [Format] = [.jsonl]
+        public var rotation = RotatingFile.Options()
+        public var retention = RetentionPolicy()
+        public var compress = false
+        public init(directory: String) { self.directory = directory }
+    }
+
+    /// File formats.
+    public enum Format: String, CaseIterable, Sendable {
+        case jsonl, csv
+    }
+
+    public let settings: Settings
+    private var files: [RecordFamily: [Format: RotatingFile]] = [:]
+    private let housekeeping = DispatchQueue(label: "cbm-ingest.output.housekeeping", qos: .utility)
+    private let onEvent: (RotatingFile.Event) -> Void
+    private let onError: @Sendable (String) -> Void
+
+    /// `onEvent` hears of repaired files (on the caller's thread); `onError` of housekeeping
+    /// failures (on a background queue).
+    public init(settings: Settings, onEvent: @escaping (RotatingFile.Event) -> Void,
+                onError: @escaping @Sendable (String) -> Void) {
+        self.settings = settings
+        self.onEvent = onEvent
+        self.onError = onError
+    }
+
+    /// The folder of a family.
+    public func folder(_ family: RecordFamily) -> String {
+        (settings.directory as NSString).appendingPathComponent(family.rawValue)
+    }
+
+    /// Opens (and repairs) a family's files on first use, then appends.
+    public func append(_ bytes: [UInt8], family: RecordFamily, format: Format, at now: Timestamp) throws(StorageError) {
+        try file(family, format).append(bytes, at: now)
+    }
+
+    /// Opens every family's files now: a crash's leftovers are repaired at start, not at the first
+    /// record of each family.
+    public func openAll(_ families: [RecordFamily]) throws(StorageError) {
+        for f in families {
+            for format in settings.formats { _ = try file(f, format) }
+        }
+    }
+
+    private func file(_ family: RecordFamily, _ format: Format) throws(StorageError) -> RotatingFile {
+        if let f = files[family]?[format] { return f }
+        var options = settings.rotation
+        options.ext = format.rawValue
+        options.header = format == .csv ? CSVRecordEncoder.header(family) : []
+        let folder = self.folder(family)
+        let compress = settings.compress
+        let retention = settings.retention
+        let onError = self.onError
+        let queue = housekeeping
+        let f = try RotatingFile(directory: folder, family: family.rawValue, options: options, onClose: { path in
+            queue.async { Self.housekeep(closed: path, folder: folder, compress: compress, retention: retention, onError: onError) }
+        }, events: onEvent)
+        files[family, default: [:]][format] = f
+        // Closed files a crash left uncompressed (or compressed twice) are put right.
+        if compress {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+            for n in names where n.hasSuffix("." + format.rawValue) {
+                let path = (folder as NSString).appendingPathComponent(n)
+                queue.async { Self.housekeep(closed: path, folder: folder, compress: true, retention: retention, onError: onError) }
+            }
+        }
+        return f
+    }
+
+    private static func housekeep(closed path: String, folder: String, compress: Bool, retention: RetentionPolicy,
+                                  onError: @Sendable (String) -> Void) {
+        if compress && FileManager.default.fileExists(atPath: path) {
+            do {
+                try Gzip.compress(path, to: path + ".gz")
+                unlink(path)
+                syncDirectory(of: path)
+            } catch {
+                onError("cannot compress \(path): \(error)")
+            }
+        }
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        retention.prune(directory: folder, now: Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000))
+    }
+
+    /// Time rotation of idle files.
+    public func tick(_ now: Timestamp) throws(StorageError) {
+        for (_, formats) in files {
+            for (_, f) in formats { try f.tick(now) }
+        }
+    }
+
+    /// Closes every open file and waits for compression and pruning to finish.
+    public func close() throws(StorageError) {
+        var first: StorageError?
+        for (_, formats) in files {
+            for (_, f) in formats {
+                do { try f.close() } catch { first = first ?? error }
+            }
+        }
+        housekeeping.sync {}
+        if let first { throw first }
+    }
+
+    /// Waits for background compression and pruning (tests).
+    public func waitForHousekeeping() { housekeeping.sync {} }
+
+    /// Replaces `latest.json` atomically: written to a temporary file, fsynced, renamed.
+    public func writeSnapshot(_ bytes: [UInt8]) throws(StorageError) {
+        do {
+            try FileManager.default.createDirectory(atPath: settings.directory, withIntermediateDirectories: true)
+        } catch {
+            throw StorageError(operation: "create directory", path: settings.directory, errno: EACCES)
+        }
+        let path = (settings.directory as NSString).appendingPathComponent("latest.json")
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StorageError(operation: "create", path: tmp, errno: errno) }
+        let ok = writeAll(fd, bytes, bytes.count) && fsync(fd) == 0
+        let e = errno
+        Glibc.close(fd)
+        guard ok else {
+            unlink(tmp)
+            throw StorageError(operation: "write", path: tmp, errno: e)
+        }
+        guard rename(tmp, path) == 0 else { throw StorageError(operation: "rename", path: tmp, errno: errno) }
+        syncDirectory(of: path)
+    }
+}
