@@ -56,6 +56,7 @@ let package = Package(
         // Real components for tests: a private mosquitto broker, child processes, temporary folders.
         .target(name: "CBMTestSupport", dependencies: ["CBMMQTT"]),
         .testTarget(name: "CBMCoreTests", dependencies: ["CBMCore"]),
+        .testTarget(name: "CBMStorageTests", dependencies: ["CBMCore", "CBMStorage", "CBMTestSupport"]),
         .testTarget(name: "CBMIngestTests", dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMTestSupport"]),
         .testTarget(
             name: "CBMIntegrationTests",

@@ -57,7 +57,7 @@ public final class FileSink {
                             onError: { log.error("output housekeeping failed", metadata: ["error": "\($0)"]) })
         // Repair what a crash left open before anything new is written.
         do {
-            try store.openAll(RecordFamily.allCases.filter { $0 != .readings || o.readings })
+            try store.openAll([.totals, .events, .rejects] + (o.readings ? [.readings] : []))
         } catch {
             logger.error("cannot open the output directory yet; it will be retried", metadata: ["error": "\(error)"])
         }
