@@ -144,6 +144,9 @@ public final class LiveIngester: Sendable {
     }
 
     private func installSignalHandlers() -> [any DispatchSourceSignal] {
+        // A file size limit (or a full disk) must fail the write, which is retried, not kill us.
+        signal(SIGXFSZ, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
         let queue = DispatchQueue(label: "cbm-ingest.signals")
         return [SIGINT, SIGTERM].map { sig in
             signal(sig, SIG_IGN)

@@ -57,6 +57,8 @@ public final class MosquittoBroker: @unchecked Sendable {
             chmod(store, 0o777)
             conf += "persistence true\npersistence_location \(store)/\n"
         }
+        // Queue every message for an absent persistent session (the default keeps 1,000).
+        conf += "max_queued_messages 0\n"
         conf += "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
         directory.write("mosquitto.conf", conf)
     }

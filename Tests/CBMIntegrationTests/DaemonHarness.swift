@@ -21,7 +21,8 @@ final class Daemon {
 
     /// Writes a configuration for the broker on `port`; `broker` and `extra` add YAML.
     init(port: Int, scheme: String = "mqtt", protocolVersion: String = "5", broker: String = "", extra: String = "",
-         limits: String = "limits: { max_payload: 1KiB, max_future: 5m, max_past: 30d }") {
+         limits: String = "limits: { max_payload: 1KiB, max_future: 5m, max_past: 30d }",
+         output: String = "output: { directory: out, readings: true }") {
         dir = TemporaryDirectory("daemon")
         dir.write("assets.csv", Self.assets)
         configPath = dir.write("cbm-ingest.yaml", """
@@ -47,9 +48,7 @@ final class Daemon {
                 units: { gas_rate: m3/h, water_rate: m3/d, temperature: degC }
             assets: assets.csv
             \(limits)
-            output:
-              directory: out
-              readings: true
+            \(output)
             \(extra)
             """)
     }
@@ -62,9 +61,10 @@ final class Daemon {
 
     /// Starts the daemon and, unless told otherwise, waits until it has subscribed.
     @discardableResult
-    func start(waitForSubscription: Bool = true, environment: [String: String]? = nil) throws -> ChildProcess {
+    func start(waitForSubscription: Bool = true, environment: [String: String]? = nil, wrapper: [String] = []) throws -> ChildProcess {
         runs += 1
-        let c = try ChildProcess(cbmIngestBinary(), ["run", "--config", configPath, "--log-level", "debug"],
+        let command = wrapper + [cbmIngestBinary(), "run", "--config", configPath, "--log-level", "debug"]
+        let c = try ChildProcess(command[0], Array(command.dropFirst()),
                                  directory: dir.path, name: "daemon-\(runs)", environment: environment)
         child = c
         if waitForSubscription {
