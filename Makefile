@@ -1,5 +1,5 @@
 # cbm-ingest: make demo | make test | make build
-.PHONY: all deps build test demo clean bench-decode bench-aggregate
+.PHONY: all deps build test demo clean bench-decode bench-aggregate bench-output
 
 all: build
 
@@ -22,6 +22,9 @@ bench-decode:
 
 bench-aggregate:
 	cd Benchmarks && swift package --disable-sandbox benchmark --target AggregateBenchmarks
+
+bench-output:
+	cd Benchmarks && swift package --disable-sandbox benchmark --target OutputBenchmarks
 
 clean:
 	rm -rf .build demo-out

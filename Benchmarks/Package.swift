@@ -22,6 +22,8 @@ let package = Package(
     targets: [
         // The root package's CBMCore, with the root package's settings.
         .target(name: "CBMCore", swiftSettings: [.enableUpcomingFeature("ExistentialAny")]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        .target(name: "CBMStorage", dependencies: ["CBMCore", "CZlib"], swiftSettings: [.enableUpcomingFeature("ExistentialAny")]),
         // The benchmark plugin finds benchmark targets in Benchmarks/<Name>/.
         .executableTarget(
             name: "DecodeBenchmarks",
@@ -41,6 +43,17 @@ let package = Package(
                 "CBMCore",
             ],
             path: "Benchmarks/AggregateBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        ),
+        .executableTarget(
+            name: "OutputBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                "CBMCore", "CBMStorage",
+            ],
+            path: "Benchmarks/OutputBenchmarks",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark")
             ]

@@ -44,6 +44,29 @@ public struct TotalsRecord: Equatable, Sendable {
     /// window (the `latest` view).
     public var revision: Int
 
+    public init(window: WindowKind, span: WindowSpan, scope: Scope, id: String, gasM3: Double? = nil, waterM3: Double? = nil,
+                utilisedM3: Double? = nil, flaredM3: Double? = nil, utilisationRate: Double? = nil,
+                hasUtilisationRate: Bool = false, coalT: Double? = nil, co2eT: Double? = nil, flowSeconds: Double,
+                coverage: Double, samples: Int, estimated: Bool, revision: Int) {
+        self.window = window
+        self.span = span
+        self.scope = scope
+        self.id = id
+        self.gasM3 = gasM3
+        self.waterM3 = waterM3
+        self.utilisedM3 = utilisedM3
+        self.flaredM3 = flaredM3
+        self.utilisationRate = utilisationRate
+        self.hasUtilisationRate = hasUtilisationRate
+        self.coalT = coalT
+        self.co2eT = co2eT
+        self.flowSeconds = flowSeconds
+        self.coverage = coverage
+        self.samples = samples
+        self.estimated = estimated
+        self.revision = revision
+    }
+
     /// The key a reader keeps the highest revision of.
     public var key: Key { Key(window: window, start: span.start, scope: scope, id: id) }
 
