@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what cbm-ingest needs to build and test, if it is missing:
-# libmosquitto-dev (to build), mosquitto and mosquitto-clients (tests, demo), openssl (TLS tests).
+# libmosquitto-dev and zlib1g-dev (to build), mosquitto and mosquitto-clients (tests, demo), openssl (TLS
+# tests), util-linux (prlimit, for the write-error test).
 set -euo pipefail
 missing=()
 pkg-config --exists libmosquitto 2>/dev/null || missing+=(libmosquitto-dev pkg-config)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
+command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "installing: ${missing[*]}" >&2
 sudo=""
