@@ -1,5 +1,6 @@
 import CBMCore
 import CBMMQTT
+import CBMStorage
 import Dispatch
 import Foundation
 import Logging
@@ -60,10 +61,24 @@ public final class LiveIngester: Sendable {
         let signals = installSignalHandlers()
         defer { for s in signals { s.cancel() } }
 
-        let sink = FileSink(configuration: configuration, now: now, logger: logger)
-        let pipeline = Pipeline(configuration: configuration, sink: sink)
         let logger = self.logger
         let now = self.now
+        let started = ContinuousClock.now
+        let sink = FileSink(configuration: configuration, now: now, logger: logger)
+        let recovered: Recovery
+        do {
+            recovered = try recover(sink: sink)
+        } catch {
+            logger.critical("cannot recover", metadata: ["error": "\(error)"])
+            sink.close()
+            return .failed(reason: "cannot recover: \(error)")
+        }
+        let pipeline = recovered.pipeline
+        let journal = recovered.journal
+        logger.info("recovered", metadata: [
+            "journal.replayed": "\(recovered.replayed)", "journal.checkpoint": "\(recovered.checkpoint)",
+            "journal.next": "\(journal.nextSequence)", "recovery.duration": "\(ContinuousClock.now - started)",
+        ])
         let client: MQTTClient
         do {
             client = try MQTTClient(
@@ -71,13 +86,18 @@ public final class LiveIngester: Sendable {
                 subscriptions: configuration.mqttSubscriptions,
                 unsubscriptions: configuration.coveredFilters,
                 onMessage: { m in
-                    pipeline.submit(InboundMessage(topic: m.topic, payload: m.payload, receivedAt: now(),
-                                                   qos: UInt8(m.qos), retained: m.retained))
+                    // Journal first: libmosquitto writes the PUBACK only after this returns.
+                    var message = InboundMessage(topic: m.topic, payload: m.payload, receivedAt: now(),
+                                                 qos: UInt8(m.qos), retained: m.retained)
+                    message.sequence = LiveIngester.append(message, to: journal, logger: logger)
+                    pipeline.submit(message)
                 },
                 onEvent: { [weak self] event in self?.handle(event, logger: logger) })
             try client.start()
         } catch {
             logger.critical("cannot start the MQTT client", metadata: ["error": "\(error)"])
+            pipeline.stop(at: now())
+            journal.close()
             sink.close()
             return .failed(reason: "\(error)")
         }
@@ -91,26 +111,126 @@ public final class LiveIngester: Sendable {
         ticker.schedule(deadline: .now() + 1, repeating: 1)
         let snapshotEvery = max(1, Int(configuration.output.snapshotIntervalUS / 1_000_000))
         let seconds = Mutex(0)
+        let checkpointEvery = max(1, Int(configuration.journal.checkpointIntervalUS / 1_000_000))
         ticker.setEventHandler {
             let t = now()
             pipeline.tick(t)
             let n = seconds.withLock { n -> Int in n += 1; return n }
             if n % snapshotEvery == 0 { pipeline.requestSnapshot(t) }
+            if n % checkpointEvery == 0 { pipeline.requestCheckpoint() }
         }
         ticker.resume()
+        // The group commit of the journal.
+        let committer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.journal-sync"))
+        if configuration.journal.policy == .interval {
+            let interval = DispatchTimeInterval.microseconds(Int(configuration.journal.fsyncIntervalUS))
+            committer.schedule(deadline: .now() + interval, repeating: interval)
+            committer.setEventHandler {
+                do { try journal.sync() } catch { logger.error("cannot sync the journal", metadata: ["error": "\(error)"]) }
+            }
+            committer.resume()
+        }
 
         finished.wait()
         ticker.cancel()
+        committer.cancel()
         let result = outcome.withLock { $0! }
         logger.info("stopping: draining the pipeline", metadata: ["reason": "\(result)"])
         client.stop()
         pipeline.stop(at: now())
+        journal.close()
         sink.close()
         let s = pipeline.statistics
         logger.info("stopped", metadata: [
             "messages": "\(s.messages)", "readings": "\(s.readings)", "rejects": "\(s.rejects)", "totals": "\(s.totals)",
         ])
         return result
+    }
+
+    /// What recovery found and built.
+    struct Recovery {
+        var pipeline: Pipeline
+        var journal: Journal
+        var checkpoint: UInt64
+        var replayed: Int
+    }
+
+    /// Loads the last checkpoint, replays the journal after it through the pipeline, and opens
+    /// the journal for appending. A damaged record is skipped and a torn tail cut, both written as
+    /// events.
+    func recover(sink: FileSink) throws -> Recovery {
+        let j = configuration.journal
+        let store = CheckpointStore(directory: j.directory)
+        var checkpoint: CheckpointStore.Checkpoint?
+        do {
+            checkpoint = try store.load()
+        } catch {
+            logger.error("the checkpoint is damaged: starting from the journal's beginning", metadata: ["error": "\(error)"])
+        }
+        var pipeline: Pipeline
+        do {
+            pipeline = try Pipeline(configuration: configuration, sink: sink, restoring: checkpoint?.state)
+        } catch {
+            logger.error("the checkpoint does not fit this configuration: starting from the journal's beginning",
+                         metadata: ["error": "\(error)"])
+            checkpoint = nil
+            pipeline = try Pipeline(configuration: configuration, sink: sink)
+        }
+        let after = checkpoint?.sequence ?? 0
+        let logger = self.logger
+        let policy = j
+        sink.onCheckpoint = { sequence, state in
+            do {
+                try store.write(sequence: sequence, state: state)
+                let removed = Journal.prune(directory: policy.directory, checkpoint: sequence, maxAgeUS: policy.retainUS,
+                                            maxBytes: policy.maxBytes, now: LiveIngester.wallClock())
+                logger.debug("checkpoint written", metadata: ["journal.sequence": "\(sequence)", "journal.pruned": "\(removed.count)"])
+            } catch {
+                logger.error("cannot write the checkpoint", metadata: ["error": "\(error)"])
+            }
+        }
+        var damages: [EventRecord] = []
+        var replayed = 0
+        var batch: [InboundMessage] = []
+        let now = self.now()
+        let highest = try Journal.read(directory: j.directory, after: after, repair: true, damage: { d in
+            switch d {
+            case .badChecksum(let segment, let offset, let sequence):
+                logger.warning("skipped a damaged journal record", metadata: ["journal.segment": "\(segment)", "journal.offset": "\(offset)"])
+                damages.append(EventRecord(time: now, kind: .journalRecordSkipped, id: (segment as NSString).lastPathComponent,
+                    detail: "record at byte \(offset)\(sequence.map { " (sequence \($0)?)" } ?? "") fails its checksum: skipped"))
+            case .tornTail(let segment, let offset, let bytes):
+                logger.warning("cut a torn journal tail", metadata: ["journal.segment": "\(segment)", "journal.offset": "\(offset)"])
+                damages.append(EventRecord(time: now, kind: .journalTailCut, id: (segment as NSString).lastPathComponent,
+                    detail: "\(bytes) bytes of an incomplete record at byte \(offset) cut away"))
+            }
+        }) { record in
+            batch.append(record.message)
+            replayed += 1
+            if batch.count >= 4096 {
+                pipeline.submit(contentsOf: batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        pipeline.submit(contentsOf: batch)
+        if !damages.isEmpty { pipeline.record(damages) }
+        let journal = try Journal(directory: j.directory, segmentBytes: j.segmentBytes, policy: j.policy, after: max(highest, after))
+        return Recovery(pipeline: pipeline, journal: journal, checkpoint: after, replayed: replayed)
+    }
+
+    /// Appends a message to the journal, retrying until it is there: the broker may not be
+    /// acknowledged for a message that is not (a full disk holds the broker back instead).
+    static func append(_ m: InboundMessage, to journal: Journal, logger: Logger) -> UInt64 {
+        var delay = 0.05
+        while true {
+            do {
+                return try journal.append(m)
+            } catch {
+                logger.error("cannot append to the journal; retrying before the broker is acknowledged", metadata: ["error": "\(error)"])
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 5)
+            }
+        }
     }
 
     private func handle(_ event: MQTTEvent, logger: Logger) {

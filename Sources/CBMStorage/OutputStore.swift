@@ -98,6 +98,13 @@ public final class OutputStore {
         retention.prune(directory: folder, now: Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000))
     }
 
+    /// Makes everything written so far durable (before a checkpoint that says so).
+    public func sync() throws(StorageError) {
+        for (_, formats) in files {
+            for (_, f) in formats { try f.sync() }
+        }
+    }
+
     /// Time rotation of idle files.
     public func tick(_ now: Timestamp) throws(StorageError) {
         for (_, formats) in files {

@@ -54,7 +54,7 @@ struct PipelineTests {
         let config = try ConfigurationLoader.parse(yaml: yaml, file: "c.yaml", baseDirectory: dir.path).get()
         let clock: @Sendable () -> Timestamp = { Timestamp(seconds: 1_800_000_000) }
         let sink = FileSink(configuration: config, now: clock, logger: Logger(label: "test"))
-        let pipeline = Pipeline(configuration: config, sink: sink)
+        let pipeline = try Pipeline(configuration: config, sink: sink)
         var expected: [String: [Double]] = [:]
         for i in 0..<2_000 {
             let asset = "W\(i % 8)"

@@ -49,6 +49,7 @@ final class Daemon {
             assets: assets.csv
             \(limits)
             \(output)
+            journal: { directory: journal }
             \(extra)
             """)
     }

@@ -66,6 +66,10 @@ public struct EventRecord: Equatable, Sendable {
         case outputError = "output_error"
         /// Output is written again after an error.
         case outputRecovered = "output_recovered"
+        /// A journal record whose checksum failed was skipped at recovery.
+        case journalRecordSkipped = "journal_record_skipped"
+        /// An incomplete record at the end of a journal segment was cut away at recovery.
+        case journalTailCut = "journal_tail_cut"
     }
     /// Event time of the reading that showed it.
     public var time: Timestamp

@@ -47,6 +47,21 @@ struct SeriesHistory: Sendable {
         values.removeFirst(i - 1)
     }
 
+    func save(into w: inout BinaryWriter) {
+        w.ints(times)
+        w.doubles(values)
+        w.optionalDouble(rollover)
+    }
+
+    static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> SeriesHistory {
+        var h = SeriesHistory()
+        h.times = try r.ints()
+        h.values = try r.doubles()
+        h.rollover = try r.optionalDouble()
+        guard h.times.count == h.values.count else { throw BinaryReader.Malformed() }
+        return h
+    }
+
     /// The time of reading `i`.
     func time(_ i: Int) -> Int64 { times[i] }
     /// The value of reading `i`.

@@ -11,13 +11,17 @@ public struct InboundMessage: Sendable, Equatable {
     public var qos: UInt8
     /// Whether the broker delivered it as a retained message.
     public var retained: Bool
+    /// Its sequence number in the journal (0 when not journaled).
+    public var sequence: UInt64
 
-    public init(topic: String, payload: [UInt8], receivedAt: Timestamp, qos: UInt8 = 1, retained: Bool = false) {
+    public init(topic: String, payload: [UInt8], receivedAt: Timestamp, qos: UInt8 = 1, retained: Bool = false,
+                sequence: UInt64 = 0) {
         self.topic = topic
         self.payload = payload
         self.receivedAt = receivedAt
         self.qos = qos
         self.retained = retained
+        self.sequence = sequence
     }
 }
 

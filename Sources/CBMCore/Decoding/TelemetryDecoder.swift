@@ -254,3 +254,31 @@ public struct TelemetryDecoder: Sendable {
 
     static func excerpt(_ s: String) -> String { s.count <= 40 ? s : String(s.prefix(40)) + "…" }
 }
+
+// MARK: checkpoint
+
+extension TelemetryDecoder {
+    /// The decoder's state (series seen, watermark) for a checkpoint.
+    public func save(into w: inout BinaryWriter) {
+        w.int(watermark.microseconds)
+        w.int(unknownSeries)
+        w.int(series.count)
+        for s in series.sorted(by: { ($0.asset, $0.measurement.rawValue) < ($1.asset, $1.measurement.rawValue) }) {
+            w.string(s.asset)
+            w.string(s.measurement.rawValue)
+        }
+    }
+
+    /// Restores the state a checkpoint saved.
+    public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
+        watermark = Timestamp(microseconds: try r.int())
+        unknownSeries = Int(try r.int())
+        let n = try r.count()
+        series.removeAll()
+        for _ in 0..<n {
+            let asset = try r.string()
+            guard let m = Measurement(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
+            series.insert(SeriesKey(asset: asset, measurement: m))
+        }
+    }
+}

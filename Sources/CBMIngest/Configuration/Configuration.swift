@@ -28,6 +28,26 @@ public struct Configuration: Sendable {
     public var output: Output
     /// Pipeline sizing.
     public var pipeline: Pipeline
+    /// The journal and checkpoints.
+    public var journal: JournalSettings
+
+    /// The journal and checkpoints.
+    public struct JournalSettings: Sendable {
+        /// Where segments and the checkpoint live (absolute).
+        public var directory: String
+        /// When appended messages are made durable.
+        public var policy: Journal.SyncPolicy = .interval
+        /// The group commit interval of the `interval` policy.
+        public var fsyncIntervalUS: Int64 = 100_000
+        /// Segment size.
+        public var segmentBytes: Int64 = 64 << 20
+        /// Segments the last checkpoint no longer needs are kept this long...
+        public var retainUS: Int64? = 7 * 86_400_000_000
+        /// ...and within this many bytes.
+        public var maxBytes: Int64? = 10 << 30
+        /// How often the pipeline's state is checkpointed.
+        public var checkpointIntervalUS: Int64 = 30_000_000
+    }
 
     /// A subscription.
     public struct Subscription: Sendable {
@@ -116,6 +136,10 @@ public struct Configuration: Sendable {
         lines.append("aggregation: \(a.windows.map(\.rawValue).joined(separator: ", ")) in \(a.timeZone.identifier), gas day from \(String(format: "%02d:%02d", a.dayStartMinutes / 60, a.dayStartMinutes % 60)), basis \(a.basis.name) 101.325 kPa, lateness \(Quantities.describe(microseconds: a.allowedLatenessUS)), max gap \(Quantities.describe(microseconds: a.maxGapUS)), \(a.integration.rawValue)")
         lines.append("factors: \(factors.coalKgcePerM3) kgce/m3 standard coal, \(factors.co2eKgPerM3) kg CO2e/m3")
         lines.append("limits: payload \(Quantities.describe(bytes: Int64(limits.maxPayload))), future \(Quantities.describe(microseconds: limits.maxFutureUS)), past \(Quantities.describe(microseconds: limits.maxPastUS)), \(limits.maxSeries) series")
+        lines.append("journal: \(journal.directory), fsync \(journal.policy.rawValue)"
+            + (journal.policy == .interval ? " every \(Quantities.describe(microseconds: journal.fsyncIntervalUS))" : "")
+            + ", checkpoint every \(Quantities.describe(microseconds: journal.checkpointIntervalUS))"
+            + (journal.retainUS.map { ", kept \(Quantities.describe(microseconds: $0))" } ?? ""))
         lines.append("output: \(output.directory), \(output.formats.map(\.rawValue).joined(separator: " and "))"
             + (output.readings ? ", readings on" : "")
             + ", rotate at \(Quantities.describe(bytes: output.maxBytes)) or every \(Quantities.describe(microseconds: output.intervalUS))"

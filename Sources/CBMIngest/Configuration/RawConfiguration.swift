@@ -35,9 +35,10 @@ struct RawConfiguration: RawSection {
     var limits: RawLimits?
     var output: RawOutput?
     var pipeline: RawPipeline?
+    var journal: RawJournal?
 
     enum Keys: String, CodingKey, CaseIterable {
-        case broker, subscriptions, assets, aggregation, factors, limits, output, pipeline
+        case broker, subscriptions, assets, aggregation, factors, limits, output, pipeline, journal
         case unknownAssets = "unknown_assets"
     }
     typealias CodingKeys = Keys
@@ -53,6 +54,7 @@ struct RawConfiguration: RawSection {
             "limits": .section(RawLimits.self),
             "output": .section(RawOutput.self),
             "pipeline": .section(RawPipeline.self),
+            "journal": .section(RawJournal.self),
         ]
     }
 }
@@ -248,6 +250,24 @@ struct RawPipeline: RawSection {
     enum Keys: String, CodingKey, CaseIterable {
         case partitions, batch
         case queueCapacity = "queue_capacity"
+    }
+    typealias CodingKeys = Keys
+}
+
+struct RawJournal: RawSection {
+    var directory: String?
+    var fsync: String?
+    var fsyncInterval: String?
+    var segmentBytes: String?
+    var retain: String?
+    var maxBytes: String?
+    var checkpointInterval: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case directory, fsync, retain
+        case fsyncInterval = "fsync_interval"
+        case segmentBytes = "segment_bytes"
+        case maxBytes = "max_bytes"
+        case checkpointInterval = "checkpoint_interval"
     }
     typealias CodingKeys = Keys
 }

@@ -24,10 +24,11 @@ extension Validator {
         pipeline.queueCapacity = integer(raw.pipeline?.queueCapacity, root / "pipeline" / "queue_capacity", default: pipeline.queueCapacity, range: 1...10_000_000)
         pipeline.partitions = integer(raw.pipeline?.partitions, root / "pipeline" / "partitions", default: pipeline.partitions, range: 1...64)
         pipeline.batch = integer(raw.pipeline?.batch, root / "pipeline" / "batch", default: pipeline.batch, range: 1...1_000_000)
+        let journal = validate(raw.journal, root / "journal")
         guard problems.isEmpty, let broker else { return nil }
         return Configuration(file: file, broker: broker, passwordSource: passwordSource, subscriptions: subscriptions,
                              register: register, registerSource: source, limits: limits, aggregation: aggregation,
-                             factors: factors, output: output, pipeline: pipeline)
+                             factors: factors, output: output, pipeline: pipeline, journal: journal)
     }
 
     // MARK: broker
@@ -281,6 +282,30 @@ extension Validator {
             }
             return (AssetRegister(assets), "inline")
         }
+    }
+
+    // MARK: journal
+
+    mutating func validate(_ raw: RawJournal?, _ path: ConfigPath) -> Configuration.JournalSettings {
+        var j = Configuration.JournalSettings(directory: resolve(raw?.directory ?? "/var/lib/cbm-ingest/journal"))
+        if let f = raw?.fsync {
+            if let p = Journal.SyncPolicy(rawValue: f) { j.policy = p } else {
+                problem(path / "fsync", "unknown policy \"\(f)\" (use always, interval or never)")
+            }
+        }
+        j.fsyncIntervalUS = duration(raw?.fsyncInterval, path / "fsync_interval", default: j.fsyncIntervalUS)
+        if j.fsyncIntervalUS < 1_000 { problem(path / "fsync_interval", "must be at least 1ms") }
+        j.segmentBytes = size(raw?.segmentBytes, path / "segment_bytes", default: j.segmentBytes)
+        if j.segmentBytes < 65_536 { problem(path / "segment_bytes", "must be at least 64KiB") }
+        if let text = raw?.retain {
+            j.retainUS = text == "forever" ? nil : duration(text, path / "retain", default: 0)
+        }
+        if let text = raw?.maxBytes {
+            j.maxBytes = text == "unlimited" ? nil : size(text, path / "max_bytes", default: 0)
+        }
+        j.checkpointIntervalUS = duration(raw?.checkpointInterval, path / "checkpoint_interval", default: j.checkpointIntervalUS)
+        if j.checkpointIntervalUS < 1_000_000 { problem(path / "checkpoint_interval", "must be at least 1s") }
+        return j
     }
 
     // MARK: output

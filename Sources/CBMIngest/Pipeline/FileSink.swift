@@ -13,6 +13,8 @@ public enum SinkBatch: Sendable {
     case snapshot([UInt8])
     /// Time passes: idle files rotate.
     case tick(Timestamp)
+    /// A checkpoint: the output so far is synced, then the state is handed on.
+    case checkpoint(sequence: UInt64, state: [UInt8])
 }
 
 /// Writes the record families as rotating files under the output directory (`totals/`,
@@ -34,6 +36,8 @@ public final class FileSink {
     /// Records written, by family.
     public private(set) var written: [RecordFamily: Int] = [:]
     private var pendingEvents: [EventRecord] = []
+    /// Takes a checkpoint once the output it reflects is durable.
+    public var onCheckpoint: (UInt64, [UInt8]) -> Void = { _, _ in }
 
     public init(configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
         let o = configuration.output
@@ -105,6 +109,9 @@ public final class FileSink {
             retry("latest.json") { () throws(StorageError) in try store.writeSnapshot(bytes) }
         case .tick(let t):
             retry("rotation") { () throws(StorageError) in try store.tick(t) }
+        case .checkpoint(let sequence, let state):
+            retry("output sync") { () throws(StorageError) in try store.sync() }
+            onCheckpoint(sequence, state)
         }
     }
 

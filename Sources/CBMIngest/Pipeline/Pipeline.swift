@@ -1,5 +1,6 @@
 import CBMCore
 import Dispatch
+import Foundation
 import Synchronization
 
 /// The Dispatch pipeline of DESIGN §2:
@@ -13,6 +14,10 @@ import Synchronization
 /// per-asset order is kept. The decode stage owns the watermark and sends it after each batch to
 /// every partition; the roll-up closes windows at the lowest watermark all partitions have
 /// reached, so no partition's hour is missing from a roll-up.
+///
+/// A checkpoint is a barrier that flows through the stages behind the messages before it: each
+/// stage adds its state, and the sink, once the output files are synced, hands the whole to
+/// `onCheckpoint` with the last journal sequence it reflects.
 public final class Pipeline: Sendable {
     private let intake: Stage<IntakeItem>
     private let partitions: [Stage<PartitionItem>]
@@ -32,6 +37,7 @@ public final class Pipeline: Sendable {
         case message(InboundMessage)
         case tick(Timestamp)
         case snapshot(Timestamp)
+        case checkpoint
         case end(Ending)
     }
 
@@ -39,14 +45,51 @@ public final class Pipeline: Sendable {
         case readings([Reading])
         case watermark(Timestamp)
         case snapshot(Timestamp)
+        case checkpoint(CheckpointAssembly)
         case end(Ending)
     }
 
     enum RollupItem: Sendable {
-        case hours([AssetHour])
+        case hours(partition: Int, [AssetHour])
         case watermark(partition: Int, Timestamp)
         case openHours(partition: Int, [AssetHour], generatedAt: Timestamp)
+        case checkpoint(partition: Int, CheckpointAssembly)
         case ended(partition: Int, Ending)
+
+        var partition: Int {
+            switch self {
+            case .hours(let p, _), .watermark(let p, _), .openHours(let p, _, _), .checkpoint(let p, _), .ended(let p, _): return p
+            }
+        }
+    }
+
+    /// The states of the stages, gathered as a checkpoint barrier passes them. Each partition
+    /// fills its own slot, under the lock.
+    final class CheckpointAssembly: @unchecked Sendable {
+        let sequence: UInt64
+        let decoder: [UInt8]
+        private let lock = NSLock()
+        private var parts: [[UInt8]]
+        init(sequence: UInt64, decoder: [UInt8], partitions: Int) {
+            self.sequence = sequence
+            self.decoder = decoder
+            parts = Array(repeating: [], count: partitions)
+        }
+        /// Stores a partition's state.
+        func add(_ state: [UInt8], partition: Int) {
+            lock.withLock { parts[partition] = state }
+        }
+        func encode(rollup: [UInt8]) -> [UInt8] {
+            var w = BinaryWriter()
+            w.string("cbm-ingest checkpoint 1")
+            w.raw(decoder)
+            lock.withLock {
+                w.int(parts.count)
+                for p in parts { w.raw(p) }
+            }
+            w.raw(rollup)
+            return w.bytes
+        }
     }
 
     /// Counts of what went through, for logs and status.
@@ -64,30 +107,76 @@ public final class Pipeline: Sendable {
         let totals = Atomic<Int>(0)
     }
 
-    /// Builds the pipeline; `sink` is only ever called on the sink stage's queue.
-    public init(configuration: Configuration, sink: FileSink) {
+    /// Why a checkpoint could not be restored.
+    public struct RestoreError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Builds the pipeline; `sink` is only ever called on the sink stage's queue (or, when
+    /// `synchronous`, on the caller's thread, for a replay whose output must not depend on
+    /// timing). `restoring` is the state of a checkpoint to start from.
+    public init(configuration: Configuration, sink: FileSink, synchronous: Bool = false, restoring state: [UInt8]? = nil) throws {
         let p = configuration.pipeline
         let counters = self.counters
+        let count = p.partitions
+        let a = configuration.aggregation
         let sinkBox = SendableBox(sink)
-        let sinkStage = Stage<SinkBatch>(label: "cbm-ingest.sink", capacity: 64, batch: 16) { batches in
+        let sinkStage = Stage<SinkBatch>(label: "cbm-ingest.sink", capacity: 64, batch: 16, synchronous: synchronous) { batches in
             for b in batches { sinkBox.value.write(b) }
         }
         self.sinkStage = sinkStage
 
+        // The states to start from.
+        var decoderState = TelemetryDecoder(rules: configuration.rules, register: configuration.register, limits: configuration.limits)
+        var partitionStates = (0..<count).map { _ in AssetAggregator(settings: a, horizonUS: a.horizonUS) }
+        var totalsState = TotalsAggregator(settings: a, factors: configuration.factors, register: configuration.register, horizonUS: a.horizonUS)
+        if let state {
+            do {
+                var r = BinaryReader(state)
+                guard try r.string() == "cbm-ingest checkpoint 1" else { throw RestoreError(description: "unknown checkpoint version") }
+                var d = BinaryReader(try r.raw())
+                try decoderState.restore(from: &d)
+                for _ in 0..<(try r.count()) {
+                    let blob = try r.raw()
+                    for i in 0..<count {
+                        var pr = BinaryReader(blob)
+                        try partitionStates[i].restore(from: &pr, belongs: { Pipeline.partition(of: $0, count: count) == i })
+                    }
+                }
+                var t = BinaryReader(try r.raw())
+                try totalsState.restore(from: &t)
+            } catch let e as RestoreError {
+                throw e
+            } catch {
+                throw RestoreError(description: "the checkpoint cannot be read: \(error)")
+            }
+        }
+
         // Roll-up: one, after every partition.
-        let count = p.partitions
-        let a = configuration.aggregation
         let rollupState = SendableBox(RollupState(
-            totals: TotalsAggregator(settings: a, factors: configuration.factors, register: configuration.register, horizonUS: a.horizonUS),
+            totals: totalsState,
             watermarks: [Timestamp](repeating: Timestamp(microseconds: .min), count: count),
             encoder: RecordEncoder(zone: ZoneOffsets(zone: a.timeZone), basis: a.basis)))
         let factors = configuration.factors
-        let rollup = Stage<RollupItem>(label: "cbm-ingest.rollup", capacity: 4 * count + 64, batch: 64) { items in
+        let rollup = Stage<RollupItem>(label: "cbm-ingest.rollup", capacity: 4 * count + 64, batch: 64, synchronous: synchronous) { items in
             var records: [TotalsRecord] = []
             let s = rollupState
-            for item in items {
+            func send() {
+                if !records.isEmpty {
+                    counters.totals.add(records.count, ordering: .relaxed)
+                    sinkStage.submit(.totals(records))
+                    records.removeAll()
+                }
+            }
+            func process(_ item: RollupItem) {
+                // Behind a checkpoint barrier, a partition's later items wait until every
+                // partition has passed it, so the state saved is exactly that before it.
+                if s.value.barrier.contains(item.partition) {
+                    s.value.held.append(item)
+                    return
+                }
                 switch item {
-                case .hours(let hours):
+                case .hours(_, let hours):
                     s.value.totals.receive(hours)
                 case .watermark(let partition, let w):
                     s.value.watermarks[partition] = w
@@ -107,12 +196,19 @@ public final class Pipeline: Sendable {
                         factors: factors)
                     s.value.openHours.removeAll()
                     s.value.openReports = 0
-                    if !records.isEmpty {
-                        counters.totals.add(records.count, ordering: .relaxed)
-                        sinkStage.submit(.totals(records))
-                        records.removeAll()
-                    }
+                    send()
                     sinkStage.submit(.snapshot(bytes))
+                case .checkpoint(let partition, let assembly):
+                    s.value.barrier.insert(partition)
+                    guard s.value.barrier.count == count else { break }
+                    var w = BinaryWriter()
+                    s.value.totals.save(into: &w)
+                    send()
+                    sinkStage.submit(.checkpoint(sequence: assembly.sequence, state: assembly.encode(rollup: w.bytes)))
+                    s.value.barrier.removeAll()
+                    let held = s.value.held
+                    s.value.held.removeAll()
+                    for h in held { process(h) }
                 case .ended(_, let ending):
                     s.value.ended += 1
                     guard s.value.ended == count else { break }
@@ -123,21 +219,23 @@ public final class Pipeline: Sendable {
                     }
                 }
             }
-            if !records.isEmpty {
-                counters.totals.add(records.count, ordering: .relaxed)
-                sinkStage.submit(.totals(records))
-            }
+            for item in items { process(item) }
+            send()
         }
         self.rollup = rollup
 
         // Partitions: the per-asset half of aggregation.
         let readingsToSink = configuration.output.readings
         partitions = (0..<count).map { i in
-            let aggregator = SendableBox(AssetAggregator(settings: a, horizonUS: a.horizonUS))
+            let aggregator = SendableBox(partitionStates[i])
             let capacity = max(4, p.queueCapacity / max(p.batch, 1))
-            return Stage<PartitionItem>(label: "cbm-ingest.partition.\(i)", capacity: capacity, batch: 8) { items in
+            return Stage<PartitionItem>(label: "cbm-ingest.partition.\(i)", capacity: capacity, batch: 8, synchronous: synchronous) { items in
                 var hours: [AssetHour] = []
                 var events: [EventRecord] = []
+                func send() {
+                    if !events.isEmpty { sinkStage.submit(.events(events)); events.removeAll() }
+                    if !hours.isEmpty { rollup.submit(.hours(partition: i, hours)); hours.removeAll() }
+                }
                 for item in items {
                     switch item {
                     case .readings(let readings):
@@ -145,62 +243,81 @@ public final class Pipeline: Sendable {
                         if readingsToSink { sinkStage.submit(.readings(readings)) }
                     case .watermark(let w):
                         aggregator.value.advance(to: w, into: &hours)
-                        if !hours.isEmpty { rollup.submit(.hours(hours)); hours.removeAll() }
+                        send()
                         rollup.submit(.watermark(partition: i, w))
                     case .snapshot(let t):
+                        send()
                         rollup.submit(.openHours(partition: i, aggregator.value.openHours(), generatedAt: t))
+                    case .checkpoint(let assembly):
+                        send()
+                        var w = BinaryWriter()
+                        aggregator.value.save(into: &w)
+                        assembly.add(w.bytes, partition: i)
+                        rollup.submit(.checkpoint(partition: i, assembly))
                     case .end(let ending):
                         if case .close = ending { aggregator.value.finish(into: &hours) }
-                        if !hours.isEmpty { rollup.submit(.hours(hours)); hours.removeAll() }
+                        send()
                         rollup.submit(.ended(partition: i, ending))
                     }
                 }
-                if !events.isEmpty { sinkStage.submit(.events(events)) }
+                send()
             }
         }
 
         // Decode: routes readings by asset, and owns the watermark.
-        let decoder = SendableBox(TelemetryDecoder(rules: configuration.rules, register: configuration.register,
-                                                   limits: configuration.limits))
+        let decoder = SendableBox(DecodeState(decoder: decoderState))
         let partitions = self.partitions
-        intake = Stage<IntakeItem>(label: "cbm-ingest.decode", capacity: p.queueCapacity, batch: p.batch) { items in
+        intake = Stage<IntakeItem>(label: "cbm-ingest.decode", capacity: p.queueCapacity, batch: p.batch, synchronous: synchronous) { items in
             var readings: [Reading] = []
             var rejects: [Reject] = []
             var messages = 0
-            var ending: Ending?
-            var snapshot: Timestamp?
             readings.reserveCapacity(items.count * 2)
+            func forward() {
+                counters.messages.add(messages, ordering: .relaxed)
+                counters.readings.add(readings.count, ordering: .relaxed)
+                counters.rejects.add(rejects.count, ordering: .relaxed)
+                messages = 0
+                if !rejects.isEmpty { sinkStage.submit(.rejects(rejects)); rejects.removeAll() }
+                if count == 1 {
+                    if !readings.isEmpty { partitions[0].submit(.readings(readings)) }
+                } else {
+                    var routed = [[Reading]](repeating: [], count: count)
+                    for r in readings { routed[Pipeline.partition(of: r.asset, count: count)].append(r) }
+                    for (i, batch) in routed.enumerated() where !batch.isEmpty { partitions[i].submit(.readings(batch)) }
+                }
+                readings.removeAll(keepingCapacity: true)
+                let w = decoder.value.decoder.watermark
+                for part in partitions { part.submit(.watermark(w)) }
+            }
             for item in items {
                 switch item {
                 case .message(let m):
-                    decoder.value.decode(m, readings: &readings, rejects: &rejects)
+                    decoder.value.decoder.decode(m, readings: &readings, rejects: &rejects)
+                    if m.sequence > decoder.value.lastSequence { decoder.value.lastSequence = m.sequence }
                     messages += 1
                 case .tick(let t):
-                    decoder.value.observe(t)
+                    decoder.value.decoder.observe(t)
                 case .snapshot(let t):
-                    snapshot = t
-                case .end(let e):
-                    ending = e
+                    forward()
+                    for part in partitions { part.submit(.snapshot(t)) }
+                case .checkpoint:
+                    forward()
+                    var w = BinaryWriter()
+                    decoder.value.decoder.save(into: &w)
+                    let assembly = CheckpointAssembly(sequence: decoder.value.lastSequence, decoder: w.bytes, partitions: count)
+                    for part in partitions { part.submit(.checkpoint(assembly)) }
+                case .end(let ending):
+                    forward()
+                    for part in partitions { part.submit(.end(ending)) }
                 }
             }
-            counters.messages.add(messages, ordering: .relaxed)
-            counters.readings.add(readings.count, ordering: .relaxed)
-            counters.rejects.add(rejects.count, ordering: .relaxed)
-            if !rejects.isEmpty { sinkStage.submit(.rejects(rejects)) }
-            if count == 1 {
-                if !readings.isEmpty { partitions[0].submit(.readings(readings)) }
-            } else {
-                var routed = [[Reading]](repeating: [], count: count)
-                for r in readings { routed[Pipeline.partition(of: r.asset, count: count)].append(r) }
-                for (i, batch) in routed.enumerated() where !batch.isEmpty { partitions[i].submit(.readings(batch)) }
-            }
-            let w = decoder.value.watermark
-            for part in partitions {
-                part.submit(.watermark(w))
-                if let ending { part.submit(.end(ending)) }
-                if let snapshot { part.submit(.snapshot(snapshot)) }
-            }
+            forward()
         }
+    }
+
+    private struct DecodeState {
+        var decoder: TelemetryDecoder
+        var lastSequence: UInt64 = 0
     }
 
     private struct RollupState {
@@ -211,6 +328,9 @@ public final class Pipeline: Sendable {
         var encoder: RecordEncoder
         var openHours: [AssetHour] = []
         var openReports = 0
+        /// Partitions that have passed the current checkpoint barrier, and their items since.
+        var barrier = Set<Int>()
+        var held: [RollupItem] = []
     }
 
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
@@ -239,6 +359,12 @@ public final class Pipeline: Sendable {
     /// Asks for `latest.json`: the running totals of the open windows, as of now.
     public func requestSnapshot(_ now: Timestamp) { intake.submit(.snapshot(now)) }
 
+    /// Writes events (of recovery, say) to `events/`.
+    public func record(_ events: [EventRecord]) { sinkStage.submit(.events(events)) }
+
+    /// Asks for a checkpoint of the state after everything submitted so far.
+    public func requestCheckpoint() { intake.submit(.checkpoint) }
+
     /// Ends the input: every window that has data is closed and written, then `latest.json`
     /// (replay, tests).
     public func finish(at now: Timestamp) {
@@ -247,11 +373,12 @@ public final class Pipeline: Sendable {
         drain()
     }
 
-    /// Stops: everything submitted goes through, corrections of closed windows and `latest.json`
-    /// are written; open windows stay open.
+    /// Stops: everything submitted goes through, corrections of closed windows, `latest.json`
+    /// and a checkpoint are written; open windows stay open (in the checkpoint).
     public func stop(at now: Timestamp) {
         intake.submit(.end(.flush))
         intake.submit(.snapshot(now))
+        intake.submit(.checkpoint)
         drain()
     }
 

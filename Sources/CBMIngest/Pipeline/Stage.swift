@@ -18,8 +18,14 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
     private var scheduled = false
     private var processed = 0
 
+    /// In synchronous mode `submit` runs the handler on the caller's thread: no queue, no
+    /// threads, and batches exactly as submitted (replay, where the output must not depend on
+    /// timing).
+    private let synchronous: Bool
+
     /// Creates a stage. `capacity` is the most items waiting; `batch` the most handed over at once.
-    init(label: String, capacity: Int, batch: Int, handler: @escaping ([Item]) -> Void) {
+    init(label: String, capacity: Int, batch: Int, synchronous: Bool = false, handler: @escaping ([Item]) -> Void) {
+        self.synchronous = synchronous
         self.label = label
         self.capacity = max(1, capacity)
         self.batchSize = max(1, batch)
@@ -30,6 +36,11 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
 
     /// Adds one item, waiting while the stage is full.
     func submit(_ item: Item) {
+        if synchronous {
+            handler([item])
+            processed += 1
+            return
+        }
         condition.lock()
         while pending.count >= capacity { condition.wait() }
         pending.append(item)
@@ -43,6 +54,16 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
     /// whole once the stage is empty.
     func submit(contentsOf items: [Item]) {
         guard !items.isEmpty else { return }
+        if synchronous {
+            var i = 0
+            while i < items.count {
+                let end = min(i + batchSize, items.count)
+                handler(Array(items[i..<end]))
+                i = end
+            }
+            processed += items.count
+            return
+        }
         condition.lock()
         while !pending.isEmpty && pending.count + items.count > capacity { condition.wait() }
         pending.append(contentsOf: items)

@@ -1,0 +1,102 @@
+/// A compact little-endian binary encoding for checkpoints: the state of the decoder and the
+/// aggregators, which can hold millions of readings, written and read back fast.
+public struct BinaryWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public mutating func int(_ v: Int64) {
+        var x = UInt64(bitPattern: v)
+        for _ in 0..<8 {
+            bytes.append(UInt8(truncatingIfNeeded: x))
+            x >>= 8
+        }
+    }
+    public mutating func int(_ v: Int) { int(Int64(v)) }
+    public mutating func double(_ v: Double) { int(Int64(bitPattern: v.bitPattern)) }
+    public mutating func bool(_ v: Bool) { bytes.append(v ? 1 : 0) }
+    public mutating func string(_ s: String) {
+        int(s.utf8.count)
+        bytes.append(contentsOf: s.utf8)
+    }
+    public mutating func optionalDouble(_ v: Double?) {
+        bool(v != nil)
+        if let v { double(v) }
+    }
+    public mutating func raw(_ b: [UInt8]) {
+        int(b.count)
+        bytes.append(contentsOf: b)
+    }
+    public mutating func ints(_ a: [Int64]) {
+        int(a.count)
+        bytes.reserveCapacity(bytes.count + a.count * 8)
+        for v in a { int(v) }
+    }
+    public mutating func doubles(_ a: [Double]) {
+        int(a.count)
+        bytes.reserveCapacity(bytes.count + a.count * 8)
+        for v in a { double(v) }
+    }
+}
+
+/// Reads what ``BinaryWriter`` wrote; throws on truncated or malformed input.
+public struct BinaryReader {
+    public struct Malformed: Error, CustomStringConvertible {
+        public var description: String { "checkpoint data is truncated or malformed" }
+    }
+
+    private let bytes: [UInt8]
+    private var p = 0
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public var isAtEnd: Bool { p == bytes.count }
+
+    public mutating func int() throws(Malformed) -> Int64 {
+        guard p + 8 <= bytes.count else { throw Malformed() }
+        var x: UInt64 = 0
+        for i in (0..<8).reversed() { x = x << 8 | UInt64(bytes[p + i]) }
+        p += 8
+        return Int64(bitPattern: x)
+    }
+    public mutating func count() throws(Malformed) -> Int {
+        let n = try int()
+        guard n >= 0, n < (1 << 40) else { throw Malformed() }
+        return Int(n)
+    }
+    public mutating func double() throws(Malformed) -> Double { Double(bitPattern: UInt64(bitPattern: try int())) }
+    public mutating func bool() throws(Malformed) -> Bool {
+        guard p < bytes.count else { throw Malformed() }
+        p += 1
+        return bytes[p - 1] != 0
+    }
+    public mutating func string() throws(Malformed) -> String {
+        let n = try count()
+        guard p + n <= bytes.count else { throw Malformed() }
+        defer { p += n }
+        return String(decoding: bytes[p..<(p + n)], as: UTF8.self)
+    }
+    public mutating func optionalDouble() throws(Malformed) -> Double? { try bool() ? try double() : nil }
+    public mutating func raw() throws(Malformed) -> [UInt8] {
+        let n = try count()
+        guard p + n <= bytes.count else { throw Malformed() }
+        defer { p += n }
+        return Array(bytes[p..<(p + n)])
+    }
+    public mutating func ints() throws(Malformed) -> [Int64] {
+        let n = try count()
+        guard p + n * 8 <= bytes.count else { throw Malformed() }
+        var out: [Int64] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(try int()) }
+        return out
+    }
+    public mutating func doubles() throws(Malformed) -> [Double] {
+        let n = try count()
+        guard p + n * 8 <= bytes.count else { throw Malformed() }
+        var out: [Double] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(try double()) }
+        return out
+    }
+}
