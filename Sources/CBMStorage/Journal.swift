@@ -206,7 +206,8 @@ public final class Journal: Sendable {
     }
 
     /// Reads the records of a segment's bytes.
-    static func read(bytes: [UInt8], name: String, after: UInt64, damage: (Damage) -> Void,
+    @discardableResult
+    public static func read(bytes: [UInt8], name: String, after: UInt64 = 0, damage: (Damage) -> Void,
                      _ body: (Record) throws -> Void) throws -> UInt64 {
         var highest: UInt64 = 0
         guard bytes.count >= 16, Array(bytes[0..<8]) == magic else {

@@ -10,7 +10,7 @@ struct CBMIngestCommand: ParsableCommand {
         commandName: "cbm-ingest",
         abstract: "Telemetry ingester for coal-bed-methane gas fields: production and utilisation from MQTT.",
         version: "0.1.0",
-        subcommands: [Run.self, CheckConfig.self]
+        subcommands: [Run.self, Replay.self, CheckConfig.self]
     )
 }
 
@@ -66,6 +66,65 @@ struct Run: ParsableCommand {
         case .refused(let reason), .failed(let reason):
             FileHandle.standardError.write(Data("cbm-ingest: \(reason)\n".utf8))
             throw ExitCode(outcome.exitStatus)
+        }
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Feed recordings through the same pipeline as the daemon (no broker), or re-publish them with --publish.",
+        discussion: """
+            Recordings: the daemon's journal segments (journal-*.cbmj), `mosquitto_sub -F '%j'` output, \
+            `mosquitto_sub -F '%U %t %p'` output; any of them gzip-compressed. Time is the recording's \
+            own, so two replays of one recording write identical files; at the end every window is closed.
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    @Option(name: .long, help: "Pace: max (as fast as possible), or a factor of the recorded pace (1 = real time, 60 = an hour a minute).")
+    var speed: String = "max"
+
+    @Option(name: .long, help: "Write output here instead of the configured output.directory.")
+    var output: String?
+
+    @Flag(name: .long, help: "Re-publish the recordings to the configured broker (QoS 1) instead of ingesting them.")
+    var publish = false
+
+    @Argument(help: "Recording files.")
+    var recordings: [String]
+
+    func validate() throws {
+        if speed != "max" {
+            guard let v = Double(speed), v > 0, v.isFinite else {
+                throw ValidationError("--speed must be max or a positive number, not \(speed)")
+            }
+        }
+        if recordings.isEmpty { throw ValidationError("name at least one recording") }
+    }
+
+    func run() throws {
+        var configuration = try options.loadConfiguration()
+        if let output {
+            configuration.output.directory = URL(fileURLWithPath: output).standardizedFileURL.path
+        }
+        let logger = options.bootstrapLogging()
+        var replayer = Replayer(configuration: configuration, speed: speed == "max" ? nil : Double(speed), logger: logger)
+        replayer.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        do {
+            let s = publish ? try replayer.publish(recordings) : try replayer.run(recordings)
+            let rate = Int(Double(s.messages) / max(s.seconds, 1e-9))
+            if publish {
+                print("published \(s.messages) messages in \(String(format: "%.2f", s.seconds)) s (\(rate) messages/s), all acknowledged"
+                      + (s.unreadable > 0 ? "; \(s.unreadable) unreadable lines skipped" : ""))
+            } else {
+                print("replayed \(s.messages) messages in \(String(format: "%.2f", s.seconds)) s (\(rate) messages/s): "
+                      + "\(s.readings) readings, \(s.rejects) rejects, \(s.totals) totals records"
+                      + (s.unreadable > 0 ? "; \(s.unreadable) unreadable lines skipped" : "")
+                      + "; output in \(configuration.output.directory)")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("cbm-ingest: \(error)\n".utf8))
+            throw ExitCode(2)
         }
     }
 }

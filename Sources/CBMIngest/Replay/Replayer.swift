@@ -1,0 +1,167 @@
+import CBMCore
+import CBMMQTT
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+/// `replay`: recordings through the same decode → aggregate → sinks path as the daemon, with no
+/// broker; or, with `publish`, re-published to the configured broker.
+///
+/// Time is event time only: the files are named and `latest.json` is stamped with the
+/// recording's own times, and the pipeline runs synchronously in fixed batches, so two replays of
+/// the same recording give byte-identical files. At the end of the input every window is closed.
+public struct Replayer {
+    public let configuration: Configuration
+    /// Pace: nil as fast as possible, else the recorded pace × this factor.
+    public var speed: Double?
+    /// Where progress lines go (stderr), at most once a second.
+    public var progress: (String) -> Void = { _ in }
+    let logger: Logger
+
+    public init(configuration: Configuration, speed: Double?, logger: Logger) {
+        self.configuration = configuration
+        self.speed = speed
+        self.logger = logger
+    }
+
+    /// What a replay did.
+    public struct Summary: Sendable {
+        public var messages = 0
+        public var readings = 0
+        public var rejects = 0
+        public var totals = 0
+        public var unreadable = 0
+        public var seconds = 0.0
+    }
+
+    /// Replays recordings into the output directory.
+    public func run(_ files: [String]) throws -> Summary {
+        let clock = Atomic<Int64>(0)
+        let sink = FileSink(configuration: configuration, now: { Timestamp(microseconds: clock.load(ordering: .relaxed)) }, logger: logger)
+        let pipeline = try Pipeline(configuration: configuration, sink: sink, synchronous: true)
+        var summary = Summary()
+        let started = ContinuousClock.now
+        var pacer = Pacer(speed: speed)
+        var lastProgress = ContinuousClock.now
+        for (n, file) in files.enumerated() {
+            let (format, messages) = try Recording.read(file) { p in
+                summary.unreadable += 1
+                logger.warning("unreadable recording line", metadata: ["replay.where": "\(p)"])
+            }
+            logger.info("replaying", metadata: ["replay.file": "\(file)", "replay.format": "\(format.rawValue)", "replay.messages": "\(messages.count)"])
+            let chunk = max(1, configuration.pipeline.batch)
+            var i = 0
+            while i < messages.count {
+                let end = speed == nil ? min(i + chunk, messages.count) : i + 1
+                let slice = Array(messages[i..<end])
+                pacer.wait(for: slice[0].receivedAt)
+                let latest = slice.map(\.receivedAt.microseconds).max()!
+                if latest > clock.load(ordering: .relaxed) { clock.store(latest, ordering: .relaxed) }
+                pipeline.submit(contentsOf: slice)
+                summary.messages += slice.count
+                i = end
+                if ContinuousClock.now - lastProgress > .seconds(1) {
+                    lastProgress = ContinuousClock.now
+                    let elapsed = Self.seconds(ContinuousClock.now - started)
+                    progress("replay: \(summary.messages) messages, \(Int(Double(summary.messages) / max(elapsed, 1e-9))) messages/s, file \(n + 1) of \(files.count) at \(100 * i / max(messages.count, 1))%")
+                }
+            }
+        }
+        pipeline.finish(at: Timestamp(microseconds: clock.load(ordering: .relaxed)))
+        sink.close()
+        let s = pipeline.statistics
+        summary.readings = s.readings
+        summary.rejects = s.rejects
+        summary.totals = s.totals
+        summary.seconds = Self.seconds(ContinuousClock.now - started)
+        return summary
+    }
+
+    /// Re-publishes recordings to the configured broker with QoS 1, at the recorded pace × speed
+    /// (or as fast as the broker acknowledges), and waits for every acknowledgement.
+    public func publish(_ files: [String]) throws -> Summary {
+        var options = configuration.broker
+        options.clientID += "-replay"
+        options.persistentSession = false
+        let acked = Atomic<Int>(0)
+        let connected = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        let client = try MQTTClient(options: options, subscriptions: [], onMessage: { _ in }, onEvent: { e in
+            switch e {
+            case .connected: connected.signal()
+            case .published: acked.add(1, ordering: .relaxed)
+            case .refused(_, let reason, true): failure.withLock { $0 = reason }; connected.signal()
+            default: break
+            }
+        })
+        try client.start()
+        guard connected.wait(timeout: .now() + 30) == .success else { throw ReplayError(message: "cannot connect to the broker") }
+        if let reason = failure.withLock({ $0 }) { throw ReplayError(message: reason) }
+        defer { client.stop() }
+        var summary = Summary()
+        let started = ContinuousClock.now
+        var pacer = Pacer(speed: speed)
+        var lastProgress = ContinuousClock.now
+        for file in files {
+            let (_, messages) = try Recording.read(file) { _ in summary.unreadable += 1 }
+            for m in messages {
+                pacer.wait(for: m.receivedAt)
+                // Keep at most a thousand unacknowledged: libmosquitto queues the rest in memory.
+                while summary.messages - acked.load(ordering: .relaxed) > 1000 { Thread.sleep(forTimeInterval: 0.001) }
+                var sent = false
+                while !sent {
+                    do {
+                        try client.publish(topic: m.topic, payload: m.payload, qos: 1, retain: false)
+                        sent = true
+                    } catch {
+                        Thread.sleep(forTimeInterval: 0.05)  // not connected: wait for the reconnect
+                    }
+                }
+                summary.messages += 1
+                if ContinuousClock.now - lastProgress > .seconds(1) {
+                    lastProgress = ContinuousClock.now
+                    progress("publish: \(summary.messages) messages, \(acked.load(ordering: .relaxed)) acknowledged")
+                }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while acked.load(ordering: .relaxed) < summary.messages && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        guard acked.load(ordering: .relaxed) >= summary.messages else {
+            throw ReplayError(message: "\(summary.messages - acked.load(ordering: .relaxed)) messages not acknowledged by the broker")
+        }
+        summary.seconds = Self.seconds(ContinuousClock.now - started)
+        return summary
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// Why a replay failed.
+public struct ReplayError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Holds messages back to the recorded pace × speed.
+struct Pacer {
+    let speed: Double?
+    private var origin: (recorded: Timestamp, wall: ContinuousClock.Instant)?
+
+    init(speed: Double?) { self.speed = speed }
+
+    mutating func wait(for t: Timestamp) {
+        guard let speed else { return }
+        guard let o = origin else {
+            origin = (t, ContinuousClock.now)
+            return
+        }
+        let due = o.wall + .microseconds(Int64(Double(t - o.recorded) / speed))
+        let now = ContinuousClock.now
+        if due > now { Thread.sleep(forTimeInterval: Replayer.seconds(due - now)) }
+    }
+}
