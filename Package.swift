@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "CBMIngestTests", dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMTestSupport"]),
         .testTarget(
             name: "CBMIntegrationTests",
-            dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMTestSupport"]
+            dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMStorage", "CBMTestSupport"]
         ),
     ]
 )

@@ -167,14 +167,18 @@ public final class LiveIngester: Sendable {
         } catch {
             logger.error("the checkpoint is damaged: starting from the journal's beginning", metadata: ["error": "\(error)"])
         }
+        // Totals written after the checkpoint, before a crash, will be written again: their
+        // revision numbers must go up, so a reader keeping the highest one gets the new ones.
+        let checkpointTime = (try? FileManager.default.attributesOfItem(atPath: store.path))?[.modificationDate] as? Date
+        let written = sink.writtenRevisions(since: checkpoint == nil ? nil : checkpointTime)
         var pipeline: Pipeline
         do {
-            pipeline = try Pipeline(configuration: configuration, sink: sink, restoring: checkpoint?.state)
+            pipeline = try Pipeline(configuration: configuration, sink: sink, restoring: checkpoint?.state, writtenRevisions: written)
         } catch {
             logger.error("the checkpoint does not fit this configuration: starting from the journal's beginning",
                          metadata: ["error": "\(error)"])
             checkpoint = nil
-            pipeline = try Pipeline(configuration: configuration, sink: sink)
+            pipeline = try Pipeline(configuration: configuration, sink: sink, writtenRevisions: sink.writtenRevisions(since: nil))
         }
         let after = checkpoint?.sequence ?? 0
         let logger = self.logger

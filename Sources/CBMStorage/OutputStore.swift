@@ -105,6 +105,42 @@ public final class OutputStore {
         }
     }
 
+    /// The highest revision of every totals record in the files modified since `since` (all
+    /// files if nil): what a restart after a crash must supersede.
+    public func writtenRevisions(since: Date?) -> [TotalsRecord.Key: Int] {
+        let folder = self.folder(.totals)
+        var out: [TotalsRecord.Key: Int] = [:]
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        for name in names where name.contains(".jsonl") && !name.hasSuffix(".tmp") {
+            let path = (folder as NSString).appendingPathComponent(name)
+            if let since, let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+               let modified = attributes[.modificationDate] as? Date, modified < since.addingTimeInterval(-2) { continue }
+            let bytes: [UInt8]
+            if name.hasSuffix(".gz") {
+                guard let b = try? Gzip.decompress(path) else { continue }
+                bytes = b
+            } else {
+                guard let d = FileManager.default.contents(atPath: path) else { continue }
+                bytes = [UInt8](d)
+            }
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != 10 { end += 1 }
+                if end > start, case .success(let v) = JSONParser.parse(Array(bytes[start..<end])),
+                   case .string(let w)? = v["window"], let window = WindowKind(rawValue: w),
+                   case .string(let s)? = v["start"], case .success(let t) = RFC3339.parse(s),
+                   case .string(let sc)? = v["scope"], let scope = TotalsRecord.Scope(rawValue: sc),
+                   case .string(let id)? = v["id"], case .number(let rev)? = v["revision"] {
+                    let key = TotalsRecord.Key(window: window, start: t, scope: scope, id: id)
+                    out[key] = max(out[key] ?? 0, Int(rev))
+                }
+                start = end + 1
+            }
+        }
+        return out
+    }
+
     /// Time rotation of idle files.
     public func tick(_ now: Timestamp) throws(StorageError) {
         for (_, formats) in files {

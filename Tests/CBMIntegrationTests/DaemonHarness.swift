@@ -83,3 +83,46 @@ final class Daemon {
         return child?.stop()
     }
 }
+
+extension Daemon {
+    /// Runs `cbm-ingest replay` with this daemon's configuration into `output`; returns its status
+    /// and output.
+    @discardableResult
+    func replay(_ recordings: [String], output: String, extra: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
+        try runProgram(cbmIngestBinary(), ["replay", "--config", configPath, "--output", output] + extra + recordings, timeout: 120)
+    }
+}
+
+/// The final figures of totals records: the highest revision of each (window, start, scope, id),
+/// without the revision number.
+func finalTotals(_ records: [[String: Any]]) -> [String: String] {
+    var best: [String: (Int, [String: Any])] = [:]
+    for r in records {
+        let key = "\(r["window"]!) \(r["start"]!) \(r["scope"]!) \(r["id"]!)"
+        let rev = r["revision"] as? Int ?? 0
+        if (best[key]?.0 ?? -1) < rev { best[key] = (rev, r) }
+    }
+    return best.mapValues { entry in
+        var r = entry.1
+        r["revision"] = nil
+        return r.keys.sorted().map { "\($0)=\(r[$0]!)" }.joined(separator: ",")
+    }
+}
+
+/// A recording in `mosquitto_sub -F '%U %t %p'` form: JSON telemetry of two wells and a delivery
+/// meter, `count` messages over the nine hours before the last one, one every `step` seconds.
+func fieldRecording(count: Int, endingAgo: Int = 3600) -> String {
+    let end = Int(Date().timeIntervalSince1970) - endingAgo
+    let start = end - 9 * 3600
+    var lines: [String] = []
+    for i in 0..<count {
+        let t = start + i * 9 * 3600 / count
+        let fraction = String(format: "%06d", (i * 7919) % 1_000_000)
+        switch i % 3 {
+        case 0: lines.append("\(t).\(fraction) cbm/F1/B1/W01/telemetry {\"ts\": \(t), \"gas_total\": \(Double(i) * 0.0123)}")
+        case 1: lines.append("\(t).\(fraction) cbm/F1/B1/W02/telemetry {\"ts\": \(t), \"gas_m3h\": \(40 + i % 17)}")
+        default: lines.append("\(t).\(fraction) cbm/x/y/M01/telemetry {\"ts\": \(t), \"gas_total\": \(Double(i) * 0.0061)}")
+        }
+    }
+    return lines.joined(separator: "\n") + "\n"
+}

@@ -110,6 +110,12 @@ public struct TotalsAggregator: Sendable {
         }
     }
 
+    /// Raises revision numbers to at least those already written (found in the output after a
+    /// crash), so that what is written again after recovery supersedes what was written before it.
+    public mutating func raiseRevisions(_ written: [TotalsRecord.Key: Int]) {
+        for (key, revision) in written where revisions[key, default: 0] < revision { revisions[key] = revision }
+    }
+
     /// Emits the pending corrections of closed windows now (at a stop), without closing more.
     public mutating func flushCorrections(into out: inout [TotalsRecord]) {
         flush(into: &out)

@@ -75,6 +75,12 @@ public struct TotalsRecord: Equatable, Sendable {
         public var start: Timestamp
         public var scope: Scope
         public var id: String
+        public init(window: WindowKind, start: Timestamp, scope: Scope, id: String) {
+            self.window = window
+            self.start = start
+            self.scope = scope
+            self.id = id
+        }
         public static func < (a: Key, b: Key) -> Bool {
             if a.start != b.start { return a.start < b.start }
             if a.window != b.window { return WindowKind.allCases.firstIndex(of: a.window)! < WindowKind.allCases.firstIndex(of: b.window)! }

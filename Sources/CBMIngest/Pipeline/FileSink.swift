@@ -74,6 +74,10 @@ public final class FileSink {
         }
     }
 
+    /// The highest revisions of the totals records written since a time (see
+    /// ``OutputStore/writtenRevisions(since:)``).
+    public func writtenRevisions(since: Date?) -> [TotalsRecord.Key: Int] { store.writtenRevisions(since: since) }
+
     /// The output folder of a family.
     public func folder(_ family: RecordFamily) -> String { store.folder(family) }
 

@@ -115,7 +115,8 @@ public final class Pipeline: Sendable {
     /// Builds the pipeline; `sink` is only ever called on the sink stage's queue (or, when
     /// `synchronous`, on the caller's thread, for a replay whose output must not depend on
     /// timing). `restoring` is the state of a checkpoint to start from.
-    public init(configuration: Configuration, sink: FileSink, synchronous: Bool = false, restoring state: [UInt8]? = nil) throws {
+    public init(configuration: Configuration, sink: FileSink, synchronous: Bool = false, restoring state: [UInt8]? = nil,
+                writtenRevisions: [TotalsRecord.Key: Int] = [:]) throws {
         let p = configuration.pipeline
         let counters = self.counters
         let count = p.partitions
@@ -151,6 +152,9 @@ public final class Pipeline: Sendable {
                 throw RestoreError(description: "the checkpoint cannot be read: \(error)")
             }
         }
+
+        // What was written after the checkpoint (before a crash) is superseded, not undercut.
+        totalsState.raiseRevisions(writtenRevisions)
 
         // Roll-up: one, after every partition.
         let rollupState = SendableBox(RollupState(
