@@ -1,5 +1,5 @@
 # cbm-ingest: make demo | make test | make build
-.PHONY: all deps build test demo clean bench-decode bench-aggregate bench-output
+.PHONY: all deps build test demo clean bench-decode bench-aggregate bench-output bench-replay
 
 all: build
 
@@ -22,6 +22,9 @@ bench-decode:
 
 bench-aggregate:
 	cd Benchmarks && swift package --disable-sandbox benchmark --target AggregateBenchmarks
+
+bench-replay: deps
+	scripts/bench-replay.sh
 
 bench-output:
 	cd Benchmarks && swift package --disable-sandbox benchmark --target OutputBenchmarks
