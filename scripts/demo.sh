@@ -27,6 +27,7 @@ cp config/assets.csv "$work/assets.csv"
 sed -e "s#url: mqtt://127.0.0.1:1883#url: mqtt://127.0.0.1:$port#" \
     -e "s#client_id: cbm-ingest-jinzhong#client_id: cbm-ingest-demo#" \
     -e "s#directory: /var/lib/cbm-ingest/out#directory: $out#" \
+    -e "s#directory: /var/lib/cbm-ingest/journal#directory: $work/journal#" \
     -e "s#readings: false #readings: true  #" \
     config/cbm-ingest.yaml > "$work/cbm-ingest.yaml"
 
