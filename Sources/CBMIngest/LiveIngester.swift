@@ -65,9 +65,34 @@ public final class LiveIngester: Sendable {
         let now = self.now
         let started = ContinuousClock.now
         let sink = FileSink(configuration: configuration, now: now, logger: logger)
+        // Alarm changes: the log, the retained MQTT state, the hook.
+        let clientBox = Mutex<MQTTClient?>(nil)
+        let outputs = configuration.alarmOutputs
+        let hook = outputs.hookCommand.map { AlarmHook(command: $0, timeoutUS: outputs.hookTimeoutUS, logger: logger) }
+        let alarmEncoder = Mutex(RecordEncoder(zone: ZoneOffsets(zone: configuration.aggregation.timeZone), basis: configuration.aggregation.basis))
+        let onAlerts: @Sendable ([AlertRecord]) -> Void = { records in
+            for a in records {
+                let json = alarmEncoder.withLock { e -> [UInt8] in
+                    e.encode(a)
+                    return e.take()
+                }
+                let announced = a.suppressedUntil == nil
+                let metadata: Logger.Metadata = ["alert.rule": "\(a.rule)", "alert.scope": "\(a.scope.rawValue)", "alert.id": "\(a.id)",
+                                                 "alert.state": "\(a.state.rawValue)", "alert.acknowledged": "\(a.acknowledged)"]
+                if announced { logger.notice("\(a.message)", metadata: metadata) } else { logger.info("\(a.message) (suppressed)", metadata: metadata) }
+                if let prefix = outputs.mqttPrefix, let client = clientBox.withLock({ $0 }) {
+                    do {
+                        try client.publish(topic: "\(prefix)/\(a.path)", payload: Array(json.dropLast()), qos: 1, retain: true)
+                    } catch {
+                        logger.warning("cannot publish the alarm state", metadata: ["error": "\(error)"])
+                    }
+                }
+                if announced, let hook { hook.run(json, alarm: a.path) }
+            }
+        }
         let recovered: Recovery
         do {
-            recovered = try recover(sink: sink)
+            recovered = try recover(sink: sink, onAlerts: onAlerts)
         } catch {
             logger.critical("cannot recover", metadata: ["error": "\(error)"])
             sink.close()
@@ -81,11 +106,27 @@ public final class LiveIngester: Sendable {
         ])
         let client: MQTTClient
         do {
+            let commandTopic = configuration.alarmOutputs.commandTopic
+            let subscriptions = configuration.mqttSubscriptions
+                + (commandTopic.map { [MQTTSubscription(topic: $0, qos: 1)] } ?? [])
             client = try MQTTClient(
                 options: configuration.broker,
-                subscriptions: configuration.mqttSubscriptions,
+                subscriptions: subscriptions,
                 unsubscriptions: configuration.coveredFilters,
                 onMessage: { m in
+                    if let commandTopic, m.topic == commandTopic {
+                        let t = now()
+                        switch AlarmCommandParser.parse(m.payload, now: t) {
+                        case .success(let c):
+                            pipeline.command(c, at: t) { result in
+                                if result == "ok" { logger.info("alarm command applied", metadata: ["alert.command": "\(c)"]) }
+                                else { logger.warning("alarm command refused: \(result)") }
+                            }
+                        case .failure(let e):
+                            logger.warning("alarm command refused: \(e.message)")
+                        }
+                        return
+                    }
                     // Journal first: libmosquitto writes the PUBACK only after this returns.
                     var message = InboundMessage(topic: m.topic, payload: m.payload, receivedAt: now(),
                                                  qos: UInt8(m.qos), retained: m.retained)
@@ -93,6 +134,7 @@ public final class LiveIngester: Sendable {
                     pipeline.submit(message)
                 },
                 onEvent: { [weak self] event in self?.handle(event, logger: logger) })
+            clientBox.withLock { $0 = client }
             try client.start()
         } catch {
             logger.critical("cannot start the MQTT client", metadata: ["error": "\(error)"])
@@ -158,7 +200,7 @@ public final class LiveIngester: Sendable {
     /// Loads the last checkpoint, replays the journal after it through the pipeline, and opens
     /// the journal for appending. A damaged record is skipped and a torn tail cut, both written as
     /// events.
-    func recover(sink: FileSink) throws -> Recovery {
+    func recover(sink: FileSink, onAlerts: @escaping @Sendable ([AlertRecord]) -> Void = { _ in }) throws -> Recovery {
         let j = configuration.journal
         let store = CheckpointStore(directory: j.directory)
         var checkpoint: CheckpointStore.Checkpoint?
@@ -173,12 +215,14 @@ public final class LiveIngester: Sendable {
         let written = sink.writtenRevisions(since: checkpoint == nil ? nil : checkpointTime)
         var pipeline: Pipeline
         do {
-            pipeline = try Pipeline(configuration: configuration, sink: sink, restoring: checkpoint?.state, writtenRevisions: written)
+            pipeline = try Pipeline(configuration: configuration, sink: sink, restoring: checkpoint?.state, writtenRevisions: written,
+                                    onAlerts: onAlerts)
         } catch {
             logger.error("the checkpoint does not fit this configuration: starting from the journal's beginning",
                          metadata: ["error": "\(error)"])
             checkpoint = nil
-            pipeline = try Pipeline(configuration: configuration, sink: sink, writtenRevisions: sink.writtenRevisions(since: nil))
+            pipeline = try Pipeline(configuration: configuration, sink: sink, writtenRevisions: sink.writtenRevisions(since: nil),
+                                    onAlerts: onAlerts)
         }
         let after = checkpoint?.sequence ?? 0
         let logger = self.logger

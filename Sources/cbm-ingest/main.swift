@@ -121,6 +121,9 @@ struct Replay: ParsableCommand {
                       + "\(s.readings) readings, \(s.rejects) rejects, \(s.totals) totals records"
                       + (s.unreadable > 0 ? "; \(s.unreadable) unreadable lines skipped" : "")
                       + "; output in \(configuration.output.directory)")
+                for (rule, n) in s.alarms.sorted(by: { $0.key < $1.key }) {
+                    print("alarms raised by \(rule): \(n)")
+                }
             }
         } catch {
             FileHandle.standardError.write(Data("cbm-ingest: \(error)\n".utf8))

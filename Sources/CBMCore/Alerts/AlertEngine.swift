@@ -310,6 +310,7 @@ public struct AlertEngine: Sendable {
     /// Why a command was refused.
     public struct CommandError: Error, Sendable, Equatable, CustomStringConvertible {
         public var message: String
+        public init(message: String) { self.message = message }
         public var description: String { message }
     }
 }

@@ -26,7 +26,8 @@ public struct CSVRecordEncoder: Sendable {
         case .readings: return ["time", "asset", "measurement", "value", "unit", "basis"]
         case .rejects: return ["time", "topic", "reason", "code", "payload", "payload_bytes", "truncated"]
         case .events: return ["time", "kind", "id", "detail"]
-        case .alerts: return ["time", "rule", "scope", "id", "state", "severity", "value", "threshold", "window", "message"]
+        case .alerts: return ["time", "rule", "scope", "id", "state", "severity", "value", "threshold", "window", "message",
+                              "acknowledged", "suppressed_until"]
         case .totals:
             return ["window", "start", "end", "scope", "id", "gas_m3", "water_m3", "utilised_m3", "flared_m3",
                     "utilisation_rate", "coal_t", "co2e_t", "flow_seconds", "coverage", "samples", "estimated",
@@ -116,6 +117,22 @@ public struct CSVRecordEncoder: Sendable {
         field(basis.name)
         number(r.coalT != nil ? factors.coalKgcePerM3 : nil)
         number(r.coalT != nil ? factors.co2eKgPerM3 : nil)
+        end()
+    }
+
+    public mutating func encode(_ a: AlertRecord) {
+        time(a.time)
+        field(a.rule)
+        field(a.scope.rawValue)
+        field(a.id)
+        field(a.state.rawValue)
+        field(a.severity)
+        number(a.value)
+        number(a.threshold)
+        field(a.window?.rawValue ?? "")
+        field(a.message)
+        field(a.acknowledged ? "true" : "false")
+        field(a.suppressedUntil.map { RFC3339.format($0, offsetSeconds: offsets.offset(at: $0)) } ?? "")
         end()
     }
 

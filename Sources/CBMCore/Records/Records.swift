@@ -79,6 +79,25 @@ public struct RecordEncoder: Sendable {
         encoder.end()
     }
 
+    /// An `alerts` record: time, rule, scope, id, state, severity, value, threshold, window,
+    /// message, and whether it is acknowledged or suppressed (shelved, maintenance).
+    public mutating func encode(_ a: AlertRecord) {
+        encoder.begin()
+        encoder.time("time", a.time, offsetSeconds: offsets.offset(at: a.time))
+        encoder.string("rule", a.rule)
+        encoder.string("scope", a.scope.rawValue)
+        encoder.string("id", a.id)
+        encoder.string("state", a.state.rawValue)
+        encoder.string("severity", a.severity)
+        if let v = a.value { encoder.number("value", v) } else { encoder.null("value") }
+        if let v = a.threshold { encoder.number("threshold", v) } else { encoder.null("threshold") }
+        encoder.string("window", a.window?.rawValue)
+        encoder.string("message", a.message)
+        encoder.bool("acknowledged", a.acknowledged)
+        if let s = a.suppressedUntil { encoder.time("suppressed_until", s, offsetSeconds: offsets.offset(at: s)) } else { encoder.null("suppressed_until") }
+        encoder.end()
+    }
+
     /// An `events` record: time, kind, id, detail.
     public mutating func encode(_ e: EventRecord) {
         encoder.begin()

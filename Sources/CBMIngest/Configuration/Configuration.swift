@@ -30,6 +30,23 @@ public struct Configuration: Sendable {
     public var pipeline: Pipeline
     /// The journal and checkpoints.
     public var journal: JournalSettings
+    /// Alert rules.
+    public var alerts: [AlertRule] = []
+    /// Declared maintenance.
+    public var maintenance: [AlertEngine.Maintenance] = []
+    /// Where alarms go besides `alerts/`.
+    public var alarmOutputs = AlarmOutputs()
+
+    /// Where alarms go besides `alerts/` and the log.
+    public struct AlarmOutputs: Sendable {
+        /// Retained JSON state per alarm under `<mqttPrefix>/<scope>/<id>/<rule>`; nil: not published.
+        public var mqttPrefix: String? = "cbm/alarms"
+        /// Operators' commands (acknowledge, shelve, unshelve, maintenance); nil: none.
+        public var commandTopic: String? = "cbm/alarms/command"
+        /// A program run with each alarm change's JSON on stdin.
+        public var hookCommand: String?
+        public var hookTimeoutUS: Int64 = 10_000_000
+    }
 
     /// The journal and checkpoints.
     public struct JournalSettings: Sendable {
@@ -140,6 +157,20 @@ public struct Configuration: Sendable {
             + (journal.policy == .interval ? " every \(Quantities.describe(microseconds: journal.fsyncIntervalUS))" : "")
             + ", checkpoint every \(Quantities.describe(microseconds: journal.checkpointIntervalUS))"
             + (journal.retainUS.map { ", kept \(Quantities.describe(microseconds: $0))" } ?? ""))
+        for rule in alerts {
+            lines.append("alert: \(rule.name) (\(rule.severity)) on \(rule.scope.rawValue)" + {
+                switch rule.kind {
+                case .noData(let after): return " silent for \(Quantities.describe(microseconds: after))"
+                case .lowUtilisation(let b, let c): return " \(rule.window.rawValue) utilisation below \(b), clear above \(c)"
+                case .lowOutput(let t):
+                    switch t {
+                    case .fractionOfExpected(let b, let c): return " \(rule.window.rawValue) volume below \(b) of expected, clear above \(c)"
+                    case .absolute(let b, let c): return " \(rule.window.rawValue) volume below \(b) m3, clear above \(c) m3"
+                    case .baseline(let b, let c, let n): return " \(rule.window.rawValue) volume below \(b) of the median of \(n) windows, clear above \(c)"
+                    }
+                }
+            }())
+        }
         lines.append("output: \(output.directory), \(output.formats.map(\.rawValue).joined(separator: " and "))"
             + (output.readings ? ", readings on" : "")
             + ", rotate at \(Quantities.describe(bytes: output.maxBytes)) or every \(Quantities.describe(microseconds: output.intervalUS))"

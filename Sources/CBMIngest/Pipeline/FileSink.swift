@@ -9,6 +9,7 @@ public enum SinkBatch: Sendable {
     case rejects([Reject])
     case totals([TotalsRecord])
     case events([EventRecord])
+    case alerts([AlertRecord])
     /// `latest.json`, encoded.
     case snapshot([UInt8])
     /// Time passes: idle files rotate.
@@ -61,7 +62,8 @@ public final class FileSink {
                             onError: { log.error("output housekeeping failed", metadata: ["error": "\($0)"]) })
         // Repair what a crash left open before anything new is written.
         do {
-            try store.openAll([.totals, .events, .rejects] + (o.readings ? [.readings] : []))
+            try store.openAll([.totals, .events, .rejects] + (o.readings ? [.readings] : [])
+                + (configuration.alerts.isEmpty ? [] : [.alerts]))
         } catch {
             logger.error("cannot open the output directory yet; it will be retried", metadata: ["error": "\(error)"])
         }
@@ -104,6 +106,11 @@ public final class FileSink {
             for r in totals { json.encode(r, factors: factors) }
             for r in totals { csv.encode(r) }
             append(.totals, count: totals.count)
+        case .alerts(let alerts):
+            guard !alerts.isEmpty else { return }
+            for a in alerts { json.encode(a) }
+            for a in alerts { csv.encode(a) }
+            append(.alerts, count: alerts.count)
         case .events(let events):
             guard !events.isEmpty else { return }
             for e in events { json.encode(e) }

@@ -51,6 +51,10 @@ public final class Pipeline: Sendable {
 
     enum RollupItem: Sendable {
         case hours(partition: Int, [AssetHour])
+        /// The latest reading time of each asset that reported (for `no_data`).
+        case seen(partition: Int, [String: Int64])
+        /// An operator's alarm command (not behind any barrier: partition -1).
+        case command(AlertEngine.Command, Timestamp, reply: @Sendable (String) -> Void)
         case watermark(partition: Int, Timestamp)
         case openHours(partition: Int, [AssetHour], generatedAt: Timestamp)
         case checkpoint(partition: Int, CheckpointAssembly)
@@ -58,7 +62,8 @@ public final class Pipeline: Sendable {
 
         var partition: Int {
             switch self {
-            case .hours(let p, _), .watermark(let p, _), .openHours(let p, _, _), .checkpoint(let p, _), .ended(let p, _): return p
+            case .hours(let p, _), .seen(let p, _), .watermark(let p, _), .openHours(let p, _, _), .checkpoint(let p, _), .ended(let p, _): return p
+            case .command: return -1
             }
         }
     }
@@ -116,7 +121,8 @@ public final class Pipeline: Sendable {
     /// `synchronous`, on the caller's thread, for a replay whose output must not depend on
     /// timing). `restoring` is the state of a checkpoint to start from.
     public init(configuration: Configuration, sink: FileSink, synchronous: Bool = false, restoring state: [UInt8]? = nil,
-                writtenRevisions: [TotalsRecord.Key: Int] = [:]) throws {
+                writtenRevisions: [TotalsRecord.Key: Int] = [:],
+                onAlerts: @escaping @Sendable ([AlertRecord]) -> Void = { _ in }) throws {
         let p = configuration.pipeline
         let counters = self.counters
         let count = p.partitions
@@ -131,6 +137,7 @@ public final class Pipeline: Sendable {
         var decoderState = TelemetryDecoder(rules: configuration.rules, register: configuration.register, limits: configuration.limits)
         var partitionStates = (0..<count).map { _ in AssetAggregator(settings: a, horizonUS: a.horizonUS) }
         var totalsState = TotalsAggregator(settings: a, factors: configuration.factors, register: configuration.register, horizonUS: a.horizonUS)
+        var alertState = AlertEngine(rules: configuration.alerts, register: configuration.register, maintenance: configuration.maintenance)
         if let state {
             do {
                 var r = BinaryReader(state)
@@ -146,6 +153,7 @@ public final class Pipeline: Sendable {
                 }
                 var t = BinaryReader(try r.raw())
                 try totalsState.restore(from: &t)
+                if !t.isAtEnd { try alertState.restore(from: &t) }
             } catch let e as RestoreError {
                 throw e
             } catch {
@@ -159,35 +167,55 @@ public final class Pipeline: Sendable {
         // Roll-up: one, after every partition.
         let rollupState = SendableBox(RollupState(
             totals: totalsState,
+            alerts: alertState,
             watermarks: [Timestamp](repeating: Timestamp(microseconds: .min), count: count),
             encoder: RecordEncoder(zone: ZoneOffsets(zone: a.timeZone), basis: a.basis)))
         let factors = configuration.factors
         let rollup = Stage<RollupItem>(label: "cbm-ingest.rollup", capacity: 4 * count + 64, batch: 64, synchronous: synchronous) { items in
             var records: [TotalsRecord] = []
+            var alerts: [AlertRecord] = []
             let s = rollupState
             func send() {
                 if !records.isEmpty {
                     counters.totals.add(records.count, ordering: .relaxed)
+                    s.value.alerts.evaluate(records, into: &alerts)
                     sinkStage.submit(.totals(records))
                     records.removeAll()
+                }
+                if !alerts.isEmpty {
+                    sinkStage.submit(.alerts(alerts))
+                    onAlerts(alerts)
+                    alerts.removeAll()
                 }
             }
             func process(_ item: RollupItem) {
                 // Behind a checkpoint barrier, a partition's later items wait until every
                 // partition has passed it, so the state saved is exactly that before it.
-                if s.value.barrier.contains(item.partition) {
+                if item.partition >= 0 && s.value.barrier.contains(item.partition) {
                     s.value.held.append(item)
                     return
                 }
                 switch item {
                 case .hours(_, let hours):
                     s.value.totals.receive(hours)
+                case .seen(_, let times):
+                    s.value.alerts.seen(times, into: &alerts)
+                case .command(let command, let t, let reply):
+                    switch s.value.alerts.apply(command, at: t) {
+                    case .success(let record?):
+                        alerts.append(record)
+                        reply("ok")
+                    case .success(nil): reply("ok")
+                    case .failure(let e): reply(e.message)
+                    }
                 case .watermark(let partition, let w):
                     s.value.watermarks[partition] = w
                     let low = s.value.watermarks.min()!
                     if low > s.value.closedAt {
                         s.value.closedAt = low
                         s.value.totals.advance(to: low, into: &records)
+                        send()
+                        s.value.alerts.advance(to: low, into: &alerts)
                     }
                 case .openHours(_, let hours, let generatedAt):
                     s.value.openHours += hours
@@ -205,9 +233,10 @@ public final class Pipeline: Sendable {
                 case .checkpoint(let partition, let assembly):
                     s.value.barrier.insert(partition)
                     guard s.value.barrier.count == count else { break }
+                    send()
                     var w = BinaryWriter()
                     s.value.totals.save(into: &w)
-                    send()
+                    s.value.alerts.save(into: &w)
                     sinkStage.submit(.checkpoint(sequence: assembly.sequence, state: assembly.encode(rollup: w.bytes)))
                     s.value.barrier.removeAll()
                     let held = s.value.held
@@ -230,20 +259,26 @@ public final class Pipeline: Sendable {
 
         // Partitions: the per-asset half of aggregation.
         let readingsToSink = configuration.output.readings
+        let watchSilence = configuration.alerts.contains { if case .noData = $0.kind { return true } else { return false } }
         partitions = (0..<count).map { i in
             let aggregator = SendableBox(partitionStates[i])
             let capacity = max(4, p.queueCapacity / max(p.batch, 1))
             return Stage<PartitionItem>(label: "cbm-ingest.partition.\(i)", capacity: capacity, batch: 8, synchronous: synchronous) { items in
                 var hours: [AssetHour] = []
                 var events: [EventRecord] = []
+                var seen: [String: Int64] = [:]
                 func send() {
                     if !events.isEmpty { sinkStage.submit(.events(events)); events.removeAll() }
                     if !hours.isEmpty { rollup.submit(.hours(partition: i, hours)); hours.removeAll() }
+                    if !seen.isEmpty { rollup.submit(.seen(partition: i, seen)); seen.removeAll() }
                 }
                 for item in items {
                     switch item {
                     case .readings(let readings):
                         aggregator.value.add(readings, events: &events)
+                        if watchSilence {
+                            for r in readings where r.time.microseconds > seen[r.asset] ?? .min { seen[r.asset] = r.time.microseconds }
+                        }
                         if readingsToSink { sinkStage.submit(.readings(readings)) }
                     case .watermark(let w):
                         aggregator.value.advance(to: w, into: &hours)
@@ -326,6 +361,7 @@ public final class Pipeline: Sendable {
 
     private struct RollupState {
         var totals: TotalsAggregator
+        var alerts: AlertEngine
         var watermarks: [Timestamp]
         var closedAt = Timestamp(microseconds: .min)
         var ended = 0
@@ -362,6 +398,11 @@ public final class Pipeline: Sendable {
 
     /// Asks for `latest.json`: the running totals of the open windows, as of now.
     public func requestSnapshot(_ now: Timestamp) { intake.submit(.snapshot(now)) }
+
+    /// Applies an operator's alarm command; `reply` hears "ok" or why not.
+    public func command(_ c: AlertEngine.Command, at t: Timestamp, reply: @escaping @Sendable (String) -> Void) {
+        rollup.submit(.command(c, t, reply: reply))
+    }
 
     /// Writes events (of recovery, say) to `events/`.
     public func record(_ events: [EventRecord]) { sinkStage.submit(.events(events)) }

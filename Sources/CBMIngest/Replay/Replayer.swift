@@ -33,13 +33,20 @@ public struct Replayer {
         public var totals = 0
         public var unreadable = 0
         public var seconds = 0.0
+        /// Alarms raised (changes to active), by rule: the backtest of the alert rules.
+        public var alarms: [String: Int] = [:]
     }
 
     /// Replays recordings into the output directory.
     public func run(_ files: [String]) throws -> Summary {
         let clock = Atomic<Int64>(0)
         let sink = FileSink(configuration: configuration, now: { Timestamp(microseconds: clock.load(ordering: .relaxed)) }, logger: logger)
-        let pipeline = try Pipeline(configuration: configuration, sink: sink, synchronous: true)
+        let raised = Mutex<[String: Int]>([:])
+        let pipeline = try Pipeline(configuration: configuration, sink: sink, synchronous: true, onAlerts: { records in
+            raised.withLock { counts in
+                for r in records where r.state == .active && !r.message.contains("expired") && !r.acknowledged { counts[r.rule, default: 0] += 1 }
+            }
+        })
         var summary = Summary()
         let started = ContinuousClock.now
         var pacer = Pacer(speed: speed)
@@ -74,6 +81,8 @@ public struct Replayer {
         summary.readings = s.readings
         summary.rejects = s.rejects
         summary.totals = s.totals
+        summary.alarms = raised.withLock { $0 }
+        for rule in configuration.alerts where summary.alarms[rule.name] == nil { summary.alarms[rule.name] = 0 }
         summary.seconds = Self.seconds(ContinuousClock.now - started)
         return summary
     }
