@@ -59,6 +59,7 @@ final class Daemon {
     var rejects: [[String: Any]] { records(under: dir.file("out/rejects")) }
     var totals: [[String: Any]] { records(under: dir.file("out/totals")) }
     var events: [[String: Any]] { records(under: dir.file("out/events")) }
+    var alerts: [[String: Any]] { records(under: dir.file("out/alerts")) }
 
     /// Starts the daemon and, unless told otherwise, waits until it has subscribed.
     @discardableResult

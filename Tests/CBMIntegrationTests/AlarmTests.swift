@@ -1,0 +1,96 @@
+import CBMTestSupport
+import Foundation
+import Testing
+
+/// Alarms end to end: alerts/ records, retained MQTT states, commands, the hook, restarts.
+@Suite("Alarms", .serialized)
+struct AlarmTests {
+    /// The retained state of an alarm, read with mosquitto_sub.
+    func retained(_ broker: MosquittoBroker, _ topic: String) -> String {
+        (try? runProgram(which("mosquitto_sub")!, ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", topic, "-C", "1", "-W", "3"]))?.stdout ?? ""
+    }
+
+    /// Rate readings of W01 every ten minutes, at `m3h`, for `hours` hours from `start`.
+    func lowHours(_ start: Int, hours: Int, m3h: Double) -> [String] {
+        (0...(hours * 6)).map { #"{"ts": \#(start + $0 * 600), "gas_m3h": \#(m3h)}"# }
+    }
+
+    func config(hook: String, timeout: String = "5s") -> String {
+        """
+        alerts:
+          - { name: low, kind: low_output, scope: well, ids: [W01], window: hour, below: 0.5, clear_above: 0.6, on_delay: 2, off_delay: 1, min_coverage: 0.8, severity: critical }
+        alarm_outputs: { mqtt_prefix: test/alarms, command_topic: test/alarms/command, hook: { command: \(hook), timeout: \(timeout) } }
+        """
+    }
+
+    @Test("low output raises one alarm with a retained state; an MQTT acknowledgement changes it; the hook gets the JSON; the state survives a restart")
+    func lowOutputAckRestart() throws {
+        let broker = try MosquittoBroker()
+        let dir = TemporaryDirectory("hook")
+        let hook = dir.write("hook.sh", "#!/bin/sh\ncat > \(dir.path)/alert-$$.json\n")
+        chmod(hook, 0o755)
+        let daemon = Daemon(port: broker.port, extra: config(hook: hook))
+        try daemon.start()
+        // W01 expects 1200 m3/d (50 m3 an hour); it makes 10 m3 an hour for four hours.
+        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 6 * 3600
+        try broker.publish("cbm/F1/B1/W01/telemetry", lines: lowHours(h0, hours: 4, m3h: 10))
+        #expect(eventually { daemon.readings.count == 25 })
+        #expect(eventually { daemon.alerts.contains { $0["state"] as? String == "active" } })
+        let active = daemon.alerts.filter { $0["state"] as? String == "active" }
+        #expect(active.count == 1)
+        let first = try #require(active.first)
+        #expect(first["rule"] as? String == "low" && first["id"] as? String == "W01" && first["severity"] as? String == "critical")
+        #expect(abs((first["value"] as? Double ?? 0) - 10) < 1e-9 && first["threshold"] as? Double == 25)
+        // The end of the second low hour: on_delay 2.
+        let expectedTime = ISO8601DateFormatter().date(from: first["time"] as! String)!.timeIntervalSince1970
+        #expect(Int(expectedTime) == h0 + 2 * 3600)
+        let topic = "test/alarms/well/W01/low"
+        #expect(eventually { retained(broker, topic).contains(#""state":"active""#) })
+        #expect(retained(broker, topic).contains(#""acknowledged":false"#))
+        #expect(eventually { ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).contains { $0.hasPrefix("alert-") } })
+        let hookFile = try #require(((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).first { $0.hasPrefix("alert-") })
+        let hookJSON = try String(contentsOfFile: dir.file(hookFile), encoding: .utf8)
+        #expect(hookJSON.contains(#""rule":"low""#) && hookJSON.contains(#""state":"active""#))
+
+        try broker.publish("test/alarms/command", #"{"action": "ack", "rule": "low", "scope": "well", "id": "W01", "by": "duty"}"#)
+        #expect(eventually { retained(broker, topic).contains(#""acknowledged":true"#) })
+        #expect(daemon.stop() == 0)
+
+        // After a restart the alarm is still known, still active: more low hours raise nothing new,
+        // and a command on it is applied.
+        let child = try daemon.start()
+        try broker.publish("cbm/F1/B1/W01/telemetry", lines: lowHours(h0 + 4 * 3600 + 600, hours: 1, m3h: 10))
+        try broker.publish("test/alarms/command", #"{"action": "shelve", "rule": "low", "scope": "well", "id": "W01", "for": "1h", "by": "duty"}"#)
+        #expect(eventually { child.stderr.contains("alarm command applied") })
+        #expect(!child.stderr.contains("refused"))
+        #expect(eventually { retained(broker, topic).contains(#""suppressed_until":"#) && !retained(broker, topic).contains(#""suppressed_until":null"#) })
+        #expect(daemon.stop() == 0)
+        #expect(daemon.alerts.filter { $0["state"] as? String == "active" && ($0["message"] as? String)?.contains("below") == true }.count == 1)
+        // And recovery clears it once past the deadband.
+        try daemon.start()
+        try broker.publish("cbm/F1/B1/W01/telemetry", lines: lowHours(h0 + 5 * 3600 + 600, hours: 0, m3h: 50)
+                           + (1...12).map { #"{"ts": \#(h0 + 5 * 3600 + 600 + $0 * 600), "gas_m3h": 50}"# })
+        #expect(eventually { daemon.alerts.contains { $0["state"] as? String == "cleared" } })
+        #expect(daemon.stop() == 0)
+        #expect(daemon.alerts.filter { $0["state"] as? String == "cleared" }.count == 1)
+    }
+
+    @Test("a hook that hangs is killed at its timeout, and ingestion goes on")
+    func hangingHook() throws {
+        let broker = try MosquittoBroker()
+        let dir = TemporaryDirectory("hook")
+        let hook = dir.write("hang.sh", "#!/bin/sh\nexec sleep 60\n")
+        chmod(hook, 0o755)
+        let daemon = Daemon(port: broker.port, extra: config(hook: hook, timeout: "1s"))
+        let child = try daemon.start()
+        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 6 * 3600
+        try broker.publish("cbm/F1/B1/W01/telemetry", lines: lowHours(h0, hours: 3, m3h: 10))
+        #expect(eventually { daemon.alerts.contains { $0["state"] as? String == "active" } })
+        // Ingestion goes on while the hook hangs.
+        try broker.publish("cbm/F1/B1/W02/telemetry", #"{"ts": \#(h0), "gas_m3h": 7}"#)
+        #expect(eventually(timeout: 5) { daemon.readings.contains { $0["asset"] as? String == "W02" } })
+        #expect(eventually(timeout: 10) { child.stderr.contains("was killed") })
+        #expect(daemon.stop() == 0)
+        #expect((try? runProgram("/usr/bin/pgrep", ["-f", hook]))?.status != 0, "the hook is still running")
+    }
+}
