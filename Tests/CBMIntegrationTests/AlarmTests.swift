@@ -75,6 +75,22 @@ struct AlarmTests {
         #expect(daemon.alerts.filter { $0["state"] as? String == "cleared" }.count == 1)
     }
 
+    @Test("replay backtests the rules: the same alarm, at the same event time, and a count per rule")
+    func backtest() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port, extra: config(hook: "/bin/true"))
+        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 6 * 3600
+        let lines = lowHours(h0, hours: 4, m3h: 10).enumerated().map { "\(h0 + $0.offset * 600) cbm/F1/B1/W01/telemetry \($0.element)" }
+        let recording = daemon.dir.write("low.txt", lines.joined(separator: "\n") + "\n")
+        let r = try daemon.replay([recording], output: daemon.dir.file("backtest"))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("alarms raised by low: 1"), "\(r.stdout)")
+        let alerts = records(under: daemon.dir.file("backtest/alerts"))
+        #expect(alerts.count == 1)
+        let time = ISO8601DateFormatter().date(from: alerts.first?["time"] as? String ?? "")?.timeIntervalSince1970
+        #expect(time.map { Int($0) } == h0 + 2 * 3600)
+    }
+
     @Test("a hook that hangs is killed at its timeout, and ingestion goes on")
     func hangingHook() throws {
         let broker = try MosquittoBroker()

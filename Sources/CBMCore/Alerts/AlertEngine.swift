@@ -173,8 +173,10 @@ public struct AlertEngine: Sendable {
 
     // MARK: silence
 
-    /// Notes the latest reading time of assets.
-    public mutating func seen(_ times: [String: Int64], into out: inout [AlertRecord]) {
+    /// Notes the latest reading time of assets; `earliest` is the earliest reading time among
+    /// them (monitoring begins with the earliest reading seen, or the first watermark).
+    public mutating func seen(_ times: [String: Int64], earliest: Int64? = nil, into out: inout [AlertRecord]) {
+        if let earliest, started == .min || earliest < started { started = earliest }
         for (asset, t) in times where t > (lastSeen[asset] ?? .min) {
             lastSeen[asset] = t
             // Data again: a silence alarm clears at the reading's time.

@@ -52,7 +52,7 @@ public final class Pipeline: Sendable {
     enum RollupItem: Sendable {
         case hours(partition: Int, [AssetHour])
         /// The latest reading time of each asset that reported (for `no_data`).
-        case seen(partition: Int, [String: Int64])
+        case seen(partition: Int, [String: Int64], earliest: Int64)
         /// An operator's alarm command (not behind any barrier: partition -1).
         case command(AlertEngine.Command, Timestamp, reply: @Sendable (String) -> Void)
         case watermark(partition: Int, Timestamp)
@@ -62,7 +62,7 @@ public final class Pipeline: Sendable {
 
         var partition: Int {
             switch self {
-            case .hours(let p, _), .seen(let p, _), .watermark(let p, _), .openHours(let p, _, _), .checkpoint(let p, _), .ended(let p, _): return p
+            case .hours(let p, _), .seen(let p, _, _), .watermark(let p, _), .openHours(let p, _, _), .checkpoint(let p, _), .ended(let p, _): return p
             case .command: return -1
             }
         }
@@ -198,8 +198,8 @@ public final class Pipeline: Sendable {
                 switch item {
                 case .hours(_, let hours):
                     s.value.totals.receive(hours)
-                case .seen(_, let times):
-                    s.value.alerts.seen(times, into: &alerts)
+                case .seen(_, let times, let earliest):
+                    s.value.alerts.seen(times, earliest: earliest, into: &alerts)
                 case .command(let command, let t, let reply):
                     switch s.value.alerts.apply(command, at: t) {
                     case .success(let record?):
@@ -267,17 +267,25 @@ public final class Pipeline: Sendable {
                 var hours: [AssetHour] = []
                 var events: [EventRecord] = []
                 var seen: [String: Int64] = [:]
+                var earliest = Int64.max
                 func send() {
                     if !events.isEmpty { sinkStage.submit(.events(events)); events.removeAll() }
                     if !hours.isEmpty { rollup.submit(.hours(partition: i, hours)); hours.removeAll() }
-                    if !seen.isEmpty { rollup.submit(.seen(partition: i, seen)); seen.removeAll() }
+                    if !seen.isEmpty {
+                        rollup.submit(.seen(partition: i, seen, earliest: earliest))
+                        seen.removeAll()
+                        earliest = .max
+                    }
                 }
                 for item in items {
                     switch item {
                     case .readings(let readings):
                         aggregator.value.add(readings, events: &events)
                         if watchSilence {
-                            for r in readings where r.time.microseconds > seen[r.asset] ?? .min { seen[r.asset] = r.time.microseconds }
+                            for r in readings {
+                                if r.time.microseconds > seen[r.asset] ?? .min { seen[r.asset] = r.time.microseconds }
+                                if r.time.microseconds < earliest { earliest = r.time.microseconds }
+                            }
                         }
                         if readingsToSink { sinkStage.submit(.readings(readings)) }
                     case .watermark(let w):
