@@ -173,8 +173,10 @@ public struct AlertEngine: Sendable {
 
     // MARK: silence
 
-    /// Notes the latest reading time of assets; `earliest` is the earliest reading time among
-    /// them (monitoring begins with the earliest reading seen, or the first watermark).
+    /// Notes when assets were last heard from (the receive time of their latest message: the
+    /// wall clock live, the recording's time in a replay, so a backfill of old readings is not
+    /// silence); `earliest` is the earliest among them (monitoring begins with the earliest
+    /// message, or the first watermark).
     public mutating func seen(_ times: [String: Int64], earliest: Int64? = nil, into out: inout [AlertRecord]) {
         if let earliest, started == .min || earliest < started { started = earliest }
         for (asset, t) in times where t > (lastSeen[asset] ?? .min) {

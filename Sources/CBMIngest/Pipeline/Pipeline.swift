@@ -259,34 +259,20 @@ public final class Pipeline: Sendable {
 
         // Partitions: the per-asset half of aggregation.
         let readingsToSink = configuration.output.readings
-        let watchSilence = configuration.alerts.contains { if case .noData = $0.kind { return true } else { return false } }
         partitions = (0..<count).map { i in
             let aggregator = SendableBox(partitionStates[i])
             let capacity = max(4, p.queueCapacity / max(p.batch, 1))
             return Stage<PartitionItem>(label: "cbm-ingest.partition.\(i)", capacity: capacity, batch: 8, synchronous: synchronous) { items in
                 var hours: [AssetHour] = []
                 var events: [EventRecord] = []
-                var seen: [String: Int64] = [:]
-                var earliest = Int64.max
                 func send() {
                     if !events.isEmpty { sinkStage.submit(.events(events)); events.removeAll() }
                     if !hours.isEmpty { rollup.submit(.hours(partition: i, hours)); hours.removeAll() }
-                    if !seen.isEmpty {
-                        rollup.submit(.seen(partition: i, seen, earliest: earliest))
-                        seen.removeAll()
-                        earliest = .max
-                    }
                 }
                 for item in items {
                     switch item {
                     case .readings(let readings):
                         aggregator.value.add(readings, events: &events)
-                        if watchSilence {
-                            for r in readings {
-                                if r.time.microseconds > seen[r.asset] ?? .min { seen[r.asset] = r.time.microseconds }
-                                if r.time.microseconds < earliest { earliest = r.time.microseconds }
-                            }
-                        }
                         if readingsToSink { sinkStage.submit(.readings(readings)) }
                     case .watermark(let w):
                         aggregator.value.advance(to: w, into: &hours)
@@ -314,10 +300,16 @@ public final class Pipeline: Sendable {
         // Decode: routes readings by asset, and owns the watermark.
         let decoder = SendableBox(DecodeState(decoder: decoderState))
         let partitions = self.partitions
+        let rollupStage = rollup
+        let watchSilence = configuration.alerts.contains { if case .noData = $0.kind { return true } else { return false } }
         intake = Stage<IntakeItem>(label: "cbm-ingest.decode", capacity: p.queueCapacity, batch: p.batch, synchronous: synchronous) { items in
             var readings: [Reading] = []
             var rejects: [Reject] = []
             var messages = 0
+            // When each asset was last heard from (receive time: silence is judged by the wall
+            // clock live and by the recording's time in a replay, whatever the readings' own times).
+            var seen: [String: Int64] = [:]
+            var earliest = Int64.max
             readings.reserveCapacity(items.count * 2)
             func forward() {
                 counters.messages.add(messages, ordering: .relaxed)
@@ -333,13 +325,24 @@ public final class Pipeline: Sendable {
                     for (i, batch) in routed.enumerated() where !batch.isEmpty { partitions[i].submit(.readings(batch)) }
                 }
                 readings.removeAll(keepingCapacity: true)
+                if !seen.isEmpty {
+                    rollupStage.submit(.seen(partition: -1, seen, earliest: earliest))
+                    seen.removeAll()
+                    earliest = .max
+                }
                 let w = decoder.value.decoder.watermark
                 for part in partitions { part.submit(.watermark(w)) }
             }
             for item in items {
                 switch item {
                 case .message(let m):
+                    let before = readings.count
                     decoder.value.decoder.decode(m, readings: &readings, rejects: &rejects)
+                    if watchSilence && readings.count > before {
+                        let t = m.receivedAt.microseconds
+                        for r in readings[before...] where t > seen[r.asset] ?? .min { seen[r.asset] = t }
+                        if t < earliest { earliest = t }
+                    }
                     if m.sequence > decoder.value.lastSequence { decoder.value.lastSequence = m.sequence }
                     messages += 1
                 case .tick(let t):
