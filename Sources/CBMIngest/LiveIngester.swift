@@ -31,6 +31,16 @@ public final class LiveIngester: Sendable {
     private let now: @Sendable () -> Timestamp
     private let outcome = Mutex<Outcome?>(nil)
     private let finished = DispatchSemaphore(value: 0)
+    private let notifier = SystemdNotifier()
+    /// What the service status line says, and what a reload changes.
+    private let service = Mutex(ServiceState())
+
+    struct ServiceState {
+        var connected = false
+        var lastError: String?
+        var current: Configuration?
+        var messagesPerSecond = 0.0
+    }
 
     public init(configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Timestamp = LiveIngester.wallClock) {
         self.configuration = configuration
@@ -67,10 +77,19 @@ public final class LiveIngester: Sendable {
         let sink = FileSink(configuration: configuration, now: now, logger: logger)
         // Alarm changes: the log, the retained MQTT state, the hook.
         let clientBox = Mutex<MQTTClient?>(nil)
-        let outputs = configuration.alarmOutputs
-        let hook = outputs.hookCommand.map { AlarmHook(command: $0, timeoutUS: outputs.hookTimeoutUS, logger: logger) }
+        service.withLock { $0.current = configuration }
+        let hooks = Mutex<[String: AlarmHook]>([:])
         let alarmEncoder = Mutex(RecordEncoder(zone: ZoneOffsets(zone: configuration.aggregation.timeZone), basis: configuration.aggregation.basis))
-        let onAlerts: @Sendable ([AlertRecord]) -> Void = { records in
+        let onAlerts: @Sendable ([AlertRecord]) -> Void = { [self] records in
+            guard let outputs = self.service.withLock({ $0.current?.alarmOutputs }) else { return }
+            let hook = outputs.hookCommand.map { command in
+                hooks.withLock { h in
+                    if let existing = h[command], existing.timeoutUS == outputs.hookTimeoutUS { return existing }
+                    let made = AlarmHook(command: command, timeoutUS: outputs.hookTimeoutUS, logger: logger)
+                    h[command] = made
+                    return made
+                }
+            }
             for a in records {
                 let json = alarmEncoder.withLock { e -> [UInt8] in
                     e.encode(a)
@@ -143,6 +162,7 @@ public final class LiveIngester: Sendable {
             sink.close()
             return .failed(reason: "\(error)")
         }
+        notifier.send("READY=1\nSTATUS=\(statusLine(pipeline))")
         logger.info("running", metadata: [
             "broker.host": "\(configuration.broker.host)", "broker.port": "\(configuration.broker.port)",
             "broker.client_id": "\(configuration.broker.clientID)", "output.directory": "\(configuration.output.directory)",
@@ -154,28 +174,74 @@ public final class LiveIngester: Sendable {
         let snapshotEvery = max(1, Int(configuration.output.snapshotIntervalUS / 1_000_000))
         let seconds = Mutex(0)
         let checkpointEvery = max(1, Int(configuration.journal.checkpointIntervalUS / 1_000_000))
-        ticker.setEventHandler {
+        let lastCount = Mutex(pipeline.statistics.messages)
+        ticker.setEventHandler { [self] in
             let t = now()
             pipeline.tick(t)
+            let count = pipeline.statistics.messages
+            let rate = Double(count - lastCount.withLock { old in defer { old = count }; return old })
+            service.withLock { $0.messagesPerSecond = rate }
+            notifier.send("STATUS=\(statusLine(pipeline))")
             let n = seconds.withLock { n -> Int in n += 1; return n }
             if n % snapshotEvery == 0 { pipeline.requestSnapshot(t) }
             if n % checkpointEvery == 0 { pipeline.requestCheckpoint() }
         }
         ticker.resume()
         // The group commit of the journal.
-        let committer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.journal-sync"))
+        // (A dispatch source released without ever being resumed traps: make them only when used.)
+        var committer: (any DispatchSourceTimer)?
         if configuration.journal.policy == .interval {
+            let committer_ = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.journal-sync"))
+            committer = committer_
             let interval = DispatchTimeInterval.microseconds(Int(configuration.journal.fsyncIntervalUS))
-            committer.schedule(deadline: .now() + interval, repeating: interval)
-            committer.setEventHandler {
+            committer_.schedule(deadline: .now() + interval, repeating: interval)
+            committer_.setEventHandler {
                 do { try journal.sync() } catch { logger.error("cannot sync the journal", metadata: ["error": "\(error)"]) }
             }
-            committer.resume()
+            committer_.resume()
         }
 
+        // The watchdog: pinged only while a probe makes it through every stage.
+        var watchdog: (any DispatchSourceTimer)?
+        if let usec = SystemdNotifier.watchdogMicroseconds() {
+            let watchdog_ = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.watchdog"))
+            watchdog = watchdog_
+            let interval = DispatchTimeInterval.microseconds(Int(usec / 2))
+            let probe = Mutex(0)
+            watchdog_.schedule(deadline: .now(), repeating: interval)
+            watchdog_.setEventHandler { [notifier] in
+                let next = probe.withLock { p -> Int? in
+                    guard pipeline.probeSeen == p else { return nil }
+                    p += 1
+                    return p
+                }
+                guard let next else { return }  // a stage is stuck: no ping, and systemd restarts us
+                notifier.send("WATCHDOG=1")
+                pipeline.probe(next)
+            }
+            watchdog_.resume()
+        }
+        // SIGHUP: reload the configuration in place.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "cbm-ingest.reload"))
+        hangup.setEventHandler { [self] in reload(pipeline: pipeline, client: client) }
+        hangup.resume()
+
         finished.wait()
+        notifier.send("STOPPING=1")
+        hangup.cancel()
+        watchdog?.cancel()
         ticker.cancel()
-        committer.cancel()
+        committer?.cancel()
+        // A stop that takes too long ends anyway: the journal has everything.
+        let deadline = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.shutdown"))
+        deadline.schedule(deadline: .now() + .microseconds(Int(configuration.shutdownTimeoutUS)))
+        deadline.setEventHandler { [logger] in
+            logger.critical("the stop took longer than shutdown_timeout: exiting; the journal holds what was not written")
+            exit(2)
+        }
+        deadline.resume()
+        defer { deadline.cancel() }
         let result = outcome.withLock { $0! }
         logger.info("stopping: draining the pipeline", metadata: ["reason": "\(result)"])
         client.stop()
@@ -281,9 +347,56 @@ public final class LiveIngester: Sendable {
         }
     }
 
+    /// The service status line: connection, rate, open windows, last error.
+    func statusLine(_ pipeline: Pipeline) -> String {
+        let s = service.withLock { $0 }
+        return (s.connected ? "connected" : "not connected")
+            + String(format: ", %.0f messages/s", s.messagesPerSecond)
+            + ", \(pipeline.openWindows) open hours"
+            + ", \(pipeline.statistics.messages) messages since start"
+            + (s.lastError.map { ", last error: \($0)" } ?? "")
+    }
+
+    /// Reloads the configuration file in place: subscriptions, assets, alert rules and output
+    /// settings change without losing state; a broken file is refused and the running one kept.
+    /// Sections that cannot change while running (broker, aggregation, journal, pipeline) keep
+    /// their running values, with a warning.
+    func reload(pipeline: Pipeline, client: MQTTClient) {
+        notifier.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())")
+        defer { notifier.send("READY=1\nSTATUS=\(statusLine(pipeline))") }
+        guard let old = service.withLock({ $0.current }) else { return }
+        switch ConfigurationLoader.load(file: old.file) {
+        case .failure(let e):
+            logger.error("reload refused: the configuration has \(e.problems.count) problem(s); the running one is kept")
+            for p in e.problems { logger.error("\(p)") }
+            service.withLock { $0.lastError = "reload refused (\(e.problems.count) problems)" }
+        case .success(var new):
+            var kept: [String] = []
+            if new.broker != old.broker { new.broker = old.broker; kept.append("broker") }
+            if new.aggregation != old.aggregation { new.aggregation = old.aggregation; kept.append("aggregation") }
+            if new.pipeline != old.pipeline { new.pipeline = old.pipeline; kept.append("pipeline") }
+            if new.journal.directory != old.journal.directory || new.journal.policy != old.journal.policy {
+                new.journal = old.journal
+                kept.append("journal")
+            }
+            if !kept.isEmpty {
+                logger.warning("reload: these sections change only with a restart; their running values are kept: \(kept.joined(separator: ", "))")
+            }
+            pipeline.reconfigure(new)
+            let command = new.alarmOutputs.commandTopic.map { [MQTTSubscription(topic: $0, qos: 1)] } ?? []
+            client.update(subscriptions: new.mqttSubscriptions + command, unsubscriptions: new.coveredFilters)
+            service.withLock { $0.current = new }
+            logger.notice("configuration reloaded", metadata: [
+                "config.subscriptions": "\(new.subscriptions.count)", "config.assets": "\(new.register.count)",
+                "config.alerts": "\(new.alerts.count)",
+            ])
+        }
+    }
+
     private func handle(_ event: MQTTEvent, logger: Logger) {
         switch event {
         case .connected(let sessionPresent):
+            service.withLock { $0.connected = true }
             logger.info("connected", metadata: ["mqtt.session_present": "\(sessionPresent)"])
         case .subscribed(let topics):
             logger.info("subscribed", metadata: ["mqtt.topics": "\(topics.joined(separator: " "))"])
@@ -294,6 +407,10 @@ public final class LiveIngester: Sendable {
                 logger.debug("subscription granted", metadata: ["mqtt.granted_qos": "\(qos)"])
             }
         case .disconnected(let code, let reason, let expected):
+            service.withLock {
+                $0.connected = false
+                if !expected { $0.lastError = reason }
+            }
             if expected {
                 logger.info("disconnected", metadata: ["mqtt.code": "\(code)"])
             } else {
@@ -304,6 +421,7 @@ public final class LiveIngester: Sendable {
                 logger.critical("\(reason)", metadata: ["mqtt.code": "\(code)"])
                 finish(.refused(reason: reason))
             } else {
+                service.withLock { $0.lastError = reason }
                 logger.warning("\(reason); retrying", metadata: ["mqtt.code": "\(code)"])
             }
         case .published:

@@ -32,10 +32,10 @@ public final class MQTTClient: Sendable {
     }
 
     public let options: MQTTOptions
-    public let subscriptions: [MQTTSubscription]
-    /// Filters to unsubscribe on every connect: ones a persistent session may still hold from an
-    /// earlier configuration, which would deliver messages twice.
-    public let unsubscriptions: [String]
+    /// The subscriptions sent on every connect (and the filters unsubscribed then: ones a
+    /// persistent session may still hold from an earlier configuration).
+    private let topics: Mutex<(subscribe: [MQTTSubscription], unsubscribe: [String])>
+    public var subscriptions: [MQTTSubscription] { topics.withLock { $0.subscribe } }
     private let handle: Handle
     private let onMessage: @Sendable (MQTTMessage) -> Void
     private let onEvent: @Sendable (MQTTEvent) -> Void
@@ -50,8 +50,7 @@ public final class MQTTClient: Sendable {
                 onEvent: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
         _ = Self.libraryInit
         self.options = options
-        self.subscriptions = subscriptions
-        self.unsubscriptions = unsubscriptions
+        self.topics = Mutex((subscriptions, unsubscriptions))
         self.onMessage = onMessage
         self.onEvent = onEvent
         guard let m = mosquitto_new(options.clientID, !options.persistentSession, nil) else {
@@ -151,6 +150,21 @@ public final class MQTTClient: Sendable {
         return Int(mid)
     }
 
+    /// Changes the subscriptions in place (a configuration reload): filters no longer wanted are
+    /// unsubscribed, new ones subscribed now (if connected) and on every later connect.
+    public func update(subscriptions new: [MQTTSubscription], unsubscriptions: [String]) {
+        let old = topics.withLock { t -> [MQTTSubscription] in
+            defer { t = (new, unsubscriptions) }
+            return t.subscribe
+        }
+        let m = handle.pointer
+        let removed = old.map(\.topic).filter { topic in !new.contains { $0.topic == topic } }
+        for topic in removed + unsubscriptions { _ = mosquitto_unsubscribe_v5(m, nil, topic, nil) }
+        let options: Int32 = self.options.protocolVersion == .v5 ? Int32(MQTT_SUB_OPT_SEND_RETAIN_NEW.rawValue) : 0
+        for s in new where !old.contains(s) { _ = mosquitto_subscribe_v5(m, nil, s.topic, Int32(s.qos), options, nil) }
+        onEvent(.subscribed(topics: new.map(\.topic)))
+    }
+
     /// Disconnects cleanly and stops the loop thread. The broker keeps the persistent session,
     /// and with it the QoS 1 messages that arrive while we are away. Safe to call more than once.
     public func stop() {
@@ -175,6 +189,7 @@ public final class MQTTClient: Sendable {
             onEvent(.connected(sessionPresent: flags & 1 != 0))
             // MQTT 5: retained messages only for a new subscription, not again on every reconnect.
             let options: Int32 = self.options.protocolVersion == .v5 ? Int32(MQTT_SUB_OPT_SEND_RETAIN_NEW.rawValue) : 0
+            let (subscriptions, unsubscriptions) = topics.withLock { ($0.subscribe, $0.unsubscribe) }
             for topic in unsubscriptions { _ = mosquitto_unsubscribe_v5(m, nil, topic, nil) }
             var sent: [String] = []
             for s in subscriptions {

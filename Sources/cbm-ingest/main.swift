@@ -19,8 +19,8 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "The configuration file (YAML).")
     var config: String
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default: the configuration's log_level, or info).")
+    var logLevel: Logger.Level?
 
     func loadConfiguration() throws -> Configuration {
         switch ConfigurationLoader.load(file: config) {
@@ -31,13 +31,10 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    func bootstrapLogging() -> Logger {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+    /// Logs to stderr, one line per event; under systemd with journald priorities.
+    func bootstrapLogging(_ configuration: Configuration? = nil) -> Logger {
+        let level = logLevel ?? configuration?.logLevel ?? .info
+        LoggingSystem.bootstrap { label in JournaldLogHandler(label: label, level: level) }
         return Logger(label: "cbm-ingest")
     }
 }
@@ -58,7 +55,7 @@ struct Run: ParsableCommand {
         if let output {
             configuration.output.directory = URL(fileURLWithPath: output).standardizedFileURL.path
         }
-        let logger = options.bootstrapLogging()
+        let logger = options.bootstrapLogging(configuration)
         let outcome = LiveIngester(configuration: configuration, logger: logger).run()
         switch outcome {
         case .stopped:
@@ -107,7 +104,7 @@ struct Replay: ParsableCommand {
         if let output {
             configuration.output.directory = URL(fileURLWithPath: output).standardizedFileURL.path
         }
-        let logger = options.bootstrapLogging()
+        let logger = options.bootstrapLogging(configuration)
         var replayer = Replayer(configuration: configuration, speed: speed == "max" ? nil : Double(speed), logger: logger)
         replayer.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         do {

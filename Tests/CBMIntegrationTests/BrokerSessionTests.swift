@@ -38,7 +38,7 @@ struct BrokerSessionTests {
         #expect(eventually(timeout: 30) { daemon.readings.count >= 10 })
         #expect(daemon.stop() == 0)
         #expect(daemon.readings.count == 10)
-        #expect(child.stderr.components(separatedBy: "] connected").count >= 3)
+        #expect(child.stderr.components(separatedBy: " info connected ").count >= 3)
     }
 
     @Test("a wrong password ends the daemon with status 2 and a one-line reason", arguments: ["5", "3.1.1"])
@@ -111,7 +111,7 @@ struct BrokerSessionTests {
             """)
         let child = try daemon.start(waitForSubscription: false)
         Thread.sleep(forTimeInterval: 2)
-        #expect(!child.stderr.contains("] connected"))
+        #expect(!child.stderr.contains(" info connected "))
         #expect(daemon.stop() == 0)
     }
 }

@@ -8,9 +8,9 @@
 /// whichever partition or batch they came from.
 public struct TotalsAggregator: Sendable {
     public let settings: AggregationSettings
-    public let factors: Factors
+    public private(set) var factors: Factors
     public let horizonUS: Int64
-    private let register: AssetRegister
+    private var register: AssetRegister
     private var calendar: WindowCalendar
 
     /// One asset's figures over a window.
@@ -42,10 +42,10 @@ public struct TotalsAggregator: Sendable {
     }
 
     // The register's structure, sorted once.
-    private let wellsByBlock: [(block: String, wells: [String])]
-    private let blocksByField: [(field: String, blocks: [String])]
-    private let metersBySector: [(sector: String, meters: [String])]
-    private let flares: [String]
+    private var wellsByBlock: [(block: String, wells: [String])] = []
+    private var blocksByField: [(field: String, blocks: [String])] = []
+    private var metersBySector: [(sector: String, meters: [String])] = []
+    private var flares: [String] = []
 
     public init(settings: AggregationSettings, factors: Factors, register: AssetRegister, horizonUS: Int64) {
         self.settings = settings
@@ -53,6 +53,23 @@ public struct TotalsAggregator: Sendable {
         self.register = register
         self.horizonUS = max(horizonUS, settings.allowedLatenessUS + 3_600_000_000)
         calendar = WindowCalendar(zone: settings.timeZone, dayStartMinutes: settings.dayStartMinutes)
+        structure()
+    }
+
+    /// Takes a new register and factor set (a reload), keeping every figure.
+    public mutating func reconfigure(register: AssetRegister, factors: Factors) {
+        self.register = register
+        self.factors = factors
+        structure()
+    }
+
+    /// Hours with data not yet closed (for the service status).
+    public var openHourCount: Int {
+        guard let next = next[.hour], dataEnd > next.start.microseconds else { return 0 }
+        return Int((dataEnd - next.start.microseconds + 3_599_999_999) / 3_600_000_000)
+    }
+
+    private mutating func structure() {
         let wells = register.assets.filter { $0.kind == .well }
         wellsByBlock = Dictionary(grouping: wells, by: { $0.block ?? "" })
             .map { ($0.key, $0.value.map(\.id).sorted()) }.sorted { $0.0 < $1.0 }

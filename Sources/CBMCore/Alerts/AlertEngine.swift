@@ -7,8 +7,8 @@
 /// A pure value: totals records, reading times, watermark advances and commands in; alert records
 /// out. Times are event times, so a replay raises the alarms the live run raised.
 public struct AlertEngine: Sendable {
-    public let rules: [AlertRule]
-    private let register: AssetRegister
+    public private(set) var rules: [AlertRule]
+    private var register: AssetRegister
     private var alarms: [Key: Alarm] = [:]
     private var lastSeen: [String: Int64] = [:]
     private var started = Int64.min
@@ -60,6 +60,16 @@ public struct AlertEngine: Sendable {
         self.rules = rules
         self.register = register
         self.maintenance = maintenance
+    }
+
+    /// Takes new rules, register and declared maintenance (a reload): the states of alarms whose
+    /// rule is still there are kept.
+    public mutating func reconfigure(rules: [AlertRule], register: AssetRegister, maintenance: [Maintenance]) {
+        self.rules = rules
+        self.register = register
+        let names = Set(rules.map(\.name))
+        alarms = alarms.filter { names.contains($0.key.rule) }
+        self.maintenance = maintenance + self.maintenance.filter { m in !maintenance.contains(m) }
     }
 
     /// The latest record of every alarm that has one (for the retained MQTT states).

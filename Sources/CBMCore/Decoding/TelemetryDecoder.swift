@@ -7,11 +7,18 @@ import Foundation
 /// the good parts of the same payload still become readings.
 public struct TelemetryDecoder: Sendable {
     /// The subscriptions' rules, in configuration order: the first that matches a topic decodes it.
-    public let rules: [DecodeRule]
+    public private(set) var rules: [DecodeRule]
     /// The asset register.
-    public let register: AssetRegister
+    public private(set) var register: AssetRegister
     /// The limits.
-    public let limits: DecodeLimits
+    public private(set) var limits: DecodeLimits
+
+    /// Takes a new configuration (a reload), keeping the series seen and the watermark.
+    public mutating func reconfigure(rules: [DecodeRule], register: AssetRegister, limits: DecodeLimits) {
+        self.rules = rules
+        self.register = register
+        self.limits = limits
+    }
 
     private struct SeriesKey: Hashable {
         var asset: String

@@ -2,6 +2,7 @@ import CBMCore
 import CBMMQTT
 import CBMStorage
 import Foundation
+import Logging
 
 /// The validated configuration: immutable, complete, every default applied. Built once by
 /// ``ConfigurationLoader`` from the YAML file.
@@ -30,6 +31,10 @@ public struct Configuration: Sendable {
     public var pipeline: Pipeline
     /// The journal and checkpoints.
     public var journal: JournalSettings
+    /// The log level (`--log-level` overrides it).
+    public var logLevel: Logger.Level = .info
+    /// How long a stop may take (drain, checkpoint, close) before the daemon exits anyway.
+    public var shutdownTimeoutUS: Int64 = 30_000_000
     /// Alert rules.
     public var alerts: [AlertRule] = []
     /// Declared maintenance.

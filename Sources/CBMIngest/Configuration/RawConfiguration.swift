@@ -39,8 +39,12 @@ struct RawConfiguration: RawSection {
     var alerts: [RawAlertRule]?
     var alarmOutputs: RawAlarmOutputs?
     var maintenance: [RawMaintenance]?
+    var logLevel: String?
+    var shutdownTimeout: String?
 
     enum Keys: String, CodingKey, CaseIterable {
+        case logLevel = "log_level"
+        case shutdownTimeout = "shutdown_timeout"
         case broker, subscriptions, assets, aggregation, factors, limits, output, pipeline, journal, alerts, maintenance
         case alarmOutputs = "alarm_outputs"
         case unknownAssets = "unknown_assets"

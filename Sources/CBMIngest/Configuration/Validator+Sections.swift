@@ -2,6 +2,7 @@ import CBMCore
 import CBMMQTT
 import CBMStorage
 import Foundation
+import Logging
 
 extension Validator {
     /// Validates every section; returns nil when a problem was found.
@@ -28,11 +29,20 @@ extension Validator {
         let alerts = validate(raw.alerts, root / "alerts", windows: aggregation.windows)
         let maintenance = validate(raw.maintenance, root / "maintenance")
         let alarmOutputs = validate(raw.alarmOutputs, root / "alarm_outputs")
+        var logLevel = Logger.Level.info
+        if let l = raw.logLevel {
+            if let level = Logger.Level(rawValue: l) { logLevel = level } else {
+                problem(root / "log_level", "unknown level \"\(l)\" (use trace, debug, info, notice, warning, error, critical)")
+            }
+        }
+        let shutdownTimeout = duration(raw.shutdownTimeout, root / "shutdown_timeout", default: 30_000_000)
         guard problems.isEmpty, let broker else { return nil }
         var c = Configuration(file: file, broker: broker, passwordSource: passwordSource, subscriptions: subscriptions,
                               register: register, registerSource: source, limits: limits, aggregation: aggregation,
                               factors: factors, output: output, pipeline: pipeline, journal: journal)
         c.alerts = alerts
+        c.logLevel = logLevel
+        c.shutdownTimeoutUS = shutdownTimeout
         c.maintenance = maintenance
         c.alarmOutputs = alarmOutputs
         return c

@@ -2,6 +2,7 @@ import CBMCore
 import CBMStorage
 import Foundation
 import Logging
+import Synchronization
 
 /// What reaches the sink.
 public enum SinkBatch: Sendable {
@@ -16,6 +17,10 @@ public enum SinkBatch: Sendable {
     case tick(Timestamp)
     /// A checkpoint: the output so far is synced, then the state is handed on.
     case checkpoint(sequence: UInt64, state: [UInt8])
+    /// A liveness probe (handled by the pipeline).
+    case probe(Int)
+    /// New output settings (handled by the pipeline, through ``FileSink/reconfigure(_:)``).
+    case reconfigure(Configuration)
 }
 
 /// Writes the record families as rotating files under the output directory (`totals/`,
@@ -27,9 +32,9 @@ public enum SinkBatch: Sendable {
 /// broker. The failure is logged, and once writing works again an `output_error` event says what
 /// happened.
 public final class FileSink {
-    private let store: OutputStore
-    private let writeReadings: Bool
-    private let factors: Factors
+    private var store: OutputStore
+    private var writeReadings: Bool
+    private var factors: Factors
     private var json: RecordEncoder
     private var csv: CSVRecordEncoder
     private let now: @Sendable () -> Timestamp
@@ -41,6 +46,45 @@ public final class FileSink {
     public var onCheckpoint: (UInt64, [UInt8]) -> Void = { _, _ in }
 
     public init(configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
+        let (store, repaired) = Self.open(configuration, logger: logger)
+        self.store = store
+        writeReadings = configuration.output.readings
+        factors = configuration.factors
+        let zone = ZoneOffsets(zone: configuration.aggregation.timeZone)
+        json = RecordEncoder(zone: zone, basis: configuration.aggregation.basis)
+        csv = CSVRecordEncoder(zone: zone, basis: configuration.aggregation.basis, factors: configuration.factors)
+        self.now = now
+        self.logger = logger
+        note(repaired)
+    }
+
+    /// New output settings in place (a reload): the files open now are closed, and the next
+    /// records go to files made with the new settings.
+    public func reconfigure(_ configuration: Configuration) {
+        do { try store.close() } catch {
+            logger.error("cannot close the output files", metadata: ["error": "\(error)"])
+        }
+        let (store, repaired) = Self.open(configuration, logger: logger)
+        self.store = store
+        writeReadings = configuration.output.readings
+        factors = configuration.factors
+        let zone = ZoneOffsets(zone: configuration.aggregation.timeZone)
+        json = RecordEncoder(zone: zone, basis: configuration.aggregation.basis)
+        csv = CSVRecordEncoder(zone: zone, basis: configuration.aggregation.basis, factors: configuration.factors)
+        note(repaired)
+    }
+
+    private func note(_ repaired: [RotatingFile.Event]) {
+        let t = now()
+        for case .repaired(let file, let cut) in repaired {
+            logger.warning("repaired an output file left open by a crash", metadata: ["output.file": "\(file)", "output.cut_bytes": "\(cut)"])
+            pendingEvents.append(EventRecord(time: t, kind: .fileRepaired, id: (file as NSString).lastPathComponent,
+                detail: cut > 0 ? "left open by a crash; a partial last line of \(cut) bytes was cut away and the file closed"
+                    : "left open by a crash; it ended on a whole line and was closed"))
+        }
+    }
+
+    private static func open(_ configuration: Configuration, logger: Logger) -> (OutputStore, [RotatingFile.Event]) {
         let o = configuration.output
         var settings = OutputStore.Settings(directory: o.directory)
         settings.formats = o.formats
@@ -49,17 +93,9 @@ public final class FileSink {
         settings.rotation.zone = configuration.aggregation.timeZone
         settings.retention = o.retention
         settings.compress = o.compress
-        writeReadings = o.readings
-        factors = configuration.factors
-        let zone = ZoneOffsets(zone: configuration.aggregation.timeZone)
-        json = RecordEncoder(zone: zone, basis: configuration.aggregation.basis)
-        csv = CSVRecordEncoder(zone: zone, basis: configuration.aggregation.basis, factors: configuration.factors)
-        self.now = now
-        self.logger = logger
-        var repaired: [RotatingFile.Event] = []
-        let log = logger
-        store = OutputStore(settings: settings, onEvent: { repaired.append($0) },
-                            onError: { log.error("output housekeeping failed", metadata: ["error": "\($0)"]) })
+        let repaired = Mutex<[RotatingFile.Event]>([])
+        let store = OutputStore(settings: settings, onEvent: { e in repaired.withLock { $0.append(e) } },
+                                onError: { logger.error("output housekeeping failed", metadata: ["error": "\($0)"]) })
         // Repair what a crash left open before anything new is written.
         do {
             try store.openAll([.totals, .events, .rejects] + (o.readings ? [.readings] : [])
@@ -67,13 +103,7 @@ public final class FileSink {
         } catch {
             logger.error("cannot open the output directory yet; it will be retried", metadata: ["error": "\(error)"])
         }
-        let t = now()
-        for case .repaired(let file, let cut) in repaired {
-            logger.warning("repaired an output file left open by a crash", metadata: ["output.file": "\(file)", "output.cut_bytes": "\(cut)"])
-            pendingEvents.append(EventRecord(time: t, kind: .fileRepaired, id: (file as NSString).lastPathComponent,
-                detail: cut > 0 ? "left open by a crash; a partial last line of \(cut) bytes was cut away and the file closed"
-                    : "left open by a crash; it ended on a whole line and was closed"))
-        }
+        return (store, repaired.withLock { $0 })
     }
 
     /// The highest revisions of the totals records written since a time (see
@@ -123,6 +153,8 @@ public final class FileSink {
         case .checkpoint(let sequence, let state):
             retry("output sync") { () throws(StorageError) in try store.sync() }
             onCheckpoint(sequence, state)
+        case .probe, .reconfigure:
+            break
         }
     }
 

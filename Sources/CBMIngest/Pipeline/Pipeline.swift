@@ -35,6 +35,9 @@ public final class Pipeline: Sendable {
 
     enum IntakeItem: Sendable {
         case message(InboundMessage)
+        /// A liveness probe that must come out of the sink (the watchdog's proof of progress).
+        case probe(Int)
+        case reconfigure(Configuration)
         case tick(Timestamp)
         case snapshot(Timestamp)
         case checkpoint
@@ -43,6 +46,7 @@ public final class Pipeline: Sendable {
 
     enum PartitionItem: Sendable {
         case readings([Reading])
+        case probe(Int)
         case watermark(Timestamp)
         case snapshot(Timestamp)
         case checkpoint(CheckpointAssembly)
@@ -55,6 +59,8 @@ public final class Pipeline: Sendable {
         case seen(partition: Int, [String: Int64], earliest: Int64)
         /// An operator's alarm command (not behind any barrier: partition -1).
         case command(AlertEngine.Command, Timestamp, reply: @Sendable (String) -> Void)
+        case probe(partition: Int, Int)
+        case reconfigure(Configuration)
         case watermark(partition: Int, Timestamp)
         case openHours(partition: Int, [AssetHour], generatedAt: Timestamp)
         case checkpoint(partition: Int, CheckpointAssembly)
@@ -63,7 +69,8 @@ public final class Pipeline: Sendable {
         var partition: Int {
             switch self {
             case .hours(let p, _), .seen(let p, _, _), .watermark(let p, _), .openHours(let p, _, _), .checkpoint(let p, _), .ended(let p, _): return p
-            case .command: return -1
+            case .probe(let p, _): return p
+            case .command, .reconfigure: return -1
             }
         }
     }
@@ -106,6 +113,8 @@ public final class Pipeline: Sendable {
     }
 
     private final class Counters: Sendable {
+        let probe = Atomic<Int>(0)
+        let openWindows = Atomic<Int>(0)
         let messages = Atomic<Int>(0)
         let readings = Atomic<Int>(0)
         let rejects = Atomic<Int>(0)
@@ -129,8 +138,17 @@ public final class Pipeline: Sendable {
         let a = configuration.aggregation
         let sinkBox = SendableBox(sink)
         let sinkStage = Stage<SinkBatch>(label: "cbm-ingest.sink", capacity: 64, batch: 16, synchronous: synchronous) { batches in
-            for b in batches { sinkBox.value.write(b) }
+            for b in batches {
+                switch b {
+                case .probe(let id): counters.probe.store(id, ordering: .relaxed)
+                case .reconfigure(let c): sinkBox.value.reconfigure(c)
+                default: sinkBox.value.write(b)
+                }
+            }
         }
+        // A test-only switch: while this file exists, the roll-up stage stalls (so a test can see
+        // the watchdog stop).
+        let stallFile = ProcessInfo.processInfo.environment["CBM_INGEST_TEST_STALL_FILE"]
         self.sinkStage = sinkStage
 
         // The states to start from.
@@ -198,6 +216,18 @@ public final class Pipeline: Sendable {
                 switch item {
                 case .hours(_, let hours):
                     s.value.totals.receive(hours)
+                case .probe(_, let id):
+                    s.value.probes[id, default: 0] += 1
+                    if s.value.probes[id] == count {
+                        s.value.probes[id] = nil
+                        send()
+                        sinkStage.submit(.probe(id))
+                    }
+                case .reconfigure(let c):
+                    s.value.totals.reconfigure(register: c.register, factors: c.factors)
+                    s.value.alerts.reconfigure(rules: c.alerts, register: c.register, maintenance: c.maintenance)
+                    send()
+                    sinkStage.submit(.reconfigure(c))
                 case .seen(_, let times, let earliest):
                     s.value.alerts.seen(times, earliest: earliest, into: &alerts)
                 case .command(let command, let t, let reply):
@@ -252,8 +282,10 @@ public final class Pipeline: Sendable {
                     }
                 }
             }
+            if let stallFile { while access(stallFile, F_OK) == 0 { usleep(50_000) } }
             for item in items { process(item) }
             send()
+            counters.openWindows.store(s.value.totals.openHourCount, ordering: .relaxed)
         }
         self.rollup = rollup
 
@@ -281,6 +313,9 @@ public final class Pipeline: Sendable {
                     case .snapshot(let t):
                         send()
                         rollup.submit(.openHours(partition: i, aggregator.value.openHours(), generatedAt: t))
+                    case .probe(let id):
+                        send()
+                        rollup.submit(.probe(partition: i, id))
                     case .checkpoint(let assembly):
                         send()
                         var w = BinaryWriter()
@@ -347,6 +382,13 @@ public final class Pipeline: Sendable {
                     messages += 1
                 case .tick(let t):
                     decoder.value.decoder.observe(t)
+                case .probe(let id):
+                    forward()
+                    for part in partitions { part.submit(.probe(id)) }
+                case .reconfigure(let c):
+                    forward()
+                    decoder.value.decoder.reconfigure(rules: c.rules, register: c.register, limits: c.limits)
+                    rollupStage.submit(.reconfigure(c))
                 case .snapshot(let t):
                     forward()
                     for part in partitions { part.submit(.snapshot(t)) }
@@ -382,6 +424,7 @@ public final class Pipeline: Sendable {
         /// Partitions that have passed the current checkpoint barrier, and their items since.
         var barrier = Set<Int>()
         var held: [RollupItem] = []
+        var probes: [Int: Int] = [:]
     }
 
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
@@ -414,6 +457,19 @@ public final class Pipeline: Sendable {
     public func command(_ c: AlertEngine.Command, at t: Timestamp, reply: @escaping @Sendable (String) -> Void) {
         rollup.submit(.command(c, t, reply: reply))
     }
+
+    /// Sends a liveness probe through every stage; ``probeSeen`` says which came out last.
+    public func probe(_ id: Int) { intake.submit(.probe(id)) }
+
+    /// The last probe that came out of the sink.
+    public var probeSeen: Int { counters.probe.load(ordering: .relaxed) }
+
+    /// Hours with data not yet closed.
+    public var openWindows: Int { counters.openWindows.load(ordering: .relaxed) }
+
+    /// Takes a new configuration in place (a reload): rules, register, alert rules, output
+    /// settings; the state is kept.
+    public func reconfigure(_ c: Configuration) { intake.submit(.reconfigure(c)) }
 
     /// Writes events (of recovery, say) to `events/`.
     public func record(_ events: [EventRecord]) { sinkStage.submit(.events(events)) }
