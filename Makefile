@@ -1,5 +1,9 @@
 # cbm-ingest: make demo | make test | make build
-.PHONY: all deps build test demo clean bench-decode bench-aggregate bench-output bench-replay
+.PHONY: all deps build test demo clean install uninstall bench-decode bench-aggregate bench-output bench-replay
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= /etc/systemd/system
 
 all: build
 
@@ -28,6 +32,28 @@ bench-replay: deps
 
 bench-output:
 	cd Benchmarks && swift package --disable-sandbox benchmark --target OutputBenchmarks
+
+# A release build, the systemd unit, and the example configuration under /etc/cbm-ingest/
+# (an existing configuration is never overwritten). DESTDIR stages the files elsewhere.
+install: deps
+	swift build -c release
+	install -D -m 0755 .build/release/cbm-ingest $(DESTDIR)$(PREFIX)/bin/cbm-ingest
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's#/usr/local/bin/cbm-ingest#$(PREFIX)/bin/cbm-ingest#' -e 's#/etc/cbm-ingest#$(SYSCONFDIR)/cbm-ingest#g' \
+	  config/systemd/cbm-ingest.service > $(DESTDIR)$(UNITDIR)/cbm-ingest.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/cbm-ingest.service
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/cbm-ingest
+	[ -e $(DESTDIR)$(SYSCONFDIR)/cbm-ingest/cbm-ingest.yaml ] || install -m 0644 config/cbm-ingest.yaml $(DESTDIR)$(SYSCONFDIR)/cbm-ingest/cbm-ingest.yaml
+	[ -e $(DESTDIR)$(SYSCONFDIR)/cbm-ingest/assets.csv ] || install -m 0644 config/assets.csv $(DESTDIR)$(SYSCONFDIR)/cbm-ingest/assets.csv
+	[ -e $(DESTDIR)$(SYSCONFDIR)/cbm-ingest/mqtt-password ] || install -m 0600 /dev/null $(DESTDIR)$(SYSCONFDIR)/cbm-ingest/mqtt-password
+	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload || true; fi
+	@echo "installed; edit $(SYSCONFDIR)/cbm-ingest/cbm-ingest.yaml, then: systemctl enable --now cbm-ingest"
+
+# Removes the binary and the unit; the configuration and /var/lib/cbm-ingest are kept.
+uninstall:
+	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then systemctl disable --now cbm-ingest 2>/dev/null || true; fi
+	rm -f $(DESTDIR)$(PREFIX)/bin/cbm-ingest $(DESTDIR)$(UNITDIR)/cbm-ingest.service
+	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload || true; fi
 
 clean:
 	rm -rf .build demo-out
