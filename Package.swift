@@ -48,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "cbm-ingest",
             dependencies: [
-                "CBMIngest",
+                "CBMCore", "CBMIngest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

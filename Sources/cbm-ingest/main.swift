@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBMCore
 import CBMIngest
 import Foundation
 import Logging
@@ -10,7 +11,7 @@ struct CBMIngestCommand: ParsableCommand {
         commandName: "cbm-ingest",
         abstract: "Telemetry ingester for coal-bed-methane gas fields: production and utilisation from MQTT.",
         version: "0.1.0",
-        subcommands: [Run.self, Replay.self, CheckConfig.self]
+        subcommands: [Run.self, Replay.self, Simulate.self, CheckConfig.self]
     )
 }
 
@@ -125,6 +126,65 @@ struct Replay: ParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("cbm-ingest: \(error)\n".utf8))
             throw ExitCode(2)
+        }
+    }
+}
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A synthetic CBM field, seeded and reproducible: writes its register, its exact totals and a recording; or publishes it.",
+        discussion: """
+            Writes into --out: assets.csv (the register), truth.jsonl (every gas volume generated, as hour, gas-day and \
+            gas-month totals of every scope, in the configuration's windows) and recording.txt (mosquitto_sub -F '%U %t %p' \
+            form, for replay). With --publish it also publishes the recording to the configured broker (QoS 1) at the \
+            recorded pace × --speed. Topics and payloads follow config/cbm-ingest.yaml.
+            """)
+
+    @OptionGroup var options: CommonOptions
+    @Option(help: "Wells.") var wells = 300
+    @Option(help: "Fields (the wells are spread over them).") var fields = 2
+    @Option(help: "Hours of telemetry.") var hours = 24
+    @Option(help: "Seconds between readings.") var interval = 300
+    @Option(help: "The seed: the same seed gives the same field.") var seed: UInt64 = 1
+    @Option(help: "The first reading (RFC 3339); default: the whole hours before now.") var start: String?
+    @Option(help: "Where to write assets.csv, truth.jsonl and recording.txt.") var out = "simulated"
+    @Flag(help: "Publish the recording to the configured broker.") var publish = false
+    @Option(help: "With --publish: max, or a factor of the recorded pace.") var speed = "max"
+
+    func run() throws {
+        let configuration = try options.loadConfiguration()
+        let logger = options.bootstrapLogging(configuration)
+        var o = FieldSimulator.Options()
+        o.wells = wells
+        o.fields = fields
+        o.hours = hours
+        o.intervalSeconds = interval
+        o.seed = seed
+        if let start {
+            guard case .success(let t) = RFC3339.parse(start) else { throw ValidationError("--start is not an RFC 3339 time: \(start)") }
+            o.start = t
+        } else {
+            let now = Int64(Date().timeIntervalSince1970)
+            o.start = Timestamp(seconds: (now / 3600 - Int64(hours)) * 3600)
+        }
+        var simulator = FieldSimulator(o)
+        let (messages, hourly) = simulator.generate()
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try simulator.registerCSV.write(toFile: out + "/assets.csv", atomically: true, encoding: .utf8)
+        try simulator.truth(hourly, settings: configuration.aggregation).write(toFile: out + "/truth.jsonl", atomically: true, encoding: .utf8)
+        var text = ""
+        text.reserveCapacity(messages.count * 150)
+        for m in messages {
+            let us = m.time.microseconds
+            text += "\(us / 1_000_000).\(String(format: "%06d", us % 1_000_000)) \(m.topic) \(m.payload)\n"
+        }
+        try text.write(toFile: out + "/recording.txt", atomically: true, encoding: .utf8)
+        print("simulated \(wells) wells, \(simulator.assets.count - wells) meters and flares, \(hours) h: \(messages.count) messages in \(out)/recording.txt, register \(out)/assets.csv, truth \(out)/truth.jsonl")
+        if publish {
+            var replayer = Replayer(configuration: configuration, speed: speed == "max" ? nil : Double(speed), logger: logger)
+            replayer.progress = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            let s = try replayer.publish([out + "/recording.txt"])
+            print("published \(s.messages) messages in \(String(format: "%.1f", s.seconds)) s")
         }
     }
 }

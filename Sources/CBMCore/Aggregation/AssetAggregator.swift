@@ -106,12 +106,14 @@ public struct AssetAggregator: Sendable {
             let v1 = h.value(a), v2 = h.value(b)
             guard v2 < v1 else { continue }
             let t = Timestamp(microseconds: h.time(b))
-            if let rollover = h.rollover {
+            if let rollover = h.rollover, v1 >= rollover / 2 {
                 events.append(EventRecord(time: t, kind: .totalizerRollover, id: asset,
                     detail: "totalizer went from \(v1) to \(v2) m3 and rolled over at \(rollover): \(v2 - v1 + rollover) m3 counted"))
             } else {
                 events.append(EventRecord(time: t, kind: .totalizerReset, id: asset,
-                    detail: "totalizer went from \(v1) to \(v2) m3 with no rollover value: taken as a reset, \(v2) m3 counted from zero"))
+                    detail: "totalizer went from \(v1) to \(v2) m3"
+                        + (h.rollover == nil ? " with no rollover value" : ", far below its rollover value \(h.rollover!)")
+                        + ": taken as a reset, \(v2) m3 counted from zero"))
             }
         }
     }

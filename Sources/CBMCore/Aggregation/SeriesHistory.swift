@@ -71,12 +71,13 @@ struct SeriesHistory: Sendable {
 /// How an interval between two consecutive readings turns into volume.
 enum IntervalVolume {
     /// The volume a totalizer shows between two readings: the increase; a decrease is a rollover
-    /// (when the counter's rollover value is known) or a reset (the new value counts from zero).
+    /// when the counter's rollover value is known and it was in the upper half of its range (a
+    /// counter wraps from near its top), otherwise a reset (the new value counts from zero).
     @inline(__always)
     static func totalizerDelta(from v1: Double, to v2: Double, rollover: Double?) -> Double {
         let d = v2 - v1
         if d >= 0 { return d }
-        if let rollover { return d + rollover }
+        if let rollover, v1 >= rollover / 2 { return d + rollover }
         return v2
     }
 
