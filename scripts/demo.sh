@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The demo: a private mosquitto on a free loopback port, the bundled field sample published to it
-# (its times moved to the last hours), cbm-ingest ingesting for a few seconds, and what it wrote.
+# The demo: a private mosquitto on a free loopback port; a simulated CBM field (300 wells, meters
+# for six consumer sectors, flares; rollovers, resets, pump stops, an outage whose history arrives
+# late, some junk) replaying its last 24 hours at about 3,000 times real pace; cbm-ingest
+# ingesting; then a summary of what it reported, checked against the simulator's own truth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${CBM_INGEST_BIN:-.build/debug/cbm-ingest}
+bin=${CBM_INGEST_BIN:-$PWD/.build/debug/cbm-ingest}
 work=$(mktemp -d -t cbm-demo-XXXXXX)
 out=${DEMO_OUT:-$PWD/demo-out}
+seconds=${DEMO_SECONDS:-25}
 rm -rf "$out"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 
 broker_pid=""; daemon_pid=""
@@ -19,80 +22,93 @@ cleanup() {
 }
 trap cleanup EXIT
 
-printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" > "$work/mosquitto.conf"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n' "$port" > "$work/mosquitto.conf"
 "$mosquitto_bin" -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
 broker_pid=$!
 
-cp config/assets.csv "$work/assets.csv"
 sed -e "s#url: mqtt://127.0.0.1:1883#url: mqtt://127.0.0.1:$port#" \
     -e "s#client_id: cbm-ingest-jinzhong#client_id: cbm-ingest-demo#" \
+    -e "s#^assets: assets.csv#assets: $work/field/assets.csv#" \
     -e "s#directory: /var/lib/cbm-ingest/out#directory: $out#" \
     -e "s#directory: /var/lib/cbm-ingest/journal#directory: $work/journal#" \
-    -e "s#readings: false #readings: true  #" \
+    -e "s#horizon: 1d #horizon: 3d #" \
     config/cbm-ingest.yaml > "$work/cbm-ingest.yaml"
 
-echo "== configuration"
-"$bin" check-config --config "$work/cbm-ingest.yaml" | sed 's/^/   /'
+echo "== a simulated field: the last 24 hours of 300 wells, delivery meters and flares"
+"$bin" simulate --config config/cbm-ingest.yaml --wells 300 --hours 24 --seed 42 --out "$work/field" | sed 's/^/   /'
+echo "== cbm-ingest, configured as config/cbm-ingest.yaml says:"
+"$bin" check-config --config "$work/cbm-ingest.yaml" | tail -n +2 | sed 's/^/   /'
 
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 "$bin" run --config "$work/cbm-ingest.yaml" 2> "$work/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 100); do grep -q "subscribed" "$work/daemon.log" && break; sleep 0.1; done
-
-# Move the sample's times so that its last message is at most an hour old (whole hours, so the
-# gas-day and hour boundaries stay where they were).
-now=$(date +%s)
-last=$(tail -n 1 samples/field-sample.txt | cut -d' ' -f1)
-shift=$(( (now - last) / 3600 * 3600 ))
-count=0
-while read -r t topic payload; do
-  payload=$(printf '%s' "$payload" | awk -v d="$shift" '{
-    if (match($0, /"ts": *[0-9]+/)) { s = substr($0, RSTART, RLENGTH); sub(/[0-9]+$/, "", s); v = substr($0, RSTART + length(s), RLENGTH - length(s)); $0 = substr($0, 1, RSTART - 1) s sprintf("%.0f", v + d) substr($0, RSTART + RLENGTH) }
-    if (match($0, /"time": *[0-9]+/)) { s = substr($0, RSTART, RLENGTH); sub(/[0-9]+$/, "", s); v = substr($0, RSTART + length(s), RLENGTH - length(s)); $0 = substr($0, 1, RSTART - 1) s sprintf("%.0f", v + d * 1000) substr($0, RSTART + RLENGTH) }
-    print }')
-  mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -t "$topic" -m "$payload"
-  count=$((count + 1))
-done < samples/field-sample.txt
-echo "== published $count messages of samples/field-sample.txt to mosquitto on 127.0.0.1:$port"
-
-sleep "${DEMO_SECONDS:-3}"
+echo "== publishing the 24 hours to mosquitto on 127.0.0.1:$port in about $seconds s (QoS 1) ..."
+"$bin" replay --config "$work/cbm-ingest.yaml" --publish --speed "$((86400 / seconds))" "$work/field/recording.txt" 2>/dev/null | sed 's/^/   /'
+sleep 2
 kill -TERM "$daemon_pid"
 status=0; wait "$daemon_pid" || status=$?
 daemon_pid=""
-echo "== cbm-ingest stopped (exit $status); its log:"
-sed 's/^/   /' "$work/daemon.log" | tail -n 8
+echo "== cbm-ingest stopped (exit $status): $(grep -o 'messages=[0-9]* readings=[0-9]* rejects=[0-9]* totals=[0-9]*' "$work/daemon.log" | tail -1)"
 
-echo "== what it wrote under $out"
-for f in $(find "$out" -type f | sort); do
-  echo "   $f: $(wc -l < "$f") records"
-done
-if command -v python3 >/dev/null 2>&1 && [ -d "$out/totals" ]; then
-  echo "== totals (highest revision of each window; m3 at 20 C)"
-  python3 - "$out/totals" <<'PY'
-import json, os, sys
-d = sys.argv[1]
+python3 - "$out" "$work/field/truth.jsonl" <<'PY'
+import json, os, sys, glob
+out, truth_path = sys.argv[1], sys.argv[2]
+def records(family):
+    rows = []
+    for f in sorted(glob.glob(os.path.join(out, family, "*.jsonl"))):
+        rows += [json.loads(l) for l in open(f)]
+    return rows
 final = {}
-for name in sorted(os.listdir(d)):
-    for line in open(os.path.join(d, name)):
-        r = json.loads(line)
-        k = (r["window"], r["start"], r["scope"], r["id"])
-        if k not in final or final[k]["revision"] < r["revision"]:
-            final[k] = r
-def fmt(v):
-    return "-" if v is None else f"{v:,.1f}"
-for (window, start, scope, ident), r in sorted(final.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-    if scope == "all" and window == "hour":
-        rate = r.get("utilisation_rate")
-        print(f"   hour {start}  produced {fmt(r.get('gas_m3')):>10}  utilised {fmt(r.get('utilised_m3')):>10}"
-              f"  flared {fmt(r.get('flared_m3')):>8}  utilisation {'-' if rate is None else f'{rate:.1%}'}"
-              f"  coal {r.get('coal_t', 0):.2f} t  CO2e {r.get('co2e_t', 0):.1f} t  (revision {r['revision']})")
-for (window, start, scope, ident), r in sorted(final.items()):
-    if window == "hour" and scope in ("field", "sector") and r.get("gas_m3", r.get("utilised_m3", 0)):
-        v = r.get("gas_m3", r.get("utilised_m3"))
-        print(f"   hour {start}  {scope:6} {ident:16} {fmt(v):>10} m3  coverage {r['coverage']:.0%}")
+for r in records("totals"):
+    k = (r["window"], r["start"], r["scope"], r["id"])
+    if k not in final or final[k]["revision"] < r["revision"]:
+        final[k] = r
+hours = sorted({k[1] for k in final if k[0] == "hour"})
+def total(scope, field, ident=None):
+    return sum(r.get(field) or 0 for k, r in final.items()
+               if k[0] == "hour" and k[2] == scope and (ident is None or k[3] == ident))
+print(f"\n== what cbm-ingest reported for {len(hours)} closed hours, {hours[0][:16]} to {hours[-1][:16]} (m3 at 20 C, 101.325 kPa)")
+produced = total("all", "gas_m3"); utilised = total("all", "utilised_m3"); flared = total("all", "flared_m3")
+print("   production by field")
+for f in sorted({k[3] for k in final if k[2] == "field"}):
+    print(f"      {f:14} {total('field', 'gas_m3', f):>14,.0f} m3")
+print(f"      {'all':14} {produced:>14,.0f} m3   ({produced / 1e4:,.1f} x 10^4 m3)")
+print("   utilisation by sector")
+for s in sorted({k[3] for k in final if k[2] == "sector"}):
+    print(f"      {s:16} {total('sector', 'utilised_m3', s):>12,.0f} m3")
+rate = utilised / produced if produced else float("nan")
+coal = total("all", "coal_t"); co2e = total("all", "co2e_t")
+print(f"   utilised {utilised:,.0f} m3, flared {flared:,.0f} m3: utilisation rate {rate:.1%}")
+print(f"   standard coal saved {coal:,.1f} t, CO2e avoided {co2e:,.1f} t (1.2 kgce and 15 kg CO2e per m3 utilised)")
+truth = {}
+for l in open(truth_path):
+    t = json.loads(l)
+    if t["window"] == "hour" and t["scope"] == "all" and t["start"] in hours:
+        for f in ("gas_m3", "utilised_m3", "flared_m3"):
+            if f in t: truth[f] = truth.get(f, 0) + t[f]
+diff = max(abs(truth.get(f, 0) - v) / max(1, truth.get(f, 0)) for f, v in (("gas_m3", produced), ("utilised_m3", utilised), ("flared_m3", flared)))
+print(f"   the simulator's own truth for the same hours: produced {truth.get('gas_m3', 0):,.0f} m3, utilised {truth.get('utilised_m3', 0):,.0f} m3"
+      f" -> {'equal' if diff < 1e-9 else 'DIFFERENT'} (largest relative difference {diff:.1e})")
+alerts = records("alerts")
+raised = {}
+for a in alerts:
+    if a["state"] == "active": raised[a["rule"]] = raised.get(a["rule"], 0) + 1
+print(f"   alarms raised: " + (", ".join(f"{r} {n}" for r, n in sorted(raised.items())) or "none"))
+for a in [a for a in alerts if a["state"] == "active"][:4]:
+    print(f"      {a['time'][:16]} {a['severity']:8} {a['message']}")
+rejects = records("rejects")
+codes = {}
+for r in rejects: codes[r["code"]] = codes.get(r["code"], 0) + 1
+print(f"   rejected (kept with their reason in rejects/): " + (", ".join(f"{c} {n}" for c, n in sorted(codes.items())) or "none"))
+events = records("events")
+kinds = {}
+for e in events: kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+print(f"   events: " + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"))
+print(f"\n== the files, under {out}")
+for family in ("totals", "alerts", "events", "rejects"):
+    files = sorted(glob.glob(os.path.join(out, family, "*")))
+    if files:
+        print(f"   {family}/: {len(files)} file(s), e.g. {os.path.basename(files[-1])}")
+print("   latest.json: the running totals of the open windows, for dashboards")
 PY
-fi
-echo "== first readings"
-find "$out/readings" -type f -exec head -n 6 {} \; | sed 's/^/   /'
-echo "== rejects (bad input is kept, with its reason)"
-find "$out/rejects" -type f -exec cat {} \; | sed 's/^/   /'

@@ -128,11 +128,18 @@ public final class LiveIngester: Sendable {
             let commandTopic = configuration.alarmOutputs.commandTopic
             let subscriptions = configuration.mqttSubscriptions
                 + (commandTopic.map { [MQTTSubscription(topic: $0, qos: 1)] } ?? [])
+            var brokerOptions = configuration.broker
+            brokerOptions.noLocal = true  // our alarm states are not telemetry
             client = try MQTTClient(
-                options: configuration.broker,
+                options: brokerOptions,
                 subscriptions: subscriptions,
                 unsubscriptions: configuration.coveredFilters,
-                onMessage: { m in
+                onMessage: { [self] m in
+                    // Our own alarm states (MQTT 3.1.1 has no "no local"): not telemetry.
+                    if let prefix = service.withLock({ $0.current?.alarmOutputs.mqttPrefix }), m.topic.hasPrefix(prefix + "/"),
+                       m.topic != commandTopic {
+                        return
+                    }
                     if let commandTopic, m.topic == commandTopic {
                         let t = now()
                         switch AlarmCommandParser.parse(m.payload, now: t) {

@@ -160,7 +160,7 @@ public final class MQTTClient: Sendable {
         let m = handle.pointer
         let removed = old.map(\.topic).filter { topic in !new.contains { $0.topic == topic } }
         for topic in removed + unsubscriptions { _ = mosquitto_unsubscribe_v5(m, nil, topic, nil) }
-        let options: Int32 = self.options.protocolVersion == .v5 ? Int32(MQTT_SUB_OPT_SEND_RETAIN_NEW.rawValue) : 0
+        let options: Int32 = self.options.protocolVersion == .v5 ? subscriptionOptions : 0
         for s in new where !old.contains(s) { _ = mosquitto_subscribe_v5(m, nil, s.topic, Int32(s.qos), options, nil) }
         onEvent(.subscribed(topics: new.map(\.topic)))
     }
@@ -188,7 +188,7 @@ public final class MQTTClient: Sendable {
             state.withLock { $0.restartAttempt = 0 }
             onEvent(.connected(sessionPresent: flags & 1 != 0))
             // MQTT 5: retained messages only for a new subscription, not again on every reconnect.
-            let options: Int32 = self.options.protocolVersion == .v5 ? Int32(MQTT_SUB_OPT_SEND_RETAIN_NEW.rawValue) : 0
+            let options: Int32 = self.options.protocolVersion == .v5 ? subscriptionOptions : 0
             let (subscriptions, unsubscriptions) = topics.withLock { ($0.subscribe, $0.unsubscribe) }
             for topic in unsubscriptions { _ = mosquitto_unsubscribe_v5(m, nil, topic, nil) }
             var sent: [String] = []
@@ -244,6 +244,12 @@ public final class MQTTClient: Sendable {
             _ = mosquitto_reconnect_async(m)
             _ = mosquitto_loop_start(m)
         }
+    }
+
+    /// MQTT 5 subscription options: retained messages only for a new subscription (not again on
+    /// every reconnect), and, with `noLocal`, never our own publications back.
+    private var subscriptionOptions: Int32 {
+        Int32(MQTT_SUB_OPT_SEND_RETAIN_NEW.rawValue) | (options.noLocal ? Int32(MQTT_SUB_OPT_NO_LOCAL.rawValue) : 0)
     }
 
     /// Whether a CONNACK code ends the daemon, and its text.

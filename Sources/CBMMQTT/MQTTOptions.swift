@@ -45,6 +45,8 @@ public struct MQTTOptions: Sendable, Equatable {
     public var reconnectMaxSeconds: UInt32 = 30
     /// QoS 1 messages the broker may have in flight to us at once.
     public var receiveMaximum: Int = 20
+    /// MQTT 5: the broker does not send our own publications back to our subscriptions.
+    public var noLocal = false
 
     public init(host: String, port: Int, clientID: String) {
         self.host = host

@@ -32,7 +32,7 @@ struct AlarmTests {
         let daemon = Daemon(port: broker.port, extra: config(hook: hook))
         try daemon.start()
         // W01 expects 1200 m3/d (50 m3 an hour); it makes 10 m3 an hour for four hours.
-        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 6 * 3600
+        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 9 * 3600  // all of it closed by the wall clock
         try broker.publish("cbm/F1/B1/W01/telemetry", lines: lowHours(h0, hours: 4, m3h: 10))
         #expect(eventually { daemon.readings.count == 25 })
         #expect(eventually { daemon.alerts.contains { $0["state"] as? String == "active" } })
@@ -79,7 +79,7 @@ struct AlarmTests {
     func backtest() throws {
         let broker = try MosquittoBroker()
         let daemon = Daemon(port: broker.port, extra: config(hook: "/bin/true"))
-        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 6 * 3600
+        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 9 * 3600  // all of it closed by the wall clock
         let lines = lowHours(h0, hours: 4, m3h: 10).enumerated().map { "\(h0 + $0.offset * 600) cbm/F1/B1/W01/telemetry \($0.element)" }
         let recording = daemon.dir.write("low.txt", lines.joined(separator: "\n") + "\n")
         let r = try daemon.replay([recording], output: daemon.dir.file("backtest"))
@@ -99,7 +99,7 @@ struct AlarmTests {
         chmod(hook, 0o755)
         let daemon = Daemon(port: broker.port, extra: config(hook: hook, timeout: "1s"))
         let child = try daemon.start()
-        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 6 * 3600
+        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 9 * 3600  // all of it closed by the wall clock
         try broker.publish("cbm/F1/B1/W01/telemetry", lines: lowHours(h0, hours: 3, m3h: 10))
         #expect(eventually { daemon.alerts.contains { $0["state"] as? String == "active" } })
         // Ingestion goes on while the hook hangs.

@@ -112,7 +112,7 @@ func finalTotals(_ records: [[String: Any]]) -> [String: String] {
 
 /// A recording in `mosquitto_sub -F '%U %t %p'` form: JSON telemetry of two wells and a delivery
 /// meter, `count` messages over the nine hours before the last one, one every `step` seconds.
-func fieldRecording(count: Int, endingAgo: Int = 3600) -> String {
+func fieldRecording(count: Int, endingAgo: Int = 7200) -> String {
     let end = Int(Date().timeIntervalSince1970) - endingAgo
     let start = end - 9 * 3600
     var lines: [String] = []

@@ -85,7 +85,11 @@ struct SimulatorTests {
         let broker = try MosquittoBroker()
         let daemon = Daemon(port: broker.port)
         let sim = daemon.dir.file("sim")
-        let s = try runProgram(cbmIngestBinary(), ["simulate", "--config", daemon.configPath, "--wells", "40", "--hours", "4", "--seed", "3", "--out", sim])
+        // Four hours that ended two hours ago: every hour of them is closed by the wall clock.
+        let start = (Int(Date().timeIntervalSince1970) / 3600 - 6) * 3600
+        let startText = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(start)))
+        let s = try runProgram(cbmIngestBinary(), ["simulate", "--config", daemon.configPath, "--wells", "40", "--hours", "4", "--seed", "3",
+                                                   "--start", startText, "--out", sim])
         #expect(s.status == 0, "\(s.stderr)")
         try simulatorConfig(daemon, sim)
         try daemon.start()
