@@ -65,6 +65,69 @@ public enum Recording {
         return (format, messages)
     }
 
+    /// Reads a recording in batches of at most `batch` messages, in bounded memory: line formats
+    /// are streamed (decompressed on the way); a journal segment (at most its segment size) is
+    /// read whole.
+    public static func stream(_ path: String, batch: Int = 4096, problem: (Problem) -> Void,
+                              _ body: (Format, [InboundMessage]) throws -> Void) throws {
+        let reader = try ChunkReader(path: path)
+        guard var chunk = try reader.next() else { return }
+        if chunk.starts(with: Array("CBMJ0001".utf8)) {
+            let (format, messages) = try read(path, problem: problem)
+            var i = 0
+            while i < messages.count {
+                try body(format, Array(messages[i..<min(i + batch, messages.count)]))
+                i += batch
+            }
+            return
+        }
+        let format: Format = chunk.first { $0 != 10 && $0 != 13 && $0 != 32 } == UInt8(ascii: "{") ? .mosquittoJSON : .mosquittoText
+        var line = 0
+        var pending: [UInt8] = []
+        var messages: [InboundMessage] = []
+        messages.reserveCapacity(batch)
+        func parse(_ bytes: ArraySlice<UInt8>) {
+            line += 1
+            var slice = bytes
+            if format == .mosquittoJSON, slice.last == 13 { slice = slice.dropLast() }
+            guard !slice.isEmpty else { return }
+            switch format == .mosquittoJSON ? parseJSONLine(slice) : parseTextLine(slice) {
+            case .success(let m): messages.append(m)
+            case .failure(let why): problem(Problem(file: path, line: line, message: why.message))
+            }
+        }
+        while true {
+            var start = 0
+            if !pending.isEmpty {
+                // The end of a line cut by the previous chunk.
+                if let nl = chunk.firstIndex(of: 10) {
+                    parse((pending + chunk[..<nl])[...])
+                    pending.removeAll()
+                    start = nl + 1
+                } else {
+                    pending += chunk
+                    start = chunk.count
+                }
+            }
+            while start < chunk.count {
+                guard let nl = chunk[start...].firstIndex(of: 10) else {
+                    pending += chunk[start...]
+                    break
+                }
+                parse(chunk[start..<nl])
+                start = nl + 1
+                if messages.count >= batch {
+                    try body(format, messages)
+                    messages.removeAll(keepingCapacity: true)
+                }
+            }
+            guard let next = try reader.next() else { break }
+            chunk = next
+        }
+        if !pending.isEmpty { parse(pending[...]) }
+        if !messages.isEmpty { try body(format, messages) }
+    }
+
     struct LineError: Error { var message: String }
 
     /// `{"tst":"…","topic":"…","qos":1,"retain":0,"payloadlen":17,"payload":"…"}`

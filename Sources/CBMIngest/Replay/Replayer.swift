@@ -52,26 +52,26 @@ public struct Replayer {
         var pacer = Pacer(speed: speed)
         var lastProgress = ContinuousClock.now
         for (n, file) in files.enumerated() {
-            let (format, messages) = try Recording.read(file) { p in
+            var announced = false
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            try Recording.stream(file, batch: speed == nil ? max(1, configuration.pipeline.batch) : 1, problem: { p in
                 summary.unreadable += 1
                 logger.warning("unreadable recording line", metadata: ["replay.where": "\(p)"])
-            }
-            logger.info("replaying", metadata: ["replay.file": "\(file)", "replay.format": "\(format.rawValue)", "replay.messages": "\(messages.count)"])
-            let chunk = max(1, configuration.pipeline.batch)
-            var i = 0
-            while i < messages.count {
-                let end = speed == nil ? min(i + chunk, messages.count) : i + 1
-                let slice = Array(messages[i..<end])
+            }) { format, slice in
+                if !announced {
+                    announced = true
+                    logger.info("replaying", metadata: ["replay.file": "\(file)", "replay.format": "\(format.rawValue)"])
+                }
                 pacer.wait(for: slice[0].receivedAt)
                 let latest = slice.map(\.receivedAt.microseconds).max()!
                 if latest > clock.load(ordering: .relaxed) { clock.store(latest, ordering: .relaxed) }
                 pipeline.submit(contentsOf: slice)
                 summary.messages += slice.count
-                i = end
                 if ContinuousClock.now - lastProgress > .seconds(1) {
                     lastProgress = ContinuousClock.now
                     let elapsed = Self.seconds(ContinuousClock.now - started)
-                    progress("replay: \(summary.messages) messages, \(Int(Double(summary.messages) / max(elapsed, 1e-9))) messages/s, file \(n + 1) of \(files.count) at \(100 * i / max(messages.count, 1))%")
+                    progress("replay: \(summary.messages) messages, \(Int(Double(summary.messages) / max(elapsed, 1e-9))) messages/s, file \(n + 1) of \(files.count)"
+                             + (size > 0 ? " (\(size / 1_048_576) MiB)" : ""))
                 }
             }
         }
@@ -113,7 +113,7 @@ public struct Replayer {
         var pacer = Pacer(speed: speed)
         var lastProgress = ContinuousClock.now
         for file in files {
-            let (_, messages) = try Recording.read(file) { _ in summary.unreadable += 1 }
+            try Recording.stream(file, problem: { _ in summary.unreadable += 1 }) { _, messages in
             for m in messages {
                 pacer.wait(for: m.receivedAt)
                 // Keep at most a thousand unacknowledged: libmosquitto queues the rest in memory.
@@ -132,6 +132,7 @@ public struct Replayer {
                     lastProgress = ContinuousClock.now
                     progress("publish: \(summary.messages) messages, \(acked.load(ordering: .relaxed)) acknowledged")
                 }
+            }
             }
         }
         let deadline = ContinuousClock.now + .seconds(60)

@@ -1,0 +1,28 @@
+import CZlib
+import Foundation
+
+/// Reads a file in chunks, decompressing it on the way if it is gzip (zlib's gz functions read
+/// plain files as they are): recordings of any size in bounded memory.
+public final class ChunkReader {
+    private let file: gzFile
+    public let path: String
+
+    public init(path: String) throws(StorageError) {
+        guard let f = gzopen(path, "rb") else { throw StorageError(operation: "open", path: path, errno: errno == 0 ? ENOENT : errno) }
+        file = f
+        self.path = path
+        gzbuffer(f, 1 << 20)
+    }
+
+    deinit { gzclose(file) }
+
+    /// The next chunk (at most `size` bytes), or nil at the end.
+    public func next(_ size: Int = 1 << 20) throws(StorageError) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: size)
+        let n = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+        guard n >= 0 else { throw StorageError(operation: "read", path: path, errno: EIO) }
+        guard n > 0 else { return nil }
+        buffer.removeLast(size - Int(n))
+        return buffer
+    }
+}
