@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# End-to-end figures on this machine, with the release binary:
+#   1. replay of a 1,000,000-message recording: messages/s and peak memory (one core);
+#   2. live: one QoS 1 publish stream through a local mosquitto, received by the daemon (journal
+#      on, group commit) and then by `mosquitto_sub -q 1 > /dev/null`: their rates, the ratio, and
+#      a check that every message was accounted for;
+#   3. memory with 100,000 series; and after 3,000,000 and 10,000,000 messages (it must not grow
+#      with messages: history is bounded by series × the horizon).
+# BENCH_QUICK=1 runs smaller sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release >/dev/null
+bin=$PWD/.build/release/cbm-ingest
+work=$(mktemp -d -t cbm-bench-XXXXXX)
+quick=${BENCH_QUICK:-0}
+broker_pid=""; daemon_pid=""
+cleanup() {
+  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null || true
+  [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# gen WELLS MESSAGES FILE REGISTER: JSON telemetry, one message a minute per well, four values each.
+gen() {
+  python3 - "$@" <<'PY'
+import sys, time
+wells, n, path, register = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+with open(register, "w") as f:
+    f.write("id,kind,field,block,sector,expected_gas_m3d\n")
+    for w in range(wells):
+        f.write(f"W{w:06d},well,F{w % 4},B{w % 40},,1200\n")
+minutes = (n + wells - 1) // wells
+start = (int(time.time()) // 60 - minutes - 120) * 60
+with open(path, "w", buffering=1 << 20) as f:
+    for i in range(n):
+        w, k = i % wells, i // wells
+        t = start + k * 60
+        f.write(f"{t}.{w % 1000000:06d} cbm/F{w % 4}/B{w % 40}/W{w:06d}/telemetry "
+                f'{{"ts":{t},"gas_m3h":{40 + (i * 7) % 13}.5,"gas_total":{k * 45.5 + w},"water_m3d":{(i % 5) * 0.7},"casing_kpa":{700 + i % 90}}}\n')
+PY
+}
+# config NAME REGISTER PORT
+config() {
+  cat > "$work/$1.yaml" <<YAML
+broker: { url: "mqtt://127.0.0.1:${3:-1883}", client_id: cbm-bench-$1, receive_maximum: 100 }
+subscriptions:
+  - topic: cbm/+/+/+/telemetry
+    template: cbm/{field}/{block}/{asset}/telemetry
+    format: json
+    values:
+      gas_m3h: { measurement: gas_rate, unit: m3/h }
+      gas_total: { measurement: gas_total, unit: m3 }
+      water_m3d: { measurement: water_rate, unit: m3/d }
+      casing_kpa: { measurement: casing_pressure, unit: kPa }
+assets: $2
+limits: { max_past: 60d, max_series: 200000 }
+journal: { directory: $work/journal-$1, checkpoint_interval: 1h }
+output: { directory: $work/out-$1 }
+YAML
+}
+# measure COMMAND...: prints "seconds peak-MiB" then the command's stdout
+measure() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.time()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+dt = time.time() - t
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(f"{dt:.2f} {peak:.0f}")
+sys.stdout.write(r.stdout)
+PY
+}
+
+n1=1000000; nlive=200000; n3=3000000; n10=10000000; wide=25000
+if [ "$quick" = 1 ]; then n1=100000; nlive=20000; n3=300000; n10=1000000; wide=2500; fi
+
+echo "== 1. replay of $n1 JSON messages (1,000 wells, 4 values each), one core"
+gen 1000 $n1 "$work/r1.txt" "$work/wells1000.csv"
+config replay "$work/wells1000.csv"
+read -r secs peak < <(measure "$bin" replay --config "$work/replay.yaml" --output "$work/out-r1" "$work/r1.txt" | head -1)
+echo "   $(python3 -c "print(f'{$n1 / $secs:,.0f}')") messages/s ($secs s), peak memory $peak MiB ($(du -h "$work/r1.txt" | cut -f1) recording)"
+
+echo "== 2. live: $nlive messages published with QoS 1 through mosquitto, as fast as it takes them"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n' "$port" > "$work/mosquitto.conf"
+$(command -v mosquitto || echo /usr/sbin/mosquitto) -c "$work/mosquitto.conf" >/dev/null 2>&1 &
+broker_pid=$!
+sleep 0.5
+head -n $nlive "$work/r1.txt" > "$work/live.txt"
+config live "$work/wells1000.csv" "$port"
+"$bin" run --config "$work/live.yaml" 2> "$work/daemon.log" &
+daemon_pid=$!
+for _ in $(seq 100); do grep -q subscribed "$work/daemon.log" && break; sleep 0.1; done
+expected=$(python3 -c "
+n=0
+for l in open('$work/live.txt', 'rb'):
+    t, topic, payload = l.rstrip(b'\n').split(b' ', 2); n += 28 + len(topic) + len(payload)
+print(n)")
+start=$(date +%s.%N)
+"$bin" replay --config "$work/live.yaml" --publish "$work/live.txt" >/dev/null 2>&1 &
+publisher=$!
+while :; do
+  have=$( (cat "$work"/journal-live/*.cbmj 2>/dev/null || true) | wc -c)
+  [ "$have" -ge "$expected" ] && break
+  sleep 0.02
+done
+daemon_end=$(date +%s.%N)
+wait $publisher
+kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+stats=$( (grep -o 'messages=[0-9]* readings=[0-9]* rejects=[0-9]*' "$work/daemon.log" || true) | tail -1)
+daemon_rate=$(python3 -c "print($nlive / ($daemon_end - $start))")
+mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t 'cbm/#' -C "$nlive" > /dev/null &
+sub=$!
+sleep 0.5
+start=$(date +%s.%N)
+"$bin" replay --config "$work/live.yaml" --publish "$work/live.txt" >/dev/null 2>&1
+wait $sub
+sub_end=$(date +%s.%N)
+sub_rate=$(python3 -c "print($nlive / ($sub_end - $start))")
+echo "   cbm-ingest (journal on, group commit): $(python3 -c "print(f'{$daemon_rate:,.0f}')") messages/s; $stats"
+echo "   mosquitto_sub -q 1 > /dev/null:        $(python3 -c "print(f'{$sub_rate:,.0f}')") messages/s"
+echo "   ratio: $(python3 -c "print(f'{$daemon_rate / $sub_rate:.0%}')") (target: at least 90 %)"
+case "$stats" in *"messages=$nlive readings=$((nlive * 4)) rejects=0"*) echo "   every message and reading accounted for";;
+  *) echo "   MISMATCH: expected messages=$nlive readings=$((nlive * 4)) rejects=0";; esac
+
+echo "== 3. memory"
+gen $wide $((wide * 8)) "$work/wide.txt" "$work/wide.csv"
+config wide "$work/wide.csv"
+read -r secs peak < <(measure "$bin" replay --config "$work/wide.yaml" --output "$work/out-wide" "$work/wide.txt" | head -1)
+echo "   $((wide * 4)) series ($wide wells × 4 measurements, $((wide * 8)) messages): peak $peak MiB"
+for n in $n3 $n10; do
+  gen 1000 $n "$work/long.txt" "$work/wells1000.csv"
+  read -r secs peak < <(measure "$bin" replay --config "$work/replay.yaml" --output "$work/out-long" "$work/long.txt" | head -1)
+  echo "   $n messages (4,000 series, $((n / 1000 / 1440)) days at one a minute): peak $peak MiB, $(python3 -c "print(f'{$n / $secs:,.0f}')") messages/s"
+  rm -rf "$work/long.txt" "$work/out-long"
+done
+echo "   (history is kept for aggregation.horizon, 1 day: beyond it, memory depends on series, not messages)"
