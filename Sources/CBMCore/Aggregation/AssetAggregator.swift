@@ -11,6 +11,8 @@ public struct AssetAggregator: Sendable {
     public let horizonUS: Int64
     private var calendar: WindowCalendar
     private var index: [String: Int] = [:]
+    private var lastAsset = ""
+    private var lastIndex = 0
     private var ids: [String] = []
     private var table: [AssetSeries] = []
     private var dirty = Set<DirtyHour>()
@@ -58,8 +60,12 @@ public struct AssetAggregator: Sendable {
         guard r.measurement == .gasTotal || r.measurement == .gasRate
             || r.measurement == .waterTotal || r.measurement == .waterRate else { return }
         let a: Int
-        if let i = index[r.asset] {
+        if r.asset == lastAsset {
+            a = lastIndex  // the values of one message share their asset
+        } else if let i = index[r.asset] {
             a = i
+            lastAsset = r.asset
+            lastIndex = i
         } else {
             a = table.count
             index[r.asset] = a

@@ -119,6 +119,7 @@ public struct JSONParser {
         defer { depth -= 1 }
         p += 1
         var members: [JSONValue.Member] = []
+        members.reserveCapacity(8)
         skipSpace()
         if p < bytes.count, bytes[p] == UInt8(ascii: "}") { p += 1; return .object(members) }
         while true {

@@ -20,12 +20,13 @@ public struct TelemetryDecoder: Sendable {
         self.limits = limits
     }
 
-    private struct SeriesKey: Hashable {
-        var asset: String
-        var measurement: Measurement
-    }
-    private var series = Set<SeriesKey>()
+    /// The series seen: a bit per measurement for each asset (one hash per message, not per value).
+    private var series: [String: UInt16] = [:]
+    private var seriesTotal = 0
     private var unknownSeries = 0
+    /// The last asset admitted and its series: the values of one message share their asset.
+    private var cacheAsset = ""
+    private var cacheMask: UInt16 = 0
     /// The watermark: the latest event or receive time seen. Windows close when it passes their
     /// end plus the allowed lateness; readings further behind it than the horizon are rejected.
     public private(set) var watermark = Timestamp(microseconds: .min)
@@ -42,7 +43,7 @@ public struct TelemetryDecoder: Sendable {
     }
 
     /// Number of distinct (asset, measurement) series seen.
-    public var seriesCount: Int { series.count }
+    public var seriesCount: Int { seriesTotal }
 
     /// Decodes a message, appending its readings and rejects.
     public mutating func decode(_ message: InboundMessage, readings: inout [Reading], rejects: inout [Reject]) {
@@ -196,16 +197,25 @@ public struct TelemetryDecoder: Sendable {
 
     /// Checks the register and the series limits for a new reading; nil when it is admitted.
     private mutating func admit(asset: String, measurement: Measurement) -> RejectReason? {
+        let bit = measurement.bit
+        if cacheMask & bit != 0 && asset == cacheAsset { return nil }
+        let mask = series[asset] ?? 0
+        if mask & bit != 0 {
+            cacheAsset = asset
+            cacheMask = mask
+            return nil
+        }
         let known = register[asset] != nil
         if !known && !limits.acceptUnknownAssets { return .unknownAsset(id: asset) }
-        let key = SeriesKey(asset: asset, measurement: measurement)
-        if series.contains(key) { return nil }
-        if series.count >= limits.maxSeries { return .tooManySeries(limit: limits.maxSeries) }
+        if seriesTotal >= limits.maxSeries { return .tooManySeries(limit: limits.maxSeries) }
         if !known {
             if unknownSeries >= limits.maxUnknownSeries { return .tooManyUnknownSeries(limit: limits.maxUnknownSeries) }
             unknownSeries += 1
         }
-        series.insert(key)
+        series[asset] = mask | bit
+        seriesTotal += 1
+        cacheAsset = asset
+        cacheMask = mask | bit
         return nil
     }
 
@@ -269,10 +279,12 @@ extension TelemetryDecoder {
     public func save(into w: inout BinaryWriter) {
         w.int(watermark.microseconds)
         w.int(unknownSeries)
-        w.int(series.count)
-        for s in series.sorted(by: { ($0.asset, $0.measurement.rawValue) < ($1.asset, $1.measurement.rawValue) }) {
-            w.string(s.asset)
-            w.string(s.measurement.rawValue)
+        w.int(seriesTotal)
+        for asset in series.keys.sorted() {
+            for m in Measurement.allCases where series[asset]! & m.bit != 0 {
+                w.string(asset)
+                w.string(m.rawValue)
+            }
         }
     }
 
@@ -282,10 +294,13 @@ extension TelemetryDecoder {
         unknownSeries = Int(try r.int())
         let n = try r.count()
         series.removeAll()
+        seriesTotal = n
+        cacheAsset = ""
+        cacheMask = 0
         for _ in 0..<n {
             let asset = try r.string()
             guard let m = Measurement(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            series.insert(SeriesKey(asset: asset, measurement: m))
+            series[asset, default: 0] |= m.bit
         }
     }
 }

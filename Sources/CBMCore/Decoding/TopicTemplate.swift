@@ -70,21 +70,23 @@ public struct TopicTemplate: Hashable, Sendable, CustomStringConvertible {
         public var measurement: Substring?
     }
 
-    /// Matches a topic level by level, or returns nil.
+    /// Matches a topic level by level, or returns nil. (Works on the UTF-8 bytes: a `/` never
+    /// occurs inside a multi-byte character.)
     public func match(_ topic: String) -> Captures? {
         var result = Captures()
         var i = 0
-        var start = topic.startIndex
-        let end = topic.endIndex
+        let u = topic.utf8
+        var start = u.startIndex
+        let end = u.endIndex
         while true {
             guard i < levels.count else { return nil }
-            let stop = topic[start...].firstIndex(of: "/") ?? end
-            let part = topic[start..<stop]
+            let stop = u[start...].firstIndex(of: 47) ?? end
             switch levels[i] {
             case .literal(let l):
-                guard part == l else { return nil }
+                guard u[start..<stop].elementsEqual(l.utf8) else { return nil }
             case .capture:
-                guard !part.isEmpty else { return nil }
+                guard start < stop else { return nil }
+                let part = Substring(topic[start..<stop])
                 switch i {
                 case fieldIndex: result.field = part
                 case blockIndex: result.block = part
@@ -95,7 +97,7 @@ public struct TopicTemplate: Hashable, Sendable, CustomStringConvertible {
             }
             i += 1
             if stop == end { break }
-            start = topic.index(after: stop)
+            start = u.index(after: stop)
         }
         return i == levels.count ? result : nil
     }
@@ -161,18 +163,19 @@ public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
     /// Whether a topic name matches the filter (MQTT 3.1.1 §4.7; `$` topics only match filters
     /// that name them).
     public func matches(_ topic: String) -> Bool {
-        if topic.hasPrefix("$") && (levels.first == "+" || levels.first == "#") { return false }
+        let u = topic.utf8
+        if u.first == 36 && (levels.first == "+" || levels.first == "#") { return false }  // $
         var i = 0
-        var start = topic.startIndex
-        let end = topic.endIndex
+        var start = u.startIndex
+        let end = u.endIndex
         while true {
             guard i < levels.count else { return false }
             if levels[i] == "#" { return true }
-            let stop = topic[start...].firstIndex(of: "/") ?? end
-            if levels[i] != "+" && topic[start..<stop] != levels[i] { return false }
+            let stop = u[start...].firstIndex(of: 47) ?? end
+            if levels[i] != "+" && !u[start..<stop].elementsEqual(levels[i].utf8) { return false }
             i += 1
             if stop == end { break }
-            start = topic.index(after: stop)
+            start = u.index(after: stop)
         }
         return i == levels.count || (i == levels.count - 1 && levels[i] == "#")
     }

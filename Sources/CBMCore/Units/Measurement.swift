@@ -30,6 +30,20 @@ public enum Measurement: String, CaseIterable, Hashable, Sendable, Codable {
         }
     }
 
+    /// A bit of its own, for sets of measurements.
+    public var bit: UInt16 {
+        switch self {
+        case .gasRate: return 1
+        case .gasTotal: return 2
+        case .waterRate: return 4
+        case .waterTotal: return 8
+        case .casingPressure: return 16
+        case .tubingPressure: return 32
+        case .temperature: return 64
+        case .methaneFraction: return 128
+        }
+    }
+
     /// Whether the measurement is a cumulative counter.
     public var isTotalizer: Bool { self == .gasTotal || self == .waterTotal }
 
