@@ -1,5 +1,5 @@
 # cbm-ingest: make demo | make test | make build
-.PHONY: all deps build test demo clean install uninstall bench bench-decode bench-aggregate bench-output bench-replay
+.PHONY: all deps build test demo clean install uninstall bench bench-decode bench-aggregate bench-output
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -30,9 +30,6 @@ bench-aggregate:
 # End-to-end figures: replay rate and memory, live rate against mosquitto_sub, memory bounds.
 bench: deps
 	scripts/bench.sh
-
-bench-replay: deps
-	scripts/bench-replay.sh
 
 bench-output:
 	cd Benchmarks && swift package --disable-sandbox benchmark --target OutputBenchmarks

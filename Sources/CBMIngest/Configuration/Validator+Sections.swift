@@ -87,8 +87,7 @@ extension Validator {
         options.receiveMaximum = integer(raw?.receiveMaximum, path / "receive_maximum", default: 20, range: 1...65_535)
         options.username = raw?.username
         var source: String?
-        if let f = raw?.passwordFile, raw?.passwordEnv != nil {
-            _ = f
+        if raw?.passwordFile != nil && raw?.passwordEnv != nil {
             problem(path / "password_env", "give the password in password_file or password_env, not both")
         } else if let f = raw?.passwordFile {
             if let full = readableFile(f, path / "password_file") {
@@ -326,8 +325,7 @@ extension Validator {
             let scope = r.scope.flatMap { TotalsRecord.Scope(rawValue: $0) }
             if scope == nil { problem(p / "scope", r.scope == nil ? "missing: well, block, field, meter, sector, flare or all" : "unknown scope \"\(r.scope!)\"") }
             var selection = AlertRule.Selection.all
-            if let ids = r.ids, r.match != nil {
-                _ = ids
+            if r.ids != nil && r.match != nil {
                 problem(p / "match", "give ids or match, not both")
             } else if let ids = r.ids {
                 selection = .ids(ids)
