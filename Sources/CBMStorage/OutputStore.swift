@@ -160,9 +160,6 @@ public final class OutputStore {
         if let first { throw first }
     }
 
-    /// Waits for background compression and pruning (tests).
-    public func waitForHousekeeping() { housekeeping.sync {} }
-
     /// Replaces `latest.json` atomically: written to a temporary file, fsynced, renamed.
     public func writeSnapshot(_ bytes: [UInt8]) throws(StorageError) {
         do {

@@ -211,8 +211,7 @@ struct ConfigurationTests {
 
     @Test("YAML syntax and structure errors have lines")
     func yamlErrors() {
-        #expect(problems("broker:\n  url: [a, b\n").first?.hasPrefix("3: : not valid YAML") == true
-                || problems("broker:\n  url: [a, b\n").first?.contains("not valid YAML") == true)
+        #expect(problems("broker:\n  url: [a, b\n").first?.hasPrefix("3: : not valid YAML") == true)
         #expect(problems("broker:\n  - url\n").first == "1: broker: expected a mapping of keys here")
     }
 

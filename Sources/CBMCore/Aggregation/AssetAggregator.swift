@@ -45,9 +45,6 @@ public struct AssetAggregator: Sendable {
         calendar = WindowCalendar(zone: settings.timeZone, dayStartMinutes: settings.dayStartMinutes)
     }
 
-    /// Number of assets with volume series.
-    public var assetCount: Int { table.count }
-
     /// Takes readings; appends totalizer rollovers and resets to `events`. Readings that are not
     /// volumes (pressures, temperatures) are not aggregated. Duplicates count once.
     public mutating func add(_ readings: [Reading], events: inout [EventRecord]) {

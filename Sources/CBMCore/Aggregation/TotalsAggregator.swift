@@ -312,37 +312,51 @@ public struct TotalsAggregator: Sendable {
             r.samples = q.samples
             r.estimated = q.estimated
         }
+        // One asset's figures as a roll-up of one.
+        func member(_ id: String) -> Rollup {
+            let f = figs[id] ?? Figures()
+            var q = Rollup()
+            q.add(f, coverage: coverage(f.gas))
+            return q
+        }
+        // A record with the volume fields of its scope.
+        func make(_ scope: TotalsRecord.Scope, _ id: String, _ q: Rollup) -> TotalsRecord {
+            var r = record(scope, id)
+            switch scope {
+            case .well, .block, .field, .unregistered:
+                r.gasM3 = q.gas
+                r.waterM3 = q.water
+            case .meter:
+                r.utilisedM3 = q.gas
+            case .sector:
+                r.utilisedM3 = q.gas
+                r.coalT = q.gas * factors.coalKgcePerM3 / 1000
+                r.co2eT = q.gas * factors.co2eKgPerM3 / 1000
+            case .flare:
+                r.flaredM3 = q.gas
+            case .all:
+                break
+            }
+            fill(&r, q)
+            return r
+        }
         // Production: wells, blocks, fields.
         var blockSums: [String: Rollup] = [:]
         for (block, wells) in wellsByBlock {
             var sum = Rollup()
             for id in wells {
-                let f = figs[id] ?? Figures()
-                var q = Rollup()
-                q.add(f, coverage: coverage(f.gas))
-                var r = record(.well, id)
-                r.gasM3 = f.gas.volume
-                r.waterM3 = f.water.volume
-                fill(&r, q)
-                out.append(r)
+                let q = member(id)
+                out.append(make(.well, id, q))
                 sum.add(q)
             }
-            var r = record(.block, block)
-            r.gasM3 = sum.gas
-            r.waterM3 = sum.water
-            fill(&r, sum)
-            out.append(r)
+            out.append(make(.block, block, sum))
             blockSums[block] = sum
         }
         var production = Rollup()
         for (field, blocks) in blocksByField {
             var sum = Rollup()
             for b in blocks { sum.add(blockSums[b] ?? Rollup()) }
-            var r = record(.field, field)
-            r.gasM3 = sum.gas
-            r.waterM3 = sum.water
-            fill(&r, sum)
-            out.append(r)
+            out.append(make(.field, field, sum))
             production.add(sum)
         }
         // Utilisation: meters, sectors.
@@ -350,46 +364,22 @@ public struct TotalsAggregator: Sendable {
         for (sector, meters) in metersBySector {
             var sum = Rollup()
             for id in meters {
-                let f = figs[id] ?? Figures()
-                var q = Rollup()
-                q.add(f, coverage: coverage(f.gas))
-                var r = record(.meter, id)
-                r.utilisedM3 = f.gas.volume
-                fill(&r, q)
-                out.append(r)
+                let q = member(id)
+                out.append(make(.meter, id, q))
                 sum.add(q)
             }
-            var r = record(.sector, sector)
-            r.utilisedM3 = sum.gas
-            r.coalT = sum.gas * factors.coalKgcePerM3 / 1000
-            r.co2eT = sum.gas * factors.co2eKgPerM3 / 1000
-            fill(&r, sum)
-            out.append(r)
+            out.append(make(.sector, sector, sum))
             utilisation.add(sum)
         }
         // Losses: flares.
         var flared = Rollup()
         for id in flares {
-            let f = figs[id] ?? Figures()
-            var q = Rollup()
-            q.add(f, coverage: coverage(f.gas))
-            var r = record(.flare, id)
-            r.flaredM3 = f.gas.volume
-            fill(&r, q)
-            out.append(r)
+            let q = member(id)
+            out.append(make(.flare, id, q))
             flared.add(q)
         }
         // Unregistered assets: on their own.
-        for id in unregistered.sorted() {
-            let f = figs[id] ?? Figures()
-            var q = Rollup()
-            q.add(f, coverage: coverage(f.gas))
-            var r = record(.unregistered, id)
-            r.gasM3 = f.gas.volume
-            r.waterM3 = f.water.volume
-            fill(&r, q)
-            out.append(r)
-        }
+        for id in unregistered.sorted() { out.append(make(.unregistered, id, member(id))) }
         // The whole field.
         var all = record(.all, "all")
         all.gasM3 = production.gas

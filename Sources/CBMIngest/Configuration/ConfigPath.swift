@@ -57,12 +57,6 @@ struct NodeLocator {
         if case .scalar = node, let l = node.mark?.line { line = l }
         return line
     }
-
-    /// Every key of a mapping at a path, with its line.
-    func keys(at node: Node) -> [(key: String, line: Int)] {
-        guard let mapping = node.mapping else { return [] }
-        return mapping.map { ($0.key.string ?? "", $0.key.mark?.line ?? 0) }
-    }
 }
 
 /// Reports keys the configuration does not know (a typo must not silently fall back to a default).

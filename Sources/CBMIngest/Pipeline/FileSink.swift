@@ -39,8 +39,6 @@ public final class FileSink {
     private var csv: CSVRecordEncoder
     private let now: @Sendable () -> Timestamp
     private let logger: Logger
-    /// Records written, by family.
-    public private(set) var written: [RecordFamily: Int] = [:]
     private var pendingEvents: [EventRecord] = []
     /// Takes a checkpoint once the output it reflects is durable.
     public var onCheckpoint: (UInt64, [UInt8]) -> Void = { _, _ in }
@@ -125,27 +123,27 @@ public final class FileSink {
             guard writeReadings, !readings.isEmpty else { return }
             for r in readings { json.encode(r) }
             for r in readings { csv.encode(r) }
-            append(.readings, count: readings.count)
+            append(.readings)
         case .rejects(let rejects):
             guard !rejects.isEmpty else { return }
             for r in rejects { json.encode(r) }
             for r in rejects { csv.encode(r, maxPayload: json.maxRejectPayload) }
-            append(.rejects, count: rejects.count)
+            append(.rejects)
         case .totals(let totals):
             guard !totals.isEmpty else { return }
             for r in totals { json.encode(r, factors: factors) }
             for r in totals { csv.encode(r) }
-            append(.totals, count: totals.count)
+            append(.totals)
         case .alerts(let alerts):
             guard !alerts.isEmpty else { return }
             for a in alerts { json.encode(a) }
             for a in alerts { csv.encode(a) }
-            append(.alerts, count: alerts.count)
+            append(.alerts)
         case .events(let events):
             guard !events.isEmpty else { return }
             for e in events { json.encode(e) }
             for e in events { csv.encode(e) }
-            append(.events, count: events.count)
+            append(.events)
         case .snapshot(let bytes):
             retry("latest.json") { () throws(StorageError) in try store.writeSnapshot(bytes) }
         case .tick(let t):
@@ -158,14 +156,13 @@ public final class FileSink {
         }
     }
 
-    private func append(_ family: RecordFamily, count: Int) {
+    private func append(_ family: RecordFamily) {
         let jsonBytes = json.take()
         let csvBytes = csv.take()
         for format in store.settings.formats {
             let bytes = format == .jsonl ? jsonBytes : csvBytes
             retry(family.rawValue) { () throws(StorageError) in try store.append(bytes, family: family, format: format, at: now()) }
         }
-        written[family, default: 0] += count
     }
 
     /// Runs `body` until it succeeds, backing off up to 5 s; logs the failure at most every 10 s,

@@ -502,9 +502,6 @@ public final class Pipeline: Sendable {
         sinkStage.drain()
     }
 
-    /// Messages waiting in the intake queue.
-    public var intakeDepth: Int { intake.depth }
-
     /// What went through so far.
     public var statistics: Statistics {
         Statistics(messages: counters.messages.load(ordering: .relaxed),

@@ -16,7 +16,6 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [Item] = []
     private var scheduled = false
-    private var processed = 0
 
     /// In synchronous mode `submit` runs the handler on the caller's thread: no queue, no
     /// threads, and batches exactly as submitted (replay, where the output must not depend on
@@ -38,7 +37,6 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
     func submit(_ item: Item) {
         if synchronous {
             handler([item])
-            processed += 1
             return
         }
         condition.lock()
@@ -61,7 +59,6 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
                 handler(Array(items[i..<end]))
                 i = end
             }
-            processed += items.count
             return
         }
         condition.lock()
@@ -93,9 +90,6 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
             condition.broadcast()
             condition.unlock()
             handler(taken)
-            condition.lock()
-            processed += taken.count
-            condition.unlock()
         }
     }
 
@@ -111,12 +105,5 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return pending.count
-    }
-
-    /// Items handled since the start.
-    var processedCount: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return processed
     }
 }

@@ -13,9 +13,6 @@ public struct SystemdNotifier: Sendable {
         path = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// Whether a notify socket is configured.
-    public var isActive: Bool { path != nil }
-
     /// The watchdog interval systemd asked for, if any (`$WATCHDOG_USEC`, for this PID).
     public static func watchdogMicroseconds(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int64? {
         guard let text = environment["WATCHDOG_USEC"], let us = Int64(text), us > 0 else { return nil }
