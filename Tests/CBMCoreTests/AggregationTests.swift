@@ -229,7 +229,7 @@ struct RateTests {
         #expect(abs(x.find(.hour, "2026-11-28T11:00:00+08:00", .well, "W02")!.gasM3! - 5) < 1e-9)
     }
 
-    @Test("a totalizer, when the asset has one, wins over its rate")
+    @Test("where consecutive totalizer readings cover the time, the totalizer wins over the rate")
     func totalizerWins() throws {
         let r = h.run([[
             reading("W01", .gasRate, "2026-11-28T10:00:00+08:00", 99_999),

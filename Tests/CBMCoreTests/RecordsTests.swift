@@ -66,7 +66,7 @@ struct RecordEncoderTests {
         let payload = #"{"gas_m3h":"abc"}"#
         let r = Reject(time: ts(Ref.nov28), topic: "cbm/qinshui/b3/W-001/telemetry",
                        reason: .notANumber(path: "gas_m3h", found: #""abc""#), payload: Array(payload.utf8))
-        #expect(line(r) == #"{"time":"2026-11-28T08:00:00+08:00","topic":"cbm/qinshui/b3/W-001/telemetry","reason":"value at gas_m3h is not a number: \"abc\"","code":"not_a_number","payload":"{\"gas_m3h\":\"abc\"}","payload_bytes":17}"# + "\n")
+        #expect(line(r) == #"{"time":"2026-11-28T08:00:00+08:00","topic":"cbm/qinshui/b3/W-001/telemetry","reason":"value at gas_m3h is not a decimal number: \"abc\"","code":"not_a_number","payload":"{\"gas_m3h\":\"abc\"}","payload_bytes":17}"# + "\n")
     }
 
     @Test func rejectRecordTruncated() {

@@ -30,6 +30,10 @@ private enum Fixture {
         return t
     }
 
+    /// The counter rules of W-001's gas totalizer: the rule's rollover, and at most 20 × its
+    /// expected 1,200 m³/d.
+    static let counter = CounterRules(rollover: 1e9, maxRateM3d: 24_000)
+
     static let jsonKeys = ["gas_m3h", "gas_total", "water_m3d", "cp_mpa", "temp_k"]
 
     static func jsonRule(filter f: String = "cbm/+/+/+/telemetry",
@@ -83,7 +87,7 @@ struct DecoderReadingTests {
         #expect(out.readings.count == 5)
         #expect(Array(out.readings.prefix(4)) == [
             Reading(time: ts(t0), asset: "W-001", measurement: .gasRate, value: 300),  // 12.5 m³/h · 24
-            Reading(time: ts(t0), asset: "W-001", measurement: .gasTotal, value: 123_456.5, rollover: 1e9),
+            Reading(time: ts(t0), asset: "W-001", measurement: .gasTotal, value: 123_456.5, counter: Fixture.counter),
             Reading(time: ts(t0), asset: "W-001", measurement: .waterRate, value: 1.5),
             Reading(time: ts(t0), asset: "W-001", measurement: .casingPressure, value: 250),  // 0.25 MPa
         ])
@@ -199,9 +203,9 @@ struct DecoderReadingTests {
 
     @Test func numericStringsAreAccepted() {
         var d = Fixture.decoder([Fixture.jsonRule()])
-        let out = decode(&d, #"{"ts":\#(t0),"gas_m3h":"12.5","water_m3d":" 2 ","cp_mpa":"-0.25"}"#)
+        let out = decode(&d, #"{"ts":\#(t0),"gas_m3h":"12.5","water_m3d":" 2 ","cp_mpa":"-0.05"}"#)
         #expect(out.rejects == [])
-        #expect(out.readings.map(\.value) == [300, 2, -250])
+        #expect(out.readings.map(\.value) == [300, 2, -50])
     }
 
     @Test func valueFormat() {
@@ -382,7 +386,7 @@ struct DecoderRejectTests {
         var d = Fixture.decoder([Fixture.jsonRule()])
         let out = decode(&d, #"{"ts":\#(t0),"gas_m3h":"abc","gas_total":5,"water_m3d":2,"cp_mpa":true,"temp_k":1e999}"#)
         #expect(out.readings == [
-            Reading(time: ts(t0), asset: "W-001", measurement: .gasTotal, value: 5, rollover: 1e9),
+            Reading(time: ts(t0), asset: "W-001", measurement: .gasTotal, value: 5, counter: Fixture.counter),
             Reading(time: ts(t0), asset: "W-001", measurement: .waterRate, value: 2),
         ])
         #expect(reasons(out.rejects) == [
@@ -562,7 +566,7 @@ struct RejectReasonTests {
              "time at ts is 2h30m ahead of the receive time (limits.max_future is 5m)"),
             (.timeTooOld(path: "[0].ts", behindUS: 2_678_400_000_000, limitUS: 2_592_000_000_000), "time_too_old",
              "time at [0].ts is 31d before the receive time (limits.max_past is 30d)"),
-            (.notANumber(path: "q", found: "true"), "not_a_number", "value at q is not a number: true"),
+            (.notANumber(path: "q", found: "true"), "not_a_number", "value at q is not a decimal number: true"),
             (.notFinite(path: "q", text: "inf"), "not_finite", "value at q is not finite: inf"),
             (.missingAsset(key: "dev"), "missing_asset", "no asset: neither the topic nor the payload key \"dev\" names one"),
             (.unknownAsset(id: "W-9"), "unknown_asset", "unknown asset \"W-9\": not in the asset register"),
@@ -573,6 +577,16 @@ struct RejectReasonTests {
             (.tooManySeries(limit: 5), "too_many_series", "new series refused: 5 series already (limits.max_series)"),
             (.tooManyUnknownSeries(limit: 2), "too_many_unknown_series",
              "new series of an unregistered asset refused: 2 such series already (unknown_assets.max_series)"),
+            (.implausibleValue(path: "gas_m3h", value: -200, unit: "m3/d", limit: 0, above: false, key: "plausibility.gas_rate.min"),
+             "implausible_value", "value at gas_m3h is -200 m3/d, below the plausible minimum 0 m3/d (plausibility.gas_rate.min)"),
+            (.implausibleIncrease(path: "gas_total", from: 1000, to: 1e12, spanUS: 60_000_000, counted: 1e12 - 1000, allowed: 1000,
+                                  key: "plausibility.well_rate_factor"), "implausible_increase",
+             "totalizer at gas_total went from 1000 to 1000000000000 m3 in 1m: 999999999000 m3, more than the 1000 m3 a plausible "
+                + "rate allows (plausibility.well_rate_factor, plausibility.totalizer_span)"),
+            (.receiveTimeJump(aheadUS: 74 * 365 * 86_400_000_000, limitUS: 7 * 86_400_000_000), "receive_time_jump",
+             "receive time is 27010d after the latest time seen (limits.max_receive_jump is 7d): a damaged recording?"),
+            (.badReceiveTime(why: "is after 9998-12-31, the last day taken"), "bad_receive_time",
+             "receive time is after 9998-12-31, the last day taken"),
         ]
         for (reason, code, description) in cases {
             #expect(reason.code == code)

@@ -237,4 +237,55 @@ struct ConfigurationTests {
         #expect(c.mqttSubscriptions == [MQTTSubscription(topic: "cbm/+/+/+/+", qos: 1), MQTTSubscription(topic: "other/#", qos: 1)])
         #expect(c.coveredFilters == ["cbm/+/+/+/telemetry"])
     }
+
+    @Test("counter thresholds per mapped value and plausibility bounds are read, explained, and refused with their line")
+    func countersAndPlausibility() throws {
+        let yaml = """
+            broker:
+              url: mqtt://127.0.0.1:1883
+            subscriptions:
+              - topic: cbm/+/t
+                template: cbm/{asset}/t
+                format: json
+                values:
+                  g: { measurement: gas_total, unit: 1e4m3, rollover: 100000, reset_below: 25%, rollover_margin: 0.05 }
+            assets: assets.csv
+            limits: { max_receive_jump: 2d }
+            plausibility:
+              gas_rate: { max: 5.0e6 }
+              casing_pressure: { min: none, max: 50000 }
+              well_rate_factor: 5
+              totalizer_span: 30m
+            """
+        let c = try load(yaml).get()
+        guard case .json(let layout)? = c.rules.first?.format else { Issue.record("no json rule"); return }
+        let counter = try #require(layout.values.first?.mapping.counter)
+        #expect(counter.rollover == 1e9 && counter.resetBelow == 0.25 && counter.rolloverMargin == 0.05)
+        #expect(c.limits.maxReceiveJumpUS == 2 * 86_400_000_000)
+        let p = c.limits.plausibility
+        #expect(p.bounds[.gasRate] == Plausibility.Bounds(min: 0, max: 5e6))
+        #expect(p.bounds[.casingPressure] == Plausibility.Bounds(min: nil, max: 50_000))
+        #expect(p.wellRateFactor == 5 && p.totalizerSpanUS == 1_800_000_000)
+        // check-config says how the counter is read and what is plausible.
+        #expect(c.summary.contains("a fall to 25% of the previous reading or less is a reset"))
+        #expect(c.summary.contains("rollover at 1000000000 m3 to within 5% of it"))
+        #expect(c.summary.contains("step back, counted as the negative volume it is"))
+        #expect(c.summary.contains("gas_rate 0 to 5000000 m3/d (a well at most 5x its expected_gas_m3d)"))
+        #expect(c.summary.contains("receive time jumps over 2d rejected"))
+
+        let bad = problems(yaml.replacingOccurrences(of: "reset_below: 25%", with: "reset_below: 1.5")
+            .replacingOccurrences(of: "rollover_margin: 0.05", with: "rollover_margin: 0x1p-4")
+            .replacingOccurrences(of: "max: 5.0e6", with: "max: lots, min: 7e6")
+            .replacingOccurrences(of: "well_rate_factor: 5", with: "well_rate_factor: -1")
+            .replacingOccurrences(of: "totalizer_span: 30m", with: "totalizer_span: 30\n  oil_rate: { max: 1 }"))
+        #expect(bad.contains { $0.hasPrefix("8: subscriptions[0].values.g.reset_below: \"1.5\" is not a share from 0 to 1") })
+        #expect(bad.contains { $0.hasPrefix("8: subscriptions[0].values.g.rollover_margin: \"0x1p-4\" is not a share") })
+        #expect(bad.contains { $0.hasPrefix("12: plausibility.gas_rate.max: \"lots\" is not a number (in m3/d, the reporting unit)") })
+        #expect(bad.contains { $0.hasPrefix("14: plausibility.well_rate_factor: \"-1\" is not a positive number") })
+        #expect(bad.contains { $0.hasPrefix("15: plausibility.totalizer_span: \"30\" is not a duration") })
+        #expect(bad.contains { $0.hasPrefix("16: plausibility.oil_rate: unknown key") })
+        let rate = problems(yaml.replacingOccurrences(of: "g: { measurement: gas_total, unit: 1e4m3", with: "g: { measurement: gas_rate, unit: m3/h")
+            .replacingOccurrences(of: ", rollover: 100000", with: ""))
+        #expect(rate.contains { $0.hasPrefix("8: subscriptions[0].values.g.reset_below: only a totalizer") })
+    }
 }

@@ -137,7 +137,7 @@ struct OutputFilesTests {
         let rejectsCSV = try #require(csvFiles.first { $0.hasPrefix("rejects/") })
         let rejectRows = try String(contentsOfFile: (daemon.out as NSString).appendingPathComponent(rejectsCSV), encoding: .utf8)
         #expect(rejectRows.contains("not_a_number"))
-        #expect(rejectRows.contains("\"value at gas_m3h is not a number: \"\"x,y\"\"\""))
+        #expect(rejectRows.contains("\"value at gas_m3h is not a decimal number: \"\"x,y\"\"\""))
         let snapshot = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: daemon.dir.file("out/latest.json")))) as? [String: Any]
         #expect(snapshot?["basis"] as? String == "20C")
         #expect((snapshot?["open"] as? [Any])?.isEmpty == false)

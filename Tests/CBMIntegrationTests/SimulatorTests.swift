@@ -70,9 +70,14 @@ struct SimulatorTests {
         // The junk it sent was rejected, each with a reason; nothing else was.
         let rejects = records(under: daemon.dir.file("replayed/rejects"))
         #expect(!rejects.isEmpty && rejects.allSatisfy { ["not_a_number", "unknown_asset", "not_json"].contains($0["code"] as? String ?? "") })
-        // Rollovers and resets happened and were recognised as such.
-        let kinds = Set(records(under: daemon.dir.file("replayed/events")).compactMap { $0["kind"] as? String })
-        #expect(kinds.contains("totalizer_rollover") && kinds.contains("totalizer_reset"))
+        // Rollovers, resets and step-backs (of wells, and of sales meters in 10^4 m3, some counters
+        // above half their rollover value) happened and were recognised as such.
+        let events = records(under: daemon.dir.file("replayed/events"))
+        let kinds = Set(events.compactMap { $0["kind"] as? String })
+        #expect(kinds.contains("totalizer_rollover") && kinds.contains("totalizer_reset") && kinds.contains("totalizer_step_back"))
+        let stepBacks = events.filter { $0["kind"] as? String == "totalizer_step_back" }.compactMap { $0["id"] as? String }
+        #expect(stepBacks.contains { $0.hasPrefix("W-") } && stepBacks.contains { $0.hasPrefix("M-") })
+        #expect(!kinds.contains("totalizer_jump"))
         // The same seed gives the same field.
         let again = try runProgram(cbmIngestBinary(), ["simulate", "--config", daemon.configPath, "--wells", "120", "--hours", "30",
                                                        "--start", "2026-11-27T20:00:00+08:00", "--seed", "7", "--out", sim + "-again"])

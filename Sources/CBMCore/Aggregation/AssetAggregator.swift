@@ -1,3 +1,5 @@
+import Foundation
+
 /// The per-asset half of aggregation, run in each partition: keeps the volume series of its
 /// assets (totalizers and rates of gas and water) and turns them into ``AssetHour`` figures when
 /// an hour closes, and again when late data changes an hour already closed.
@@ -45,7 +47,7 @@ public struct AssetAggregator: Sendable {
         calendar = WindowCalendar(zone: settings.timeZone, dayStartMinutes: settings.dayStartMinutes)
     }
 
-    /// Takes readings; appends totalizer rollovers and resets to `events`. Readings that are not
+    /// Takes readings; appends totalizer step-backs, resets, rollovers and jumps to `events`. Readings that are not
     /// volumes (pressures, temperatures) are not aggregated. Duplicates count once.
     public mutating func add(_ readings: [Reading], events: inout [EventRecord]) {
         for r in readings { add(r, events: &events) }
@@ -98,25 +100,40 @@ public struct AssetAggregator: Sendable {
         -> (index: Int, from: Int64, to: Int64)?
     {
         let t = r.time.microseconds
-        if r.measurement.isTotalizer, let rollover = r.rollover { history.rollover = rollover }
+        if let counter = r.counter { history.counter = counter }
         guard let i = history.insert(time: t, value: r.value) else { return nil }
-        if r.measurement.isTotalizer { checkDecrease(history, at: i, asset: r.asset, events: &events) }
+        if r.measurement.isTotalizer { noteChanges(history, at: i, asset: r.asset, events: &events) }
         return (i, i > 0 ? history.time(i - 1) : t, i + 1 < history.count ? history.time(i + 1) : t)
     }
 
-    private static func checkDecrease(_ h: SeriesHistory, at i: Int, asset: String, events: inout [EventRecord]) {
+    /// Writes an event for each interval next to a new totalizer reading that is not a plain
+    /// increase: a step back, a reset, a rollover, or a jump that implies an impossible rate.
+    private static func noteChanges(_ h: SeriesHistory, at i: Int, asset: String, events: inout [EventRecord]) {
         for (a, b) in [(i - 1, i), (i, i + 1)] where a >= 0 && b < h.count {
             let v1 = h.value(a), v2 = h.value(b)
-            guard v2 < v1 else { continue }
+            let change = TotalizerChange.classify(from: v1, to: v2, h.counter)
             let t = Timestamp(microseconds: h.time(b))
-            if let rollover = h.rollover, v1 >= rollover / 2 {
+            let span = h.time(b) - h.time(a)
+            func n(_ v: Double) -> String { Quantities.describe(number: v) }
+            if !h.counter.isPlausible(change, overUS: span) {
+                events.append(EventRecord(time: t, kind: .totalizerJump, id: asset,
+                    detail: "totalizer went from \(n(v1)) to \(n(v2)) m3 in \(Quantities.describe(microseconds: span)), "
+                        + "\(n(change.counted)) m3 counted, more than the \(n(h.counter.maxIncrease(overUS: span))) m3 "
+                        + "that \(n(h.counter.maxRateM3d)) m3/d allows: the interval is not counted"))
+                continue
+            }
+            switch change {
+            case .increase: continue
+            case .stepBack(let amount):
+                events.append(EventRecord(time: t, kind: .totalizerStepBack, id: asset,
+                    detail: "totalizer stepped back from \(n(v1)) to \(n(v2)) m3: \(n(amount)) m3 counted (a correction)"))
+            case .rollover(let counted):
                 events.append(EventRecord(time: t, kind: .totalizerRollover, id: asset,
-                    detail: "totalizer went from \(v1) to \(v2) m3 and rolled over at \(rollover): \(v2 - v1 + rollover) m3 counted"))
-            } else {
+                    detail: "totalizer went from \(n(v1)) to \(n(v2)) m3 and rolled over at \(n(h.counter.rollover ?? 0)): "
+                        + "\(n(counted)) m3 counted"))
+            case .reset:
                 events.append(EventRecord(time: t, kind: .totalizerReset, id: asset,
-                    detail: "totalizer went from \(v1) to \(v2) m3"
-                        + (h.rollover == nil ? " with no rollover value" : ", far below its rollover value \(h.rollover!)")
-                        + ": taken as a reset, \(v2) m3 counted from zero"))
+                    detail: "totalizer went from \(n(v1)) to \(n(v2)) m3, near zero: taken as a reset, \(n(v2)) m3 counted from zero"))
             }
         }
     }
@@ -191,8 +208,8 @@ public struct AssetAggregator: Sendable {
         Self.figures(id, span, table[index[id]!], settings)
     }
 
-    /// One asset's figures for one hour, from its series: the totalizer when it has data in the
-    /// hour, otherwise the rate (then `estimated`).
+    /// One asset's figures for one hour, from its series: the totalizer where consecutive
+    /// totalizer readings cover the time, the rate elsewhere (that part `estimated`).
     private static func figures(_ id: String, _ span: WindowSpan, _ a: AssetSeries, _ s: AggregationSettings) -> AssetHour {
         AssetHour(asset: id, hour: span,
                   gas: fluid(total: a.gasTotal, rate: a.gasRate, span, s),
@@ -201,31 +218,46 @@ public struct AssetAggregator: Sendable {
 
     private static func fluid(total: SeriesHistory, rate: SeriesHistory, _ span: WindowSpan, _ s: AggregationSettings) -> FluidTotals {
         let a = span.start.microseconds, b = span.end.microseconds
+        var f = FluidTotals()
+        var rateSamples = 0
+        // The rate over [g1, g2), a part of the window the totalizer does not cover.
+        func rateOver(_ g1: Int64, _ g2: Int64) {
+            guard !rate.isEmpty, g2 > g1 else { return }
+            var i = max(rate.lowerBound(g1) - 1, 0)
+            while i < rate.count && rate.time(i) < g2 {
+                if rate.time(i) >= g1 { rateSamples += 1 }
+                if i + 1 < rate.count {
+                    IntervalVolume.addRate(t1: rate.time(i), r1: rate.value(i), t2: rate.time(i + 1), r2: rate.value(i + 1),
+                                           maxGap: s.maxGapUS, integration: s.integration, window: g1, g2, into: &f)
+                }
+                i += 1
+            }
+        }
+        // The totalizer's intervals in order; the rate fills what they leave uncovered.
+        var uncovered = a
         if !total.isEmpty {
-            var f = FluidTotals()
             var i = max(total.lowerBound(a) - 1, 0)
             while i < total.count && total.time(i) < b {
                 if total.time(i) >= a { f.samples += 1 }
                 if i + 1 < total.count {
-                    IntervalVolume.addTotalizer(t1: total.time(i), v1: total.value(i), t2: total.time(i + 1), v2: total.value(i + 1),
-                                                rollover: total.rollover, window: a, b, into: &f)
+                    let t1 = total.time(i), t2 = total.time(i + 1)
+                    let counted = IntervalVolume.addTotalizer(t1: t1, v1: total.value(i), t2: t2, v2: total.value(i + 1),
+                                                              rules: total.counter, window: a, b, into: &f)
+                    let lo = max(t1, a), hi = min(t2, b)
+                    if counted && hi > lo {
+                        rateOver(uncovered, lo)
+                        uncovered = hi
+                    }
                 }
                 i += 1
             }
-            if f.hasData { return f }
         }
-        var f = FluidTotals()
-        guard !rate.isEmpty else { return f }
-        var i = max(rate.lowerBound(a) - 1, 0)
-        while i < rate.count && rate.time(i) < b {
-            if rate.time(i) >= a { f.samples += 1 }
-            if i + 1 < rate.count {
-                IntervalVolume.addRate(t1: rate.time(i), r1: rate.value(i), t2: rate.time(i + 1), r2: rate.value(i + 1),
-                                       maxGap: s.maxGapUS, integration: s.integration, window: a, b, into: &f)
-            }
-            i += 1
-        }
-        if f.samples > 0 { f.estimated = true }
+        let fromTotalizer = f.hasData
+        rateOver(uncovered, b)
+        f.samples += rateSamples
+        // Rates alone: estimated, even where no interval gave volume. Beside a totalizer: where a
+        // rate gave volume (addRate marks that).
+        if rateSamples > 0 && !fromTotalizer { f.estimated = true }
         return f
     }
 }

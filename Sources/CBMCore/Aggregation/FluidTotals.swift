@@ -56,10 +56,14 @@ public struct AssetHour: Equatable, Sendable {
 /// the data, and what happened to the output files.
 public struct EventRecord: Equatable, Sendable {
     public enum Kind: String, Sendable {
-        /// A totalizer decreased and wrapped at its configured rollover value.
+        /// A totalizer passed through its configured rollover value to near zero.
         case totalizerRollover = "totalizer_rollover"
-        /// A totalizer decreased without a rollover value: it was reset and counts from zero.
+        /// A totalizer dropped to near zero: it was reset and counts from zero.
         case totalizerReset = "totalizer_reset"
+        /// A totalizer decreased a little (a correction): the negative change is counted.
+        case totalizerStepBack = "totalizer_step_back"
+        /// A totalizer interval implies an impossible rate: it is not counted.
+        case totalizerJump = "totalizer_jump"
         /// An output file left open by a crash was repaired (a partial last line cut) and closed.
         case fileRepaired = "file_repaired"
         /// Output could not be written; it is retried, nothing is dropped.

@@ -6,8 +6,8 @@ struct SeriesHistory: Sendable {
     private(set) var times: [Int64] = []
     /// Values, in the reporting unit.
     private(set) var values: [Double] = []
-    /// A totalizer's rollover value.
-    var rollover: Double?
+    /// How a totalizer's changes are read (the latest rules its readings carried).
+    var counter = CounterRules()
 
     var count: Int { times.count }
     var isEmpty: Bool { times.isEmpty }
@@ -50,14 +50,24 @@ struct SeriesHistory: Sendable {
     func save(into w: inout BinaryWriter) {
         w.ints(times)
         w.doubles(values)
-        w.optionalDouble(rollover)
+        w.optionalDouble(counter.rollover)
+        w.double(counter.resetBelow)
+        w.double(counter.rolloverMargin)
+        w.double(counter.maxRateM3d)
+        w.int(counter.minSpanUS)
     }
 
     static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> SeriesHistory {
         var h = SeriesHistory()
         h.times = try r.ints()
         h.values = try r.doubles()
-        h.rollover = try r.optionalDouble()
+        h.counter.rollover = try r.optionalDouble()
+        if r.version >= 2 {
+            h.counter.resetBelow = try r.double()
+            h.counter.rolloverMargin = try r.double()
+            h.counter.maxRateM3d = try r.double()
+            h.counter.minSpanUS = try r.int()
+        }
         guard h.times.count == h.values.count else { throw BinaryReader.Malformed() }
         return h
     }
@@ -70,30 +80,24 @@ struct SeriesHistory: Sendable {
 
 /// How an interval between two consecutive readings turns into volume.
 enum IntervalVolume {
-    /// The volume a totalizer shows between two readings: the increase; a decrease is a rollover
-    /// when the counter's rollover value is known and it was in the upper half of its range (a
-    /// counter wraps from near its top), otherwise a reset (the new value counts from zero).
-    @inline(__always)
-    static func totalizerDelta(from v1: Double, to v2: Double, rollover: Double?) -> Double {
-        let d = v2 - v1
-        if d >= 0 { return d }
-        if let rollover, v1 >= rollover / 2 { return d + rollover }
-        return v2
-    }
-
     /// Adds the part of the totalizer interval (t1, v1)–(t2, v2) that falls in `[a, b)`, split in
     /// proportion to time: a totalizer is exact across a gap, but says nothing of when within it
-    /// the gas flowed.
+    /// the gas flowed. A step back counts as the negative volume it is. Returns false, adding
+    /// nothing, when the interval implies an impossible rate (it is missing data, not volume).
     @inline(__always)
-    static func addTotalizer(t1: Int64, v1: Double, t2: Int64, v2: Double, rollover: Double?,
-                             window a: Int64, _ b: Int64, into f: inout FluidTotals) {
+    @discardableResult
+    static func addTotalizer(t1: Int64, v1: Double, t2: Int64, v2: Double, rules: CounterRules,
+                             window a: Int64, _ b: Int64, into f: inout FluidTotals) -> Bool {
+        let change = TotalizerChange.classify(from: v1, to: v2, rules)
+        guard rules.isPlausible(change, overUS: t2 - t1) else { return false }
         let lo = max(t1, a), hi = min(t2, b)
-        guard hi > lo else { return }
-        let delta = totalizerDelta(from: v1, to: v2, rollover: rollover)
+        guard hi > lo else { return true }
+        let delta = change.counted
         let part = hi - lo
         f.volume += part == t2 - t1 ? delta : delta * (Double(part) / Double(t2 - t1))
         f.coveredUS += part
         if delta > 0 { f.flowUS += part }
+        return true
     }
 
     /// Adds the part of the rate interval (t1, r1)–(t2, r2) that falls in `[a, b)`. Rates are per

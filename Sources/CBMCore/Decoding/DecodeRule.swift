@@ -39,14 +39,23 @@ public struct DecodeRule: Sendable {
         public var measurement: Measurement
         /// From the configured unit and basis to the reporting unit and basis.
         public var conversion: Conversion
-        /// A totalizer's rollover value, already in the reporting unit.
-        public var rollover: Double?
+        /// A totalizer's rules (rollover value already in the reporting unit; what is a reset
+        /// and a rollover); nil for other measurements.
+        public var counter: CounterRules?
 
         public init(measurement: Measurement, conversion: Conversion, rollover: Double? = nil) {
+            self.init(measurement: measurement, conversion: conversion,
+                      counter: measurement.isTotalizer ? CounterRules(rollover: rollover) : nil)
+        }
+
+        public init(measurement: Measurement, conversion: Conversion, counter: CounterRules?) {
             self.measurement = measurement
             self.conversion = conversion
-            self.rollover = rollover
+            self.counter = measurement.isTotalizer ? counter ?? CounterRules() : nil
         }
+
+        /// A totalizer's rollover value, in the reporting unit.
+        public var rollover: Double? { counter?.rollover }
     }
 
     /// The `json` format.
@@ -94,6 +103,11 @@ public struct DecodeLimits: Sendable, Equatable {
     public var maxUnknownSeries: Int = 1_000
     /// How far behind the watermark a reading may be (the aggregation horizon).
     public var horizonUS: Int64 = 86_400 * 1_000_000
+    /// How far a message's receive time may be after the latest time seen (the watermark, and
+    /// the previous message's receive time); later is a damaged recording, rejected.
+    public var maxReceiveJumpUS: Int64 = 7 * 86_400 * 1_000_000
+    /// What readings may be.
+    public var plausibility = Plausibility()
 
     public init() {}
 }

@@ -36,16 +36,26 @@ public struct Reading: Sendable, Equatable {
     /// The value in the reporting unit of the measurement (m³, m³/d, kPa, °C, fraction); gas
     /// volumes at the reporting basis.
     public var value: Double
-    /// For totalizers: the counter's rollover value, in the same unit as `value`.
-    public var rollover: Double?
+    /// For totalizers: how the counter's changes are read (its rollover value, in the same unit
+    /// as `value`, what counts as a reset, the rate one interval may imply); nil otherwise.
+    public var counter: CounterRules?
 
+    /// A reading; a totalizer gets the default counter rules with the rollover value given.
     public init(time: Timestamp, asset: String, measurement: Measurement, value: Double, rollover: Double? = nil) {
+        self.init(time: time, asset: asset, measurement: measurement, value: value,
+                  counter: measurement.isTotalizer ? CounterRules(rollover: rollover) : nil)
+    }
+
+    public init(time: Timestamp, asset: String, measurement: Measurement, value: Double, counter: CounterRules?) {
         self.time = time
         self.asset = asset
         self.measurement = measurement
         self.value = value
-        self.rollover = rollover
+        self.counter = counter
     }
+
+    /// For totalizers: the counter's rollover value, in the same unit as `value`.
+    public var rollover: Double? { counter?.rollover }
 
     /// The unit `value` is in.
     public var unit: String { measurement.dimension.reportingUnit }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why (part of) a message was not accepted. Each case is one precise reason, with a stable
 /// `code` for counting and the details a user needs to fix the sender.
 public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
@@ -20,6 +22,14 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
     case tooManySeries(limit: Int)
     case tooManyUnknownSeries(limit: Int)
     case beyondHorizon(path: String, behindUS: Int64, limitUS: Int64)
+    /// A value outside its plausible bounds (`above`: over the maximum, else under the minimum).
+    case implausibleValue(path: String, value: Double, unit: String, limit: Double, above: Bool, key: String)
+    /// A totalizer whose change from the reading before it implies an impossible rate.
+    case implausibleIncrease(path: String, from: Double, to: Double, spanUS: Int64, counted: Double, allowed: Double, key: String)
+    /// A receive time implausibly far after the latest time seen (a damaged recording).
+    case receiveTimeJump(aheadUS: Int64, limitUS: Int64)
+    /// A receive time that cannot be right (beyond the last date taken).
+    case badReceiveTime(why: String)
 
     /// A stable identifier of the reason, for counting and filtering.
     public var code: String {
@@ -43,10 +53,15 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
         case .tooManySeries: return "too_many_series"
         case .tooManyUnknownSeries: return "too_many_unknown_series"
         case .beyondHorizon: return "beyond_horizon"
+        case .implausibleValue: return "implausible_value"
+        case .implausibleIncrease: return "implausible_increase"
+        case .receiveTimeJump: return "receive_time_jump"
+        case .badReceiveTime: return "bad_receive_time"
         }
     }
 
     public var description: String {
+        func n(_ v: Double) -> String { Quantities.describe(number: v) }
         switch self {
         case .payloadTooLarge(let size, let limit):
             return "payload of \(size) bytes is over the limit of \(limit) bytes (limits.max_payload)"
@@ -69,7 +84,7 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
         case .timeTooOld(let path, let behind, let limit):
             return "time at \(path) is \(Quantities.describe(microseconds: behind)) before the receive time (limits.max_past is \(Quantities.describe(microseconds: limit)))"
         case .notANumber(let path, let found):
-            return "value at \(path) is not a number: \(found)"
+            return "value at \(path) is not a decimal number: \(found)"
         case .notFinite(let path, let text):
             return "value at \(path) is not finite: \(text)"
         case .missingAsset(let key):
@@ -86,6 +101,17 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
             return "time at \(path) is \(Quantities.describe(microseconds: behind)) before the watermark, older than the windows kept for corrections (aggregation.horizon is \(Quantities.describe(microseconds: limit)))"
         case .tooManyUnknownSeries(let limit):
             return "new series of an unregistered asset refused: \(limit) such series already (unknown_assets.max_series)"
+        case .implausibleValue(let path, let value, let unit, let limit, let above, let key):
+            return "value at \(path) is \(n(value)) \(unit), \(above ? "above the plausible maximum" : "below the plausible minimum") "
+                + "\(n(limit)) \(unit) (\(key))"
+        case .implausibleIncrease(let path, let from, let to, let span, let counted, let allowed, let key):
+            return "totalizer at \(path) went from \(n(from)) to \(n(to)) m3 in \(Quantities.describe(microseconds: span)): "
+                + "\(n(counted)) m3, more than the \(n(allowed)) m3 a plausible rate allows (\(key), plausibility.totalizer_span)"
+        case .receiveTimeJump(let ahead, let limit):
+            return "receive time is \(Quantities.describe(microseconds: ahead)) after the latest time seen "
+                + "(limits.max_receive_jump is \(Quantities.describe(microseconds: limit))): a damaged recording?"
+        case .badReceiveTime(let why):
+            return "receive time \(why)"
         }
     }
 }

@@ -2,9 +2,11 @@ import Foundation
 
 /// Turns messages into readings, or into rejects with one precise reason each.
 ///
-/// A pure value: the time it needs is the message's receive time, and the only state it keeps is
-/// the set of series seen, for the series limits. Bad parts of a payload are rejected one by one;
-/// the good parts of the same payload still become readings.
+/// A pure value: the time it needs is the message's receive time, and the state it keeps is the
+/// set of series seen (for the series limits), each totalizer's last reading (for its
+/// plausibility), the watermark and the last receive time. Bad parts of a payload are rejected one
+/// by one; the good parts of the same payload still become readings. A message that is wholly
+/// rejected never moves the watermark.
 public struct TelemetryDecoder: Sendable {
     /// The subscriptions' rules, in configuration order: the first that matches a topic decodes it.
     public private(set) var rules: [DecodeRule]
@@ -13,23 +15,23 @@ public struct TelemetryDecoder: Sendable {
     /// The limits.
     public private(set) var limits: DecodeLimits
 
-    /// Takes a new configuration (a reload), keeping the series seen and the watermark.
-    public mutating func reconfigure(rules: [DecodeRule], register: AssetRegister, limits: DecodeLimits) {
-        self.rules = rules
-        self.register = register
-        self.limits = limits
-    }
-
-    /// The series seen: a bit per measurement for each asset (one hash per message, not per value).
-    private var series: [String: UInt16] = [:]
-    private var seriesTotal = 0
-    private var unknownSeries = 0
-    /// The last asset admitted and its series: the values of one message share their asset.
-    private var cacheAsset = ""
-    private var cacheMask: UInt16 = 0
+    /// The assets seen, by id, and their state (series, totalizers, bounds).
+    var index: [String: Int] = [:]
+    var assets: [AssetState] = []
+    var seriesTotal = 0
+    var unknownSeries = 0
+    /// The last asset admitted: the values of one message share their asset.
+    var cacheAsset = ""
+    var cacheIndex = -1
     /// The watermark: the latest event or receive time seen. Windows close when it passes their
     /// end plus the allowed lateness; readings further behind it than the horizon are rejected.
-    public private(set) var watermark = Timestamp(microseconds: .min)
+    public internal(set) var watermark = Timestamp(microseconds: .min)
+    /// The receive time of the previous message (whatever became of it).
+    var lastReceived = Int64.min
+
+    /// The first time not taken (9999-01-01T00:00:00Z): every window of an accepted reading then
+    /// ends within four-digit years.
+    public static let endOfTime = Timestamp(seconds: 253_370_764_800)
 
     /// Moves the watermark to a time known to have passed (the wall clock, in live mode).
     public mutating func observe(_ t: Timestamp) {
@@ -42,17 +44,54 @@ public struct TelemetryDecoder: Sendable {
         self.limits = limits
     }
 
+    /// Takes a new configuration (a reload), keeping the series seen, the totalizers' last
+    /// readings and the watermark.
+    public mutating func reconfigure(rules: [DecodeRule], register: AssetRegister, limits: DecodeLimits) {
+        self.rules = rules
+        self.register = register
+        self.limits = limits
+        for (id, i) in index { assets[i].bounds(register[id], limits.plausibility) }
+    }
+
     /// Number of distinct (asset, measurement) series seen.
     public var seriesCount: Int { seriesTotal }
 
     /// Decodes a message, appending its readings and rejects.
     public mutating func decode(_ message: InboundMessage, readings: inout [Reading], rejects: inout [Reject]) {
-        func reject(_ reason: RejectReason) {
+        let rejectsBefore = rejects.count, readingsBefore = readings.count
+        var out = Output(message: message)
+        swap(&out.readings, &readings)
+        swap(&out.rejects, &rejects)
+        decode(message, into: &out)
+        swap(&out.readings, &readings)
+        swap(&out.rejects, &rejects)
+        // A message wholly rejected says nothing of the time: it never moves the watermark.
+        if readings.count > readingsBefore || rejects.count == rejectsBefore { observe(message.receivedAt) }
+    }
+
+    /// Where one message's readings and rejects go.
+    struct Output {
+        let message: InboundMessage
+        var readings: [Reading] = []
+        var rejects: [Reject] = []
+        mutating func reject(_ reason: RejectReason) {
             rejects.append(Reject(time: message.receivedAt, topic: message.topic, reason: reason, payload: message.payload))
         }
-        observe(message.receivedAt)
+    }
+
+    private mutating func decode(_ message: InboundMessage, into out: inout Output) {
+        let received = message.receivedAt.microseconds
+        let previous = lastReceived
+        lastReceived = received
+        guard message.receivedAt < Self.endOfTime else {
+            return out.reject(.badReceiveTime(why: "\(message.receivedAt) is after 9998-12-31, the last day taken"))
+        }
+        let reference = max(watermark.microseconds, previous)
+        if reference > Int64.min, received &- reference > limits.maxReceiveJumpUS {
+            return out.reject(.receiveTimeJump(aheadUS: received - reference, limitUS: limits.maxReceiveJumpUS))
+        }
         guard message.payload.count <= limits.maxPayload else {
-            return reject(.payloadTooLarge(size: message.payload.count, limit: limits.maxPayload))
+            return out.reject(.payloadTooLarge(size: message.payload.count, limit: limits.maxPayload))
         }
         var mismatched: [String] = []
         for rule in rules where rule.filter.matches(message.topic) {
@@ -61,88 +100,80 @@ public struct TelemetryDecoder: Sendable {
                 continue
             }
             switch rule.format {
-            case .json(let layout):
-                decodeJSON(message, layout: layout, captures: captures, readings: &readings, reject: reject)
-            case .value(let layout):
-                decodeValue(message, layout: layout, captures: captures, readings: &readings, reject: reject)
+            case .json(let layout): decodeJSON(message, layout: layout, captures: captures, into: &out)
+            case .value(let layout): decodeValue(message, layout: layout, captures: captures, into: &out)
             }
             return
         }
-        reject(mismatched.isEmpty ? .noSubscription : .topicMismatch(templates: mismatched))
+        out.reject(mismatched.isEmpty ? .noSubscription : .topicMismatch(templates: mismatched))
     }
 
     // MARK: value
 
     private mutating func decodeValue(_ message: InboundMessage, layout: DecodeRule.ValueLayout,
-                                      captures: TopicTemplate.Captures, readings: inout [Reading],
-                                      reject: (RejectReason) -> Void) {
+                                      captures: TopicTemplate.Captures, into out: inout Output) {
         guard let name = captures.measurement else {
-            return reject(.unknownMeasurement(name: "", known: layout.values.keys.sorted()))
+            return out.reject(.unknownMeasurement(name: "", known: layout.values.keys.sorted()))
         }
         guard let mapping = layout.values[String(name)] else {
-            return reject(.unknownMeasurement(name: String(name), known: layout.values.keys.sorted()))
+            return out.reject(.unknownMeasurement(name: String(name), known: layout.values.keys.sorted()))
         }
-        guard let asset = captures.asset.map(String.init) else { return reject(.missingAsset(key: "{asset}")) }
+        guard let asset = captures.asset.map(String.init) else { return out.reject(.missingAsset(key: "{asset}")) }
         let text = String(decoding: message.payload, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { return reject(.emptyPayload) }
-        guard let raw = Double(text) else { return reject(.notANumber(path: "payload", found: Self.excerpt(text))) }
-        guard raw.isFinite else { return reject(.notFinite(path: "payload", text: text)) }
-        if let reason = admit(asset: asset, measurement: mapping.measurement) { return reject(reason) }
-        readings.append(Reading(time: message.receivedAt, asset: asset, measurement: mapping.measurement,
-                                value: mapping.conversion.apply(raw), rollover: mapping.rollover))
+        guard !text.isEmpty else { return out.reject(.emptyPayload) }
+        guard let raw = DecimalNumber.parse(text) else { return out.reject(.notANumber(path: "payload", found: Self.excerpt(text))) }
+        accept(raw, shown: text, path: "payload", mapping: mapping, asset: asset, time: message.receivedAt, into: &out)
     }
 
     // MARK: json
 
     private mutating func decodeJSON(_ message: InboundMessage, layout: DecodeRule.JSONLayout,
-                                     captures: TopicTemplate.Captures, readings: inout [Reading],
-                                     reject: (RejectReason) -> Void) {
+                                     captures: TopicTemplate.Captures, into out: inout Output) {
         let root: JSONValue
         switch JSONParser.parse(message.payload) {
         case .success(let v): root = v
-        case .failure(let e): return reject(.notJSON(e))
+        case .failure(let e): return out.reject(.notJSON(e))
         }
         switch root {
         case .object:
-            decodeObject(root, path: "payload", message: message, layout: layout, captures: captures, readings: &readings, reject: reject)
+            decodeObject(root, path: "payload", message: message, layout: layout, captures: captures, into: &out)
         case .array(let items):
             for (i, item) in items.enumerated() {
                 let path = "[\(i)]"
                 guard case .object = item else {
-                    reject(.notAnObject(path: path, found: item.typeName))
+                    out.reject(.notAnObject(path: path, found: item.typeName))
                     continue
                 }
-                decodeObject(item, path: path, message: message, layout: layout, captures: captures, readings: &readings, reject: reject)
+                decodeObject(item, path: path, message: message, layout: layout, captures: captures, into: &out)
             }
         default:
-            reject(.notAnObject(path: "payload", found: root.typeName))
+            out.reject(.notAnObject(path: "payload", found: root.typeName))
         }
     }
 
     private mutating func decodeObject(_ object: JSONValue, path: String, message: InboundMessage,
-                                       layout: DecodeRule.JSONLayout, captures: TopicTemplate.Captures,
-                                       readings: inout [Reading], reject: (RejectReason) -> Void) {
+                                       layout: DecodeRule.JSONLayout, captures: TopicTemplate.Captures, into out: inout Output) {
         func at(_ key: String) -> String { path == "payload" ? key : "\(path).\(key)" }
         // Time.
         let time: Timestamp
         switch object[layout.timeKey] {
         case nil, .null?:
-            return reject(.missingTime(key: at(layout.timeKey)))
+            return out.reject(.missingTime(key: at(layout.timeKey)))
         case let value?:
             switch Self.time(value, format: layout.timeFormat) {
             case .success(let t): time = t
-            case .failure(let why): return reject(.badTime(path: at(layout.timeKey), text: Self.show(value), why: why.message))
+            case .failure(let why): return out.reject(.badTime(path: at(layout.timeKey), text: Self.show(value), why: why.message))
             }
         }
         let ahead = time - message.receivedAt
         if ahead > limits.maxFutureUS {
-            return reject(.timeInFuture(path: at(layout.timeKey), aheadUS: ahead, limitUS: limits.maxFutureUS))
+            return out.reject(.timeInFuture(path: at(layout.timeKey), aheadUS: ahead, limitUS: limits.maxFutureUS))
         }
         if -ahead > limits.maxPastUS {
-            return reject(.timeTooOld(path: at(layout.timeKey), behindUS: -ahead, limitUS: limits.maxPastUS))
+            return out.reject(.timeTooOld(path: at(layout.timeKey), behindUS: -ahead, limitUS: limits.maxPastUS))
         }
-        if watermark - time > limits.horizonUS {
-            return reject(.beyondHorizon(path: at(layout.timeKey), behindUS: watermark - time, limitUS: limits.horizonUS))
+        if watermark.microseconds > Int64.min, watermark - time > limits.horizonUS {
+            return out.reject(.beyondHorizon(path: at(layout.timeKey), behindUS: watermark - time, limitUS: limits.horizonUS))
         }
         // Asset.
         var asset: String?
@@ -154,7 +185,7 @@ public struct TelemetryDecoder: Sendable {
             }
         }
         if asset == nil { asset = captures.asset.map(String.init) }
-        guard let asset else { return reject(.missingAsset(key: layout.assetKey ?? "{asset}")) }
+        guard let asset else { return out.reject(.missingAsset(key: layout.assetKey ?? "{asset}")) }
         // Values.
         var found = false
         for (key, mapping) in layout.values {
@@ -167,57 +198,49 @@ public struct TelemetryDecoder: Sendable {
             case .number(let n):
                 raw = n
             case .string(let s):
-                guard let n = Double(s.trimmingCharacters(in: .whitespaces)) else {
-                    reject(.notANumber(path: at(key), found: Self.show(v)))
+                guard let n = DecimalNumber.parse(s.trimmingCharacters(in: .whitespaces)) else {
+                    out.reject(.notANumber(path: at(key), found: Self.show(v)))
                     continue
                 }
                 raw = n
             default:
-                reject(.notANumber(path: at(key), found: Self.show(v)))
+                out.reject(.notANumber(path: at(key), found: Self.show(v)))
                 continue
             }
-            guard raw.isFinite else {
-                reject(.notFinite(path: at(key), text: Self.show(v)))
-                continue
-            }
-            if let reason = admit(asset: asset, measurement: mapping.measurement) {
-                reject(reason)
-                continue
-            }
-            readings.append(Reading(time: time, asset: asset, measurement: mapping.measurement,
-                                    value: mapping.conversion.apply(raw), rollover: mapping.rollover))
-            observe(time)
+            accept(raw, shown: Self.show(v), path: at(key), mapping: mapping, asset: asset, time: time, into: &out)
         }
         if !found {
-            reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))
+            out.reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))
         }
+    }
+
+    // MARK: one value
+
+    /// Converts a value, checks it (finite before and after conversion, the register and series
+    /// limits, plausibility) and appends it as a reading, or rejects it.
+    private mutating func accept(_ raw: Double, shown: String, path: String, mapping: DecodeRule.ValueMapping,
+                                 asset: String, time: Timestamp, into out: inout Output) {
+        guard raw.isFinite else { return out.reject(.notFinite(path: path, text: shown)) }
+        let value = mapping.conversion.apply(raw)
+        let unit = mapping.measurement.dimension.reportingUnit
+        guard value.isFinite else {
+            return out.reject(.notFinite(path: path, text: "\(shown), which is \(value) \(unit)"))
+        }
+        let a: Int
+        switch admit(asset: asset, measurement: mapping.measurement) {
+        case .admitted(let i): a = i
+        case .refused(let reason): return out.reject(reason)
+        }
+        var counter = mapping.counter
+        if let reason = check(value, path: path, measurement: mapping.measurement, asset: a, time: time.microseconds,
+                              counter: &counter) {
+            return out.reject(reason)
+        }
+        out.readings.append(Reading(time: time, asset: asset, measurement: mapping.measurement, value: value, counter: counter))
+        observe(time)
     }
 
     // MARK: helpers
-
-    /// Checks the register and the series limits for a new reading; nil when it is admitted.
-    private mutating func admit(asset: String, measurement: Measurement) -> RejectReason? {
-        let bit = measurement.bit
-        if cacheMask & bit != 0 && asset == cacheAsset { return nil }
-        let mask = series[asset] ?? 0
-        if mask & bit != 0 {
-            cacheAsset = asset
-            cacheMask = mask
-            return nil
-        }
-        let known = register[asset] != nil
-        if !known && !limits.acceptUnknownAssets { return .unknownAsset(id: asset) }
-        if seriesTotal >= limits.maxSeries { return .tooManySeries(limit: limits.maxSeries) }
-        if !known {
-            if unknownSeries >= limits.maxUnknownSeries { return .tooManyUnknownSeries(limit: limits.maxUnknownSeries) }
-            unknownSeries += 1
-        }
-        series[asset] = mask | bit
-        seriesTotal += 1
-        cacheAsset = asset
-        cacheMask = mask | bit
-        return nil
-    }
 
     struct TimeProblem: Error { var message: String }
 
@@ -236,18 +259,21 @@ public struct TelemetryDecoder: Sendable {
             guard seconds > 0, let t = Timestamp(epochSeconds: seconds) else {
                 return .failure(TimeProblem(message: "not a time after 1970"))
             }
-            return .success(t)
+            return checked(t)
+        }
+        func checked(_ t: Timestamp) -> Result<Timestamp, TimeProblem> {
+            t < endOfTime ? .success(t) : .failure(TimeProblem(message: "after 9998-12-31, the last day taken"))
         }
         switch value {
         case .number(let n):
             return fromNumber(n)
         case .string(let s):
-            if format != .rfc3339, let n = Double(s) { return fromNumber(n) }
+            if format != .rfc3339, let n = DecimalNumber.parse(s) { return fromNumber(n) }
             guard format == .rfc3339 || format == .auto else {
                 return .failure(TimeProblem(message: "text, expected epoch \(format.rawValue)"))
             }
             switch RFC3339.parse(s) {
-            case .success(let t): return .success(t)
+            case .success(let t): return checked(t)
             case .failure(.missingOffset): return .failure(TimeProblem(message: "no UTC offset: add Z or +08:00"))
             case .failure(.outOfRange): return .failure(TimeProblem(message: "a field is out of range"))
             case .failure(.malformed): return .failure(TimeProblem(message: "expected epoch seconds or milliseconds, or RFC 3339 text"))
@@ -270,37 +296,4 @@ public struct TelemetryDecoder: Sendable {
     }
 
     static func excerpt(_ s: String) -> String { s.count <= 40 ? s : String(s.prefix(40)) + "…" }
-}
-
-// MARK: checkpoint
-
-extension TelemetryDecoder {
-    /// The decoder's state (series seen, watermark) for a checkpoint.
-    public func save(into w: inout BinaryWriter) {
-        w.int(watermark.microseconds)
-        w.int(unknownSeries)
-        w.int(seriesTotal)
-        for asset in series.keys.sorted() {
-            for m in Measurement.allCases where series[asset]! & m.bit != 0 {
-                w.string(asset)
-                w.string(m.rawValue)
-            }
-        }
-    }
-
-    /// Restores the state a checkpoint saved.
-    public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
-        watermark = Timestamp(microseconds: try r.int())
-        unknownSeries = Int(try r.int())
-        let n = try r.count()
-        series.removeAll()
-        seriesTotal = n
-        cacheAsset = ""
-        cacheMask = 0
-        for _ in 0..<n {
-            let asset = try r.string()
-            guard let m = Measurement(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            series[asset, default: 0] |= m.bit
-        }
-    }
 }

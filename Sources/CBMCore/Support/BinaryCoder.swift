@@ -47,8 +47,20 @@ public struct BinaryReader {
 
     private let bytes: [UInt8]
     private var p = 0
+    /// The format version of what is read (a checkpoint's), for states whose layout grew.
+    public let version: Int
 
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ bytes: [UInt8], version: Int = BinaryReader.currentVersion) {
+        self.bytes = bytes
+        self.version = version
+    }
+
+    /// The version ``BinaryWriter`` writes today. 2 added counter rules to series, the decoder's
+    /// last totalizer readings and receive time, and silence state to alarms.
+    public static let currentVersion = 2
+
+    /// A reader of a part of this one's input (a nested state), at the same version.
+    public mutating func part() throws(Malformed) -> BinaryReader { BinaryReader(try raw(), version: version) }
 
     public var isAtEnd: Bool { p == bytes.count }
 

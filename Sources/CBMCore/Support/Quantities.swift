@@ -49,4 +49,12 @@ public enum Quantities {
         if i == 0 || v == v.rounded() { return "\(Int64(v))\(units[i])" }
         return "\((v * 10).rounded() / 10)\(units[i])"
     }
+
+    /// A measured number for people (events, reasons): unrounded, but without the noise of
+    /// binary fractions (12 significant digits); whole numbers without a fraction.
+    public static func describe(number v: Double) -> String {
+        guard v.isFinite else { return "\(v)" }
+        if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
+        return String(format: "%.12g", v)
+    }
 }

@@ -151,13 +151,20 @@ public struct Configuration: Sendable {
             case .value(let v): format = "value, \(v.values.count) measurements"
             }
             lines.append("subscription: \(s.mqtt.topic) (QoS \(s.mqtt.qos)) as \(s.rule.template.text): \(format)")
+            let mappings: [(String, DecodeRule.ValueMapping)]
+            switch s.rule.format {
+            case .json(let j): mappings = j.values.map { ($0.key, $0.mapping) }
+            case .value(let v): mappings = v.values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            }
+            for (key, m) in mappings { if let c = m.counter { lines.append("  \(key): \(Self.explain(c))") } }
         }
         lines.append("assets: \(register.count) from \(registerSource) (wells \(register.count(of: .well)), delivery meters \(register.count(of: .delivery)), flares \(register.count(of: .flare)))"
             + (limits.acceptUnknownAssets ? "; unregistered assets accepted up to \(limits.maxUnknownSeries) series" : "; unregistered assets rejected"))
         let a = aggregation
         lines.append("aggregation: \(a.windows.map(\.rawValue).joined(separator: ", ")) in \(a.timeZone.identifier), gas day from \(String(format: "%02d:%02d", a.dayStartMinutes / 60, a.dayStartMinutes % 60)), basis \(a.basis.name) 101.325 kPa, lateness \(Quantities.describe(microseconds: a.allowedLatenessUS)), max gap \(Quantities.describe(microseconds: a.maxGapUS)), \(a.integration.rawValue)")
         lines.append("factors: \(factors.coalKgcePerM3) kgce/m3 standard coal, \(factors.co2eKgPerM3) kg CO2e/m3")
-        lines.append("limits: payload \(Quantities.describe(bytes: Int64(limits.maxPayload))), future \(Quantities.describe(microseconds: limits.maxFutureUS)), past \(Quantities.describe(microseconds: limits.maxPastUS)), \(limits.maxSeries) series")
+        lines.append("limits: payload \(Quantities.describe(bytes: Int64(limits.maxPayload))), future \(Quantities.describe(microseconds: limits.maxFutureUS)), past \(Quantities.describe(microseconds: limits.maxPastUS)), \(limits.maxSeries) series, receive time jumps over \(Quantities.describe(microseconds: limits.maxReceiveJumpUS)) rejected")
+        lines.append("plausibility: " + Self.explain(limits.plausibility))
         lines.append("journal: \(journal.directory), fsync \(journal.policy.rawValue)"
             + (journal.policy == .interval ? " every \(Quantities.describe(microseconds: journal.fsyncIntervalUS))" : "")
             + ", checkpoint every \(Quantities.describe(microseconds: journal.checkpointIntervalUS))"
@@ -184,5 +191,33 @@ public struct Configuration: Sendable {
             + (output.retention.maxBytes.map { " and at most \(Quantities.describe(bytes: $0)) a family" } ?? "")
             + (output.retention.maxFiles.map { ", \($0) files a family" } ?? ""))
         return lines.joined(separator: "\n")
+    }
+
+    /// How a totalizer's changes will be read, in words.
+    static func explain(_ c: CounterRules) -> String {
+        func pct(_ v: Double) -> String { Quantities.describe(number: v * 100) + "%" }
+        var text = "totalizer: a rise is volume; a fall to \(pct(c.resetBelow)) of the previous reading or less is a reset (the new reading counts from zero)"
+        if let r = c.rollover {
+            text += "; a fall that passes through its rollover at \(Quantities.describe(number: r)) m3 to within \(pct(c.rolloverMargin)) of it "
+                + "(rollover - old + new <= \(Quantities.describe(number: r * c.rolloverMargin)) m3) is a rollover"
+        } else {
+            text += "; no rollover value"
+        }
+        return text + "; any other fall is a step back, counted as the negative volume it is (reset_below, rollover_margin)"
+    }
+
+    /// The plausibility bounds, in words.
+    static func explain(_ p: Plausibility) -> String {
+        var parts: [String] = []
+        for m in Measurement.allCases {
+            guard let b = p.bounds[m], b.min != nil || b.max != nil else { continue }
+            let unit = m.dimension.reportingUnit
+            let lo = b.min.map { Quantities.describe(number: $0) }, hi = b.max.map { Quantities.describe(number: $0) }
+            var text = "\(m.rawValue) " + (lo != nil && hi != nil ? "\(lo!) to \(hi!)" : lo != nil ? "at least \(lo!)" : "at most \(hi!)") + " \(unit)"
+            if m == .gasRate, let f = p.wellRateFactor { text += " (a well at most \(Quantities.describe(number: f))x its expected_gas_m3d)" }
+            parts.append(text)
+        }
+        parts.append("a totalizer's rise in one interval at most the rate above allows, over at least \(Quantities.describe(microseconds: p.totalizerSpanUS))")
+        return parts.joined(separator: "; ")
     }
 }

@@ -1,3 +1,4 @@
+import CBMCore
 import Yams
 
 // The configuration file as written: every leaf is text, so that a wrong value is reported by
@@ -33,6 +34,7 @@ struct RawConfiguration: RawSection {
     var aggregation: RawAggregation?
     var factors: RawFactors?
     var limits: RawLimits?
+    var plausibility: RawPlausibility?
     var output: RawOutput?
     var pipeline: RawPipeline?
     var journal: RawJournal?
@@ -45,7 +47,7 @@ struct RawConfiguration: RawSection {
     enum Keys: String, CodingKey, CaseIterable {
         case logLevel = "log_level"
         case shutdownTimeout = "shutdown_timeout"
-        case broker, subscriptions, assets, aggregation, factors, limits, output, pipeline, journal, alerts, maintenance
+        case broker, subscriptions, assets, aggregation, factors, limits, plausibility, output, pipeline, journal, alerts, maintenance
         case alarmOutputs = "alarm_outputs"
         case unknownAssets = "unknown_assets"
     }
@@ -60,6 +62,7 @@ struct RawConfiguration: RawSection {
             "aggregation": .section(RawAggregation.self),
             "factors": .section(RawFactors.self),
             "limits": .section(RawLimits.self),
+            "plausibility": .section(RawPlausibility.self),
             "output": .section(RawOutput.self),
             "pipeline": .section(RawPipeline.self),
             "journal": .section(RawJournal.self),
@@ -140,7 +143,13 @@ struct RawValueMapping: RawSection {
     var measurement: String?
     var unit: String?
     var rollover: String?
-    enum Keys: String, CodingKey, CaseIterable { case measurement, unit, rollover }
+    var resetBelow: String?
+    var rolloverMargin: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case measurement, unit, rollover
+        case resetBelow = "reset_below"
+        case rolloverMargin = "rollover_margin"
+    }
     typealias CodingKeys = Keys
 }
 
@@ -205,12 +214,56 @@ struct RawLimits: RawSection {
     var maxFuture: String?
     var maxPast: String?
     var maxSeries: String?
+    var maxReceiveJump: String?
     enum Keys: String, CodingKey, CaseIterable {
         case maxPayload = "max_payload"
         case maxFuture = "max_future"
         case maxPast = "max_past"
         case maxSeries = "max_series"
+        case maxReceiveJump = "max_receive_jump"
     }
+    typealias CodingKeys = Keys
+}
+
+struct RawPlausibility: RawSection {
+    var gasRate: RawBounds?
+    var gasTotal: RawBounds?
+    var waterRate: RawBounds?
+    var waterTotal: RawBounds?
+    var casingPressure: RawBounds?
+    var tubingPressure: RawBounds?
+    var temperature: RawBounds?
+    var methaneFraction: RawBounds?
+    var wellRateFactor: String?
+    var totalizerSpan: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case gasRate = "gas_rate"
+        case gasTotal = "gas_total"
+        case waterRate = "water_rate"
+        case waterTotal = "water_total"
+        case casingPressure = "casing_pressure"
+        case tubingPressure = "tubing_pressure"
+        case temperature
+        case methaneFraction = "methane_fraction"
+        case wellRateFactor = "well_rate_factor"
+        case totalizerSpan = "totalizer_span"
+    }
+    typealias CodingKeys = Keys
+    static var children: [String: KeySchema] {
+        Dictionary(uniqueKeysWithValues: Measurement.allCases.map { ($0.rawValue, KeySchema.section(RawBounds.self)) })
+    }
+    /// The bounds given for each measurement.
+    var byMeasurement: [(Measurement, RawBounds?)] {
+        [(.gasRate, gasRate), (.gasTotal, gasTotal), (.waterRate, waterRate), (.waterTotal, waterTotal),
+         (.casingPressure, casingPressure), (.tubingPressure, tubingPressure), (.temperature, temperature),
+         (.methaneFraction, methaneFraction)]
+    }
+}
+
+struct RawBounds: RawSection {
+    var min: String?
+    var max: String?
+    enum Keys: String, CodingKey, CaseIterable { case min, max }
     typealias CodingKeys = Keys
 }
 

@@ -12,6 +12,7 @@ extension Validator {
         let (broker, passwordSource) = validate(raw.broker, root / "broker")
         let subscriptions = validate(raw.subscriptions, root / "subscriptions", reportingBasis: aggregation.basis)
         var limits = validate(raw.limits, root / "limits")
+        limits.plausibility = validate(raw.plausibility, root / "plausibility")
         let unknown = raw.unknownAssets
         limits.acceptUnknownAssets = bool(unknown?.accept, root / "unknown_assets" / "accept", default: false)
         limits.maxUnknownSeries = integer(unknown?.maxSeries, root / "unknown_assets" / "max_series", default: 1_000, range: 0...10_000_000)
@@ -206,7 +207,7 @@ extension Validator {
                     problem(path / "units" / name, "unknown measurement (use \(Measurement.allCases.map(\.rawValue).joined(separator: ", ")), or map a topic name under values:)")
                     continue
                 }
-                let raw = RawValueMapping(measurement: measurement.rawValue, unit: unit, rollover: nil)
+                let raw = RawValueMapping(measurement: measurement.rawValue, unit: unit)
                 if let m = mapping(raw, path / "units" / name, basis: meterBasis, reporting: reportingBasis, unitKeyIsPath: true) {
                     values[name] = m
                 }
@@ -254,13 +255,26 @@ extension Validator {
         if let r = raw.rollover {
             if !measurement.isTotalizer {
                 problem(path / "rollover", "only a totalizer (gas_total, water_total) rolls over")
-            } else if let v = Double(r), v.isFinite, v > 0 {
+            } else if let v = DecimalNumber.parse(r), v.isFinite, v > 0 {
                 rollover = conversion.apply(v)
             } else {
                 problem(path / "rollover", "\"\(r)\" is not a positive number (the counter's value at which it wraps to zero)")
             }
         }
-        return DecodeRule.ValueMapping(measurement: measurement, conversion: conversion, rollover: rollover)
+        var counter = CounterRules(rollover: rollover)
+        for (text, key) in [(raw.resetBelow, "reset_below"), (raw.rolloverMargin, "rollover_margin")] {
+            guard let text else { continue }
+            guard measurement.isTotalizer else {
+                problem(path / key, "only a totalizer (gas_total, water_total) has \(key)")
+                continue
+            }
+            guard let v = share(text, path / key) else { continue }
+            if key == "reset_below" { counter.resetBelow = v } else { counter.rolloverMargin = v }
+        }
+        if raw.rolloverMargin != nil && raw.rollover == nil && measurement.isTotalizer {
+            problem(path / "rollover_margin", "needs rollover: the value at which the counter wraps to zero")
+        }
+        return DecodeRule.ValueMapping(measurement: measurement, conversion: conversion, counter: counter)
     }
 
     // MARK: assets
@@ -502,61 +516,5 @@ extension Validator {
         o.snapshotIntervalUS = duration(raw?.snapshotInterval, path / "snapshot_interval", default: o.snapshotIntervalUS)
         if o.snapshotIntervalUS < 1_000_000 { problem(path / "snapshot_interval", "must be at least 1s") }
         return o
-    }
-
-    // MARK: aggregation, limits
-
-    mutating func validate(_ raw: RawAggregation?, _ path: ConfigPath) -> AggregationSettings {
-        var a = AggregationSettings()
-        if let tz = raw?.timezone {
-            if let zone = TimeZone(identifier: tz) { a.timeZone = zone } else {
-                problem(path / "timezone", "unknown time zone \"\(tz)\" (an IANA name such as Asia/Shanghai)")
-            }
-        }
-        if let ds = raw?.dayStart {
-            let parts = ds.split(separator: ":")
-            if parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m), parts[1].count == 2 {
-                a.dayStartMinutes = h * 60 + m
-            } else {
-                problem(path / "day_start", "\"\(ds)\" is not a time of day HH:MM (quote it: \"08:00\")")
-            }
-        }
-        if let ws = raw?.windows {
-            var kinds: [WindowKind] = []
-            for (i, w) in ws.enumerated() {
-                guard let k = WindowKind(rawValue: w) else {
-                    problem((path / "windows").index(i), "unknown window \"\(w)\" (use hour, day, month)")
-                    continue
-                }
-                if kinds.contains(k) { problem((path / "windows").index(i), "\"\(w)\" is listed twice") }
-                kinds.append(k)
-            }
-            if ws.isEmpty { problem(path / "windows", "empty: keep at least one of hour, day, month") }
-            a.windows = WindowKind.allCases.filter(kinds.contains)
-        }
-        a.basis = basis(raw?.basis, path / "basis", default: a.basis)
-        a.allowedLatenessUS = duration(raw?.allowedLateness, path / "allowed_lateness", default: a.allowedLatenessUS)
-        a.maxGapUS = duration(raw?.maxGap, path / "max_gap", default: a.maxGapUS)
-        a.flushIntervalUS = duration(raw?.flushInterval, path / "flush_interval", default: a.flushIntervalUS)
-        a.horizonUS = duration(raw?.horizon, path / "horizon", default: a.horizonUS)
-        if a.horizonUS < a.allowedLatenessUS + 3_600_000_000 {
-            problem(path / "horizon", "must be at least allowed_lateness plus 1h (corrections of the last closed hour)")
-        }
-        if let i = raw?.integration {
-            if let v = Integration(rawValue: i) { a.integration = v } else {
-                problem(path / "integration", "unknown integration \"\(i)\" (use trapezoid or step)")
-            }
-        }
-        return a
-    }
-
-    mutating func validate(_ raw: RawLimits?, _ path: ConfigPath) -> DecodeLimits {
-        var l = DecodeLimits()
-        l.maxPayload = Int(size(raw?.maxPayload, path / "max_payload", default: Int64(l.maxPayload)))
-        if l.maxPayload > 268_435_455 { problem(path / "max_payload", "larger than any MQTT packet (256MiB)") }
-        l.maxFutureUS = duration(raw?.maxFuture, path / "max_future", default: l.maxFutureUS)
-        l.maxPastUS = duration(raw?.maxPast, path / "max_past", default: l.maxPastUS)
-        l.maxSeries = integer(raw?.maxSeries, path / "max_series", default: l.maxSeries, range: 1...100_000_000)
-        return l
     }
 }

@@ -93,7 +93,7 @@ public final class Pipeline: Sendable {
         }
         func encode(rollup: [UInt8]) -> [UInt8] {
             var w = BinaryWriter()
-            w.string("cbm-ingest checkpoint 1")
+            w.string(Pipeline.checkpointHeader)
             w.raw(decoder)
             lock.withLock {
                 w.int(parts.count)
@@ -103,6 +103,9 @@ public final class Pipeline: Sendable {
             return w.bytes
         }
     }
+
+    /// The first field of a checkpoint: its format and version (``BinaryReader/currentVersion``).
+    static let checkpointHeader = "cbm-ingest checkpoint 2"
 
     /// Counts of what went through, for logs and status.
     public struct Statistics: Sendable, Equatable {
@@ -158,18 +161,25 @@ public final class Pipeline: Sendable {
         var alertState = AlertEngine(rules: configuration.alerts, register: configuration.register, maintenance: configuration.maintenance)
         if let state {
             do {
-                var r = BinaryReader(state)
-                guard try r.string() == "cbm-ingest checkpoint 1" else { throw RestoreError(description: "unknown checkpoint version") }
-                var d = BinaryReader(try r.raw())
+                var header = BinaryReader(state)
+                let version: Int
+                switch try header.string() {
+                case "cbm-ingest checkpoint 1": version = 1
+                case Pipeline.checkpointHeader: version = BinaryReader.currentVersion
+                default: throw RestoreError(description: "unknown checkpoint version")
+                }
+                var r = BinaryReader(state, version: version)
+                _ = try r.string()
+                var d = try r.part()
                 try decoderState.restore(from: &d)
                 for _ in 0..<(try r.count()) {
                     let blob = try r.raw()
                     for i in 0..<count {
-                        var pr = BinaryReader(blob)
+                        var pr = BinaryReader(blob, version: version)
                         try partitionStates[i].restore(from: &pr, belongs: { Pipeline.partition(of: $0, count: count) == i })
                     }
                 }
-                var t = BinaryReader(try r.raw())
+                var t = try r.part()
                 try totalsState.restore(from: &t)
                 if !t.isAtEnd { try alertState.restore(from: &t) }
             } catch let e as RestoreError {

@@ -3,7 +3,8 @@ import Foundation
 
 /// A synthetic CBM field, seeded and reproducible: wells in blocks and fields with realistic rates
 /// (mostly vertical wells of a few hundred to a few thousand m³/d, a few horizontal ones far
-/// higher), decline, pump stops, water, casing pressure; totalizers that roll over or are reset;
+/// higher), decline, pump stops, water, casing pressure; totalizers that roll over, are reset, or
+/// step back a little (corrections), some far up their range;
 /// delivery meters by sector taking production minus what the flares burn; communication outages
 /// whose buffered history arrives late; and a little junk.
 ///
@@ -74,9 +75,12 @@ public struct FieldSimulator {
             let q0 = horizontal ? Double.random(in: 80_000...150_000, using: &rng)
                 : exp(Double.random(in: log(100)...log(3000), using: &rng))
             let rollover = i % 53 == 7
+            // Some counters far up their range, above half the rollover value, that never reach it.
+            let high = i % 53 == 20
             var w = Well(id: String(format: "W-\(field)-%04d", i), field: field, block: block, q0: q0,
                          decline: Double.random(in: 0...0.002, using: &rng), water: Double.random(in: 0.2...5, using: &rng),
                          counter: rollover ? 1.0e9 - q0 / 24 * Double.random(in: 0.5...3, using: &rng)
+                             : high ? Double(Int.random(in: 500_000_001...900_000_000, using: &rng))
                              : Double(Int.random(in: 10_000...50_000_000, using: &rng)),
                          rollover: rollover)
             if Double.random(in: 0..<1, using: &rng) < o.outages {
@@ -135,10 +139,14 @@ public struct FieldSimulator {
                 guard k < steps else { wells[i] = w; continue }
                 let volume = rate * dt / 86_400
                 production += volume
-                // A counter reset now and then (far from its rollover); a rollover when it is due.
+                // A counter reset now and then (far from its rollover); a rollover when it is due;
+                // now and then a small step back (a flow computer's audit correction).
                 let before = w.counter
                 if !w.rollover && Int.random(in: 0..<5000, using: &rng) == 0 { w.counter = 0 }
                 w.counter += volume
+                if Int.random(in: 0..<3000, using: &rng) == 0 && w.counter > before && w.counter > 100_000 {
+                    w.counter -= volume + Double(Int.random(in: 1...500, using: &rng))
+                }
                 if w.rollover && w.counter >= 1.0e9 { w.counter -= 1.0e9 }
                 // The truth is what the counter shows (a meter's totalizer is the measurement).
                 credit(w.id, from: t, volume: Self.shown(before, w.counter, rollover: 1.0e9))
@@ -159,7 +167,9 @@ public struct FieldSimulator {
                 let v = (production - flared) * sectors[j].1
                 let before = meterCounters[j]
                 meterCounters[j] += v / 1e4
-                credit(meter.id, from: t, volume: meterCounters[j] * 1e4 - before * 1e4)
+                // Now and then a sales meter's correction: a step back of 10 to 500 m3 (0.001 to 0.05 in 10^4 m3).
+                if Int.random(in: 0..<500, using: &rng) == 0 { meterCounters[j] -= v / 1e4 + Double(Int.random(in: 1...50, using: &rng)) / 1000 }
+                credit(meter.id, from: t, volume: Self.shown(before * 1e4, meterCounters[j] * 1e4, rollover: 1.0e9))
             }
             for (j, flare) in flares.enumerated() {
                 let v = flared / Double(flares.count)
@@ -184,11 +194,10 @@ public struct FieldSimulator {
         return (messages, hourly)
     }
 
-    /// The volume a totalizer shows between two values (as the ingester reads it).
+    /// The volume a totalizer shows between two values, as the meter's books count it (and as the
+    /// ingester reads it with the default thresholds): a rise, a step back, a reset or a rollover.
     static func shown(_ v1: Double, _ v2: Double, rollover: Double) -> Double {
-        let d = v2 - v1
-        if d >= 0 { return d }
-        return v1 >= rollover / 2 ? d + rollover : v2
+        TotalizerChange.classify(from: v1, to: v2, CounterRules(rollover: rollover)).counted
     }
 
     /// A number as JSON writes it, full precision (the totalizers must be exact).

@@ -1,0 +1,210 @@
+extension TelemetryDecoder {
+    /// What the decoder keeps of one asset: its series, its bounds, its totalizers' last readings.
+    struct AssetState: Sendable {
+        /// A bit per measurement with a series.
+        var mask: UInt16 = 0
+        /// Whether the register has it.
+        var known = false
+        /// The highest plausible gas rate, m³/d, and the key that sets it.
+        var maxGas = Double.infinity
+        var maxGasKey = ""
+        var gasTotal = CounterState()
+        var waterTotal = CounterState()
+
+        mutating func bounds(_ asset: Asset?, _ p: Plausibility) {
+            known = asset != nil
+            (maxGas, maxGasKey) = p.maxGasRate(of: asset)
+        }
+    }
+
+    /// A totalizer's latest reading in time order, and the reading after it that was rejected.
+    struct CounterState: Sendable, Equatable {
+        var time = Int64.min
+        var value = 0.0
+        var rejectedTime = Int64.min
+        var rejectedValue = 0.0
+    }
+
+    /// Whether a reading's series is admitted.
+    enum Admission {
+        case admitted(Int)
+        case refused(RejectReason)
+    }
+
+    /// Checks the register and the series limits for a new reading; the asset's index when it is
+    /// admitted.
+    mutating func admit(asset: String, measurement: Measurement) -> Admission {
+        let bit = measurement.bit
+        var a = -1
+        if cacheIndex >= 0 && asset == cacheAsset {
+            a = cacheIndex
+        } else if let i = index[asset] {
+            a = i
+            cacheAsset = asset
+            cacheIndex = i
+        }
+        if a >= 0 && assets[a].mask & bit != 0 { return .admitted(a) }
+        let known = a >= 0 ? assets[a].known : register[asset] != nil
+        if !known && !limits.acceptUnknownAssets { return .refused(.unknownAsset(id: asset)) }
+        if seriesTotal >= limits.maxSeries { return .refused(.tooManySeries(limit: limits.maxSeries)) }
+        if !known {
+            if unknownSeries >= limits.maxUnknownSeries { return .refused(.tooManyUnknownSeries(limit: limits.maxUnknownSeries)) }
+            unknownSeries += 1
+        }
+        if a < 0 { a = add(asset) }
+        assets[a].mask |= bit
+        seriesTotal += 1
+        return .admitted(a)
+    }
+
+    private mutating func add(_ asset: String) -> Int {
+        let a = assets.count
+        var state = AssetState()
+        state.bounds(register[asset], limits.plausibility)
+        index[asset] = a
+        assets.append(state)
+        cacheAsset = asset
+        cacheIndex = a
+        return a
+    }
+
+    /// Checks a converted value against its plausible bounds, and a totalizer's change against
+    /// the rate its asset can make; sets the totalizer's bound into its counter rules (for the
+    /// aggregator, which judges readings that arrive out of time order). Nil when plausible.
+    mutating func check(_ value: Double, path: String, measurement m: Measurement, asset a: Int, time t: Int64,
+                        counter: inout CounterRules?) -> RejectReason? {
+        let p = limits.plausibility
+        let unit = m.dimension.reportingUnit
+        let b = p[m]
+        if let lo = b.min, value < lo {
+            return .implausibleValue(path: path, value: value, unit: unit, limit: lo, above: false, key: "plausibility.\(m.rawValue).min")
+        }
+        switch m {
+        case .gasRate:
+            if value > assets[a].maxGas {
+                return .implausibleValue(path: path, value: value, unit: unit, limit: assets[a].maxGas, above: true, key: assets[a].maxGasKey)
+            }
+            return nil
+        case .gasTotal, .waterTotal:
+            if let hi = b.max, value > hi {
+                return .implausibleValue(path: path, value: value, unit: unit, limit: hi, above: true, key: "plausibility.\(m.rawValue).max")
+            }
+            let (rate, key) = m == .gasTotal ? (assets[a].maxGas, assets[a].maxGasKey) : p.maxRate(.waterTotal, of: nil)
+            guard var rules = counter else { return nil }
+            rules.maxRateM3d = rate
+            rules.minSpanUS = p.totalizerSpanUS
+            counter = rules
+            var c = m == .gasTotal ? assets[a].gasTotal : assets[a].waterTotal
+            let reason = Self.judge(&c, value: value, time: t, rules: rules, path: path, key: key)
+            if m == .gasTotal { assets[a].gasTotal = c } else { assets[a].waterTotal = c }
+            return reason
+        default:
+            if let hi = b.max, value > hi {
+                return .implausibleValue(path: path, value: value, unit: unit, limit: hi, above: true, key: "plausibility.\(m.rawValue).max")
+            }
+            return nil
+        }
+    }
+
+    /// Judges a totalizer reading against the one before it in time. A reading after a rejected
+    /// one that agrees with it is taken (the counter holds its new level: a meter exchanged, or
+    /// the reading before was the odd one); the interval across the jump is then not counted.
+    /// Readings out of time order are judged when they are totalled.
+    static func judge(_ c: inout CounterState, value: Double, time t: Int64, rules: CounterRules, path: String, key: String)
+        -> RejectReason?
+    {
+        guard t > c.time else { return nil }
+        if c.time == .min {
+            c = CounterState(time: t, value: value)
+            return nil
+        }
+        let change = TotalizerChange.classify(from: c.value, to: value, rules)
+        if rules.isPlausible(change, overUS: t - c.time) {
+            c = CounterState(time: t, value: value)
+            return nil
+        }
+        if c.rejectedTime > c.time && c.rejectedTime < t,
+           rules.isPlausible(TotalizerChange.classify(from: c.rejectedValue, to: value, rules), overUS: t - c.rejectedTime) {
+            c = CounterState(time: t, value: value)
+            return nil
+        }
+        let reason = RejectReason.implausibleIncrease(path: path, from: c.value, to: value, spanUS: t - c.time, counted: change.counted,
+                                                      allowed: rules.maxIncrease(overUS: t - c.time), key: key)
+        c.rejectedTime = t
+        c.rejectedValue = value
+        return reason
+    }
+}
+
+// MARK: checkpoint
+
+extension TelemetryDecoder {
+    /// The decoder's state (series seen, totalizers' last readings, watermark, last receive time)
+    /// for a checkpoint.
+    public func save(into w: inout BinaryWriter) {
+        w.int(watermark.microseconds)
+        w.int(unknownSeries)
+        w.int(seriesTotal)
+        let ids = index.keys.sorted()
+        for id in ids {
+            for m in Measurement.allCases where assets[index[id]!].mask & m.bit != 0 {
+                w.string(id)
+                w.string(m.rawValue)
+            }
+        }
+        // Version 2.
+        w.int(lastReceived)
+        var counters: [(String, Measurement, CounterState)] = []
+        for id in ids {
+            let s = assets[index[id]!]
+            if s.gasTotal != CounterState() { counters.append((id, .gasTotal, s.gasTotal)) }
+            if s.waterTotal != CounterState() { counters.append((id, .waterTotal, s.waterTotal)) }
+        }
+        w.int(counters.count)
+        for (id, m, c) in counters {
+            w.string(id)
+            w.string(m.rawValue)
+            w.int(c.time)
+            w.double(c.value)
+            w.int(c.rejectedTime)
+            w.double(c.rejectedValue)
+        }
+    }
+
+    /// Restores the state a checkpoint saved.
+    public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
+        watermark = Timestamp(microseconds: try r.int())
+        unknownSeries = Int(try r.int())
+        let n = try r.count()
+        index = [:]
+        assets = []
+        seriesTotal = n
+        cacheAsset = ""
+        cacheIndex = -1
+        func state(_ id: String) -> Int {
+            if let i = index[id] { return i }
+            var s = AssetState()
+            s.bounds(register[id], limits.plausibility)
+            index[id] = assets.count
+            assets.append(s)
+            return assets.count - 1
+        }
+        for _ in 0..<n {
+            let asset = try r.string()
+            guard let m = Measurement(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
+            assets[state(asset)].mask |= m.bit
+        }
+        guard r.version >= 2 else { return }
+        lastReceived = try r.int()
+        for _ in 0..<(try r.count()) {
+            let i = state(try r.string())
+            let m = try r.string()
+            let c = CounterState(time: try r.int(), value: try r.double(), rejectedTime: try r.int(), rejectedValue: try r.double())
+            switch m {
+            case Measurement.gasTotal.rawValue: assets[i].gasTotal = c
+            case Measurement.waterTotal.rawValue: assets[i].waterTotal = c
+            default: throw BinaryReader.Malformed()
+            }
+        }
+    }
+}
