@@ -155,7 +155,7 @@ public final class LiveIngester: Sendable {
                     }
                     // Journal first: libmosquitto writes the PUBACK only after this returns.
                     var message = InboundMessage(topic: m.topic, payload: m.payload, receivedAt: now(),
-                                                 qos: UInt8(m.qos), retained: m.retained)
+                                                 qos: UInt8(m.qos), retained: m.retained, ownClock: true)
                     message.sequence = LiveIngester.append(message, to: journal, logger: logger)
                     pipeline.submit(message)
                 },

@@ -250,7 +250,7 @@ public final class Journal: Sendable {
             let topic = String(decoding: bytes[(b + 20)..<(b + 20 + topicLength)], as: UTF8.self)
             let payload = Array(bytes[(b + 20 + topicLength)..<(b + length)])
             try body(Record(sequence: seq, message: InboundMessage(topic: topic, payload: payload, receivedAt: Timestamp(microseconds: time),
-                                                                  qos: qos, retained: retained, sequence: seq)))
+                                                                  qos: qos, retained: retained, sequence: seq, ownClock: true)))
         }
         return highest
     }

@@ -13,6 +13,13 @@ struct AlertEngineTests {
                             gasM3: gas, waterM3: 0, flowSeconds: 3600, coverage: coverage, samples: 60, estimated: false, revision: revision)
     }
 
+    /// Messages of assets at receive times, as the decode step notes them.
+    func heard(_ messages: [(String, Timestamp)], minGap: Int64 = 60_000_000) -> HeardFrom {
+        var h = HeardFrom(minGapUS: minGap)
+        for (asset, t) in messages { h.heard(asset, at: t.microseconds) }
+        return h
+    }
+
     var lowOutput: AlertRule {
         AlertRule(name: "well-low-output", kind: .lowOutput(.fractionOfExpected(below: 0.5, clearAbove: 0.6)), scope: .well,
                   window: .hour, onDelay: 2, offDelay: 1, minCoverage: 0.8)
@@ -51,12 +58,11 @@ struct AlertEngineTests {
                                selection: .ids(["W01", "W02"]))
         var e = AlertEngine(rules: [silent, lowOutput], register: register)
         var out: [AlertRecord] = []
-        e.advance(to: t0, into: &out)
-        e.seen(["W02": t0.microseconds, "W01": t0.microseconds], into: &out)
+        e.heard(heard([("W02", t0), ("W01", t0)]), into: &out)
         // W01 keeps reporting, at zero flow; W02 falls silent.
         for m in stride(from: 10, through: 50, by: 10) {
             let t = t0 + Int64(m) * 60_000_000
-            e.seen(["W01": t.microseconds], into: &out)
+            e.heard(heard([("W01", t)]), into: &out)
             e.advance(to: t, into: &out)
         }
         #expect(out.map(\.id) == ["W02"])
@@ -67,7 +73,7 @@ struct AlertEngineTests {
         #expect(!out.contains { $0.id == "W01" && $0.rule == "well-silent" })
         // W02 reports again: the silence alarm clears at that reading's time.
         let back = t0 + 55 * 60_000_000
-        e.seen(["W02": back.microseconds], into: &out)
+        e.heard(heard([("W02", back)]), into: &out)
         #expect(out.last?.state == .cleared && out.last?.time == back && out.last?.id == "W02")
     }
 

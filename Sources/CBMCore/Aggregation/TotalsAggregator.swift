@@ -111,13 +111,17 @@ public struct TotalsAggregator: Sendable {
 
     // MARK: closing
 
-    /// Closes every window whose end plus the allowed lateness the watermark has passed, and (at
-    /// most once per flush interval) re-emits the corrected windows with their revision + 1.
+    /// Closes every window whose end plus the allowed lateness the watermark has passed, and (when
+    /// the watermark passes a multiple of the flush interval) re-emits the corrected windows with
+    /// their revision + 1.
     public mutating func advance(to watermark: Timestamp, into out: inout [TotalsRecord]) {
         guard watermark.microseconds > Int64.min / 2 else { return }
         let lateness = settings.allowedLatenessUS
         close(limit: { $0.end.microseconds + lateness <= watermark.microseconds }, into: &out)
-        if lastFlush == .min || watermark.microseconds - lastFlush >= settings.flushIntervalUS {
+        // Corrections go out when the watermark passes a multiple of the flush interval: at most
+        // once an interval, and at points that do not depend on how the input was batched.
+        let every = max(settings.flushIntervalUS, 1)
+        if lastFlush == .min || BatchCuts.floorDiv(watermark.microseconds, every) > BatchCuts.floorDiv(lastFlush, every) {
             flush(into: &out)
             lastFlush = watermark.microseconds
         }

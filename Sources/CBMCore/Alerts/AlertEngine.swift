@@ -4,16 +4,29 @@
 /// enough coverage (so a backfill neither fires nor hides an alarm), a chatter guard, shelving
 /// with an expiry, suppression during maintenance, and acknowledgement.
 ///
-/// A pure value: totals records, reading times, watermark advances and commands in; alert records
-/// out. Times are event times, so a replay raises the alarms the live run raised.
+/// A pure value: totals records, when assets were heard from, watermark advances and commands in;
+/// alert records out. What it raises does not depend on how its input was batched: window rules
+/// judge each window once, in window order; silence is judged from each asset's sequence of
+/// receive times (active at `last + after` when nothing came by then, cleared at the next
+/// receive time); shelving that expires is settled before the next change of its alarm. So a
+/// replay raises the alarms the live run raised.
 public struct AlertEngine: Sendable {
     public private(set) var rules: [AlertRule]
-    private var register: AssetRegister
-    private var alarms: [Key: Alarm] = [:]
-    private var lastSeen: [String: Int64] = [:]
-    private var started = Int64.min
-    private var watermark = Int64.min
-    private var maintenance: [Maintenance] = []
+    var register: AssetRegister
+    var alarms: [Key: Alarm] = [:]
+    /// When each asset was last heard from (receive time).
+    var lastSeen: [String: Int64] = [:]
+    /// Where monitoring of silence began (the first time heard).
+    var started = Int64.min
+    /// The time through which windows have closed (shelving and maintenance expire by it).
+    var watermark = Int64.min
+    /// The silence clock: the latest receive time (the wall clock, live).
+    var clock = Int64.min
+    /// No silence can become due before this (a lower bound; the sweep is skipped below it).
+    var nextDue = Int64.min
+    /// No shelving expires before this (a lower bound).
+    var nextExpiry = Int64.min
+    var maintenance: [Maintenance] = []
 
     struct Key: Hashable, Comparable {
         var rule: String
@@ -69,6 +82,7 @@ public struct AlertEngine: Sendable {
         self.register = register
         let names = Set(rules.map(\.name))
         alarms = alarms.filter { names.contains($0.key.rule) }
+        nextDue = .min
         self.maintenance = maintenance + self.maintenance.filter { m in !maintenance.contains(m) }
     }
 
@@ -145,6 +159,7 @@ public struct AlertEngine: Sendable {
         guard r.coverage >= rule.minCoverage, a.lastWindow < r.span.start.microseconds else { return }
         a.lastWindow = r.span.start.microseconds
         let end = r.span.end.microseconds
+        settle(key, &a, before: end, into: &out)
         if value < setBelow {
             a.bad += 1
             a.good = 0
@@ -179,257 +194,5 @@ public struct AlertEngine: Sendable {
     static func show(_ v: Double) -> String {
         let r = (v * 1000).rounded() / 1000
         return r == r.rounded() ? String(Int64(r)) : String(r)
-    }
-
-    // MARK: silence
-
-    /// Notes when assets were last heard from (the receive time of their latest message: the
-    /// wall clock live, the recording's time in a replay, so a backfill of old readings is not
-    /// silence); `earliest` is the earliest among them (monitoring begins with the earliest
-    /// message, or the first watermark).
-    public mutating func seen(_ times: [String: Int64], earliest: Int64? = nil, into out: inout [AlertRecord]) {
-        if let earliest, started == .min || earliest < started { started = earliest }
-        for (asset, t) in times where t > (lastSeen[asset] ?? .min) {
-            lastSeen[asset] = t
-            // Data again: a silence alarm clears at the reading's time.
-            for rule in rules {
-                guard case .noData = rule.kind, let scope = Self.scope(of: asset, register), scope == rule.scope,
-                      rule.selection.selects(asset) else { continue }
-                let key = Key(rule: rule.name, scope: scope, id: asset)
-                guard var a = alarms[key], a.active else { continue }
-                a.active = false
-                a.acknowledged = false
-                let record = AlertRecord(time: Timestamp(microseconds: t), rule: rule.name, scope: scope, id: asset, state: .cleared,
-                                         severity: rule.severity, value: nil, threshold: nil, window: nil,
-                                         message: "\(rule.name): \(scope.rawValue) \(asset) reports again",
-                                         acknowledged: false, suppressedUntil: suppression(key, at: t, shelved: a.shelvedUntil))
-                a.last = record
-                alarms[key] = a
-                out.append(record)
-            }
-        }
-    }
-
-    /// The scope an asset's own alarms have.
-    static func scope(of asset: String, _ register: AssetRegister) -> TotalsRecord.Scope? {
-        switch register[asset]?.kind {
-        case .well?: return .well
-        case .delivery?: return .meter
-        case .flare?: return .flare
-        case nil: return .unregistered
-        }
-    }
-
-    /// Advances the watermark: assets silent for longer than a rule's `after` raise `no_data` (at
-    /// the moment the silence passed it); shelving and maintenance expire.
-    public mutating func advance(to w: Timestamp, into out: inout [AlertRecord]) {
-        guard w.microseconds > watermark else { return }
-        watermark = w.microseconds
-        if started == .min { started = watermark }
-        for rule in rules {
-            guard case .noData(let after) = rule.kind else { continue }
-            var candidates = register.assets.map(\.id)
-            candidates += lastSeen.keys.filter { register[$0] == nil }
-            for asset in candidates {
-                guard let scope = Self.scope(of: asset, register), scope == rule.scope, rule.selection.selects(asset) else { continue }
-                let since = lastSeen[asset] ?? started
-                let due = since + after
-                guard watermark >= due else { continue }
-                let key = Key(rule: rule.name, scope: scope, id: asset)
-                var a = alarms[key] ?? Alarm()
-                guard !a.active, (a.last?.time.microseconds ?? .min) < due else { continue }
-                a.active = true
-                a.acknowledged = false
-                let record = AlertRecord(time: Timestamp(microseconds: due), rule: rule.name, scope: scope, id: asset, state: .active,
-                                         severity: rule.severity, value: nil, threshold: Double(after) / 1e6, window: nil,
-                                         message: "\(rule.name): \(scope.rawValue) \(asset) silent for \(Quantities.describe(microseconds: after))"
-                                            + (lastSeen[asset] == nil ? " (no reading since monitoring began)" : ""),
-                                         acknowledged: false, suppressedUntil: suppression(key, at: due, shelved: a.shelvedUntil))
-                a.last = record
-                alarms[key] = a
-                out.append(record)
-            }
-        }
-        // Shelving that expires on an active alarm announces it again.
-        for key in alarms.keys.sorted() {
-            guard var a = alarms[key], let until = a.shelvedUntil, until <= watermark else { continue }
-            a.shelvedUntil = nil
-            if a.active, var last = a.last, suppression(key, at: watermark, shelved: nil) == nil {
-                last.time = Timestamp(microseconds: until)
-                last.suppressedUntil = nil
-                last.message = "\(key.rule): shelving of \(key.scope.rawValue) \(key.id) expired; still active"
-                a.last = last
-                out.append(last)
-            }
-            alarms[key] = a
-        }
-        maintenance.removeAll { $0.until.microseconds < watermark - 86_400_000_000 }
-    }
-
-    /// Until when an alarm is shelved or its asset in maintenance at a time, if it is.
-    func suppression(_ key: Key, at t: Int64, shelved: Int64?) -> Timestamp? {
-        var until = shelved.flatMap { $0 > t ? $0 : nil }
-        for m in maintenance where m.from.microseconds <= t && t < m.until.microseconds && m.selection.selects(key.id) {
-            until = max(until ?? .min, m.until.microseconds)
-        }
-        return until.map { Timestamp(microseconds: $0) }
-    }
-
-    // MARK: commands
-
-    /// Applies an operator's command; returns the changed alarm's new record, or why it failed.
-    public mutating func apply(_ command: Command, at t: Timestamp) -> Result<AlertRecord?, CommandError> {
-        switch command {
-        case .maintenance(let m):
-            maintenance.append(m)
-            return .success(nil)
-        case .acknowledge(let rule, let scope, let id, let by):
-            let key = Key(rule: rule, scope: scope, id: id)
-            guard var a = alarms[key], var last = a.last else { return .failure(CommandError(message: "no alarm \(scope.rawValue)/\(id)/\(rule)")) }
-            guard a.active else { return .failure(CommandError(message: "\(scope.rawValue)/\(id)/\(rule) is not active")) }
-            a.acknowledged = true
-            last.acknowledged = true
-            last.time = t
-            last.message = "\(rule): acknowledged by \(by)"
-            a.last = last
-            alarms[key] = a
-            return .success(last)
-        case .shelve(let rule, let scope, let id, let until, let by):
-            let key = Key(rule: rule, scope: scope, id: id)
-            guard rules.contains(where: { $0.name == rule }) else { return .failure(CommandError(message: "no rule \(rule)")) }
-            var a = alarms[key] ?? Alarm()
-            a.shelvedUntil = until.microseconds
-            var record = a.last ?? AlertRecord(time: t, rule: rule, scope: scope, id: id, state: .cleared,
-                                               severity: rules.first { $0.name == rule }!.severity, value: nil, threshold: nil,
-                                               window: nil, message: "", acknowledged: false, suppressedUntil: nil)
-            record.time = t
-            record.suppressedUntil = until
-            record.message = "\(rule): shelved by \(by) until \(until)"
-            a.last = record
-            alarms[key] = a
-            return .success(record)
-        case .unshelve(let rule, let scope, let id, let by):
-            let key = Key(rule: rule, scope: scope, id: id)
-            guard var a = alarms[key], var last = a.last else { return .failure(CommandError(message: "no alarm \(scope.rawValue)/\(id)/\(rule)")) }
-            a.shelvedUntil = nil
-            last.time = t
-            last.suppressedUntil = nil
-            last.message = "\(rule): unshelved by \(by)"
-            a.last = last
-            alarms[key] = a
-            return .success(last)
-        }
-    }
-
-    /// Why a command was refused.
-    public struct CommandError: Error, Sendable, Equatable, CustomStringConvertible {
-        public var message: String
-        public init(message: String) { self.message = message }
-        public var description: String { message }
-    }
-}
-
-// MARK: checkpoint
-
-extension AlertRecord {
-    func save(into w: inout BinaryWriter) {
-        w.int(time.microseconds)
-        w.string(rule)
-        w.string(scope.rawValue)
-        w.string(id)
-        w.string(state.rawValue)
-        w.string(severity)
-        w.optionalDouble(value)
-        w.optionalDouble(threshold)
-        w.string(window?.rawValue ?? "")
-        w.string(message)
-        w.bool(acknowledged)
-        w.optionalDouble(suppressedUntil.map { Double($0.microseconds) })
-    }
-
-    static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> AlertRecord {
-        let time = Timestamp(microseconds: try r.int())
-        let rule = try r.string()
-        guard let scope = TotalsRecord.Scope(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-        let id = try r.string()
-        guard let state = State(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-        return AlertRecord(time: time, rule: rule, scope: scope, id: id, state: state, severity: try r.string(),
-                           value: try r.optionalDouble(), threshold: try r.optionalDouble(), window: WindowKind(rawValue: try r.string()),
-                           message: try r.string(), acknowledged: try r.bool(),
-                           suppressedUntil: try r.optionalDouble().map { Timestamp(microseconds: Int64($0)) })
-    }
-}
-
-extension AlertEngine {
-    /// The alarms' states (and what they remember), for a checkpoint: alarm states survive restarts.
-    public func save(into w: inout BinaryWriter) {
-        w.int(started)
-        w.int(watermark)
-        w.int(lastSeen.count)
-        for (asset, t) in lastSeen.sorted(by: { $0.key < $1.key }) {
-            w.string(asset)
-            w.int(t)
-        }
-        w.int(alarms.count)
-        for key in alarms.keys.sorted() {
-            let a = alarms[key]!
-            w.string(key.rule)
-            w.string(key.scope.rawValue)
-            w.string(key.id)
-            w.bool(a.active)
-            w.int(a.bad)
-            w.int(a.good)
-            w.bool(a.acknowledged)
-            w.optionalDouble(a.shelvedUntil.map(Double.init))
-            w.int(a.lastWindow)
-            w.doubles(a.history)
-            w.ints(a.transitions)
-            w.bool(a.last != nil)
-            a.last?.save(into: &w)
-        }
-        w.int(maintenance.count)
-        for m in maintenance {
-            switch m.selection {
-            case .all: w.string("all"); w.string("")
-            case .ids(let ids): w.string("ids"); w.string(ids.joined(separator: "\u{1}"))
-            case .match(let p): w.string("match"); w.string(p)
-            }
-            w.int(m.from.microseconds)
-            w.int(m.until.microseconds)
-            w.string(m.reason)
-        }
-    }
-
-    public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
-        started = try r.int()
-        watermark = try r.int()
-        lastSeen = [:]
-        for _ in 0..<(try r.count()) { lastSeen[try r.string()] = try r.int() }
-        alarms = [:]
-        for _ in 0..<(try r.count()) {
-            let rule = try r.string()
-            guard let scope = TotalsRecord.Scope(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            let key = Key(rule: rule, scope: scope, id: try r.string())
-            var a = Alarm()
-            a.active = try r.bool()
-            a.bad = Int(try r.int())
-            a.good = Int(try r.int())
-            a.acknowledged = try r.bool()
-            a.shelvedUntil = try r.optionalDouble().map { Int64($0) }
-            a.lastWindow = try r.int()
-            a.history = try r.doubles()
-            a.transitions = try r.ints()
-            if try r.bool() { a.last = try AlertRecord.restore(from: &r) }
-            alarms[key] = a
-        }
-        maintenance = []
-        for _ in 0..<(try r.count()) {
-            let kind = try r.string()
-            let text = try r.string()
-            let selection: AlertRule.Selection = kind == "ids" ? .ids(text.split(separator: "\u{1}").map(String.init))
-                : kind == "match" ? .match(text) : .all
-            maintenance.append(Maintenance(selection: selection, from: Timestamp(microseconds: try r.int()),
-                                           until: Timestamp(microseconds: try r.int()), reason: try r.string()))
-        }
     }
 }

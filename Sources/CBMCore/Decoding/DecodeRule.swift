@@ -104,7 +104,8 @@ public struct DecodeLimits: Sendable, Equatable {
     /// How far behind the watermark a reading may be (the aggregation horizon).
     public var horizonUS: Int64 = 86_400 * 1_000_000
     /// How far a message's receive time may be after the latest time seen (the watermark, and
-    /// the previous message's receive time); later is a damaged recording, rejected.
+    /// the previous message's receive time); later is a damaged recording line, rejected. Not
+    /// applied to the daemon's own clock (live messages, and its journal read back).
     public var maxReceiveJumpUS: Int64 = 7 * 86_400 * 1_000_000
     /// What readings may be.
     public var plausibility = Plausibility()

@@ -13,15 +13,19 @@ public struct InboundMessage: Sendable, Equatable {
     public var retained: Bool
     /// Its sequence number in the journal (0 when not journaled).
     public var sequence: UInt64
+    /// Whether `receivedAt` is this daemon's own clock (live, or read back from its journal),
+    /// not a recording's, whose lines may be damaged (``DecodeLimits/maxReceiveJumpUS``).
+    public var ownClock: Bool
 
     public init(topic: String, payload: [UInt8], receivedAt: Timestamp, qos: UInt8 = 1, retained: Bool = false,
-                sequence: UInt64 = 0) {
+                sequence: UInt64 = 0, ownClock: Bool = false) {
         self.topic = topic
         self.payload = payload
         self.receivedAt = receivedAt
         self.qos = qos
         self.retained = retained
         self.sequence = sequence
+        self.ownClock = ownClock
     }
 }
 

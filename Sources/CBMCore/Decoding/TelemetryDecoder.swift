@@ -87,7 +87,7 @@ public struct TelemetryDecoder: Sendable {
             return out.reject(.badReceiveTime(why: "\(message.receivedAt) is after 9998-12-31, the last day taken"))
         }
         let reference = max(watermark.microseconds, previous)
-        if reference > Int64.min, received &- reference > limits.maxReceiveJumpUS {
+        if !message.ownClock, reference > Int64.min, received &- reference > limits.maxReceiveJumpUS {
             return out.reject(.receiveTimeJump(aheadUS: received - reference, limitUS: limits.maxReceiveJumpUS))
         }
         guard message.payload.count <= limits.maxPayload else {

@@ -55,8 +55,8 @@ public final class Pipeline: Sendable {
 
     enum RollupItem: Sendable {
         case hours(partition: Int, [AssetHour])
-        /// The latest reading time of each asset that reported (for `no_data`).
-        case seen(partition: Int, [String: Int64], earliest: Int64)
+        /// When assets were heard from (for `no_data`; not behind any barrier: partition -1).
+        case heard(HeardFrom)
         /// An operator's alarm command (not behind any barrier: partition -1).
         case command(AlertEngine.Command, Timestamp, reply: @Sendable (String) -> Void)
         case probe(partition: Int, Int)
@@ -68,44 +68,12 @@ public final class Pipeline: Sendable {
 
         var partition: Int {
             switch self {
-            case .hours(let p, _), .seen(let p, _, _), .watermark(let p, _), .openHours(let p, _, _), .checkpoint(let p, _), .ended(let p, _): return p
+            case .hours(let p, _), .watermark(let p, _), .openHours(let p, _, _), .checkpoint(let p, _), .ended(let p, _): return p
             case .probe(let p, _): return p
-            case .command, .reconfigure: return -1
+            case .command, .reconfigure, .heard: return -1
             }
         }
     }
-
-    /// The states of the stages, gathered as a checkpoint barrier passes them. Each partition
-    /// fills its own slot, under the lock.
-    final class CheckpointAssembly: @unchecked Sendable {
-        let sequence: UInt64
-        let decoder: [UInt8]
-        private let lock = NSLock()
-        private var parts: [[UInt8]]
-        init(sequence: UInt64, decoder: [UInt8], partitions: Int) {
-            self.sequence = sequence
-            self.decoder = decoder
-            parts = Array(repeating: [], count: partitions)
-        }
-        /// Stores a partition's state.
-        func add(_ state: [UInt8], partition: Int) {
-            lock.withLock { parts[partition] = state }
-        }
-        func encode(rollup: [UInt8]) -> [UInt8] {
-            var w = BinaryWriter()
-            w.string(Pipeline.checkpointHeader)
-            w.raw(decoder)
-            lock.withLock {
-                w.int(parts.count)
-                for p in parts { w.raw(p) }
-            }
-            w.raw(rollup)
-            return w.bytes
-        }
-    }
-
-    /// The first field of a checkpoint: its format and version (``BinaryReader/currentVersion``).
-    static let checkpointHeader = "cbm-ingest checkpoint 2"
 
     /// Counts of what went through, for logs and status.
     public struct Statistics: Sendable, Equatable {
@@ -124,17 +92,14 @@ public final class Pipeline: Sendable {
         let totals = Atomic<Int>(0)
     }
 
-    /// Why a checkpoint could not be restored.
-    public struct RestoreError: Error, CustomStringConvertible {
-        public var description: String
-    }
-
     /// Builds the pipeline; `sink` is only ever called on the sink stage's queue (or, when
     /// `synchronous`, on the caller's thread, for a replay whose output must not depend on
-    /// timing). `restoring` is the state of a checkpoint to start from.
+    /// timing). `restoring` is the state of a checkpoint to start from. `onWatermark` hears the
+    /// watermark each time the decode stage hands on (before what it hands on is written).
     public init(configuration: Configuration, sink: FileSink, synchronous: Bool = false, restoring state: [UInt8]? = nil,
                 writtenRevisions: [TotalsRecord.Key: Int] = [:],
-                onAlerts: @escaping @Sendable ([AlertRecord]) -> Void = { _ in }) throws {
+                onAlerts: @escaping @Sendable ([AlertRecord]) -> Void = { _ in },
+                onWatermark: @escaping @Sendable (Timestamp) -> Void = { _ in }) throws {
         let p = configuration.pipeline
         let counters = self.counters
         let count = p.partitions
@@ -155,39 +120,7 @@ public final class Pipeline: Sendable {
         self.sinkStage = sinkStage
 
         // The states to start from.
-        var decoderState = TelemetryDecoder(rules: configuration.rules, register: configuration.register, limits: configuration.limits)
-        var partitionStates = (0..<count).map { _ in AssetAggregator(settings: a, horizonUS: a.horizonUS) }
-        var totalsState = TotalsAggregator(settings: a, factors: configuration.factors, register: configuration.register, horizonUS: a.horizonUS)
-        var alertState = AlertEngine(rules: configuration.alerts, register: configuration.register, maintenance: configuration.maintenance)
-        if let state {
-            do {
-                var header = BinaryReader(state)
-                let version: Int
-                switch try header.string() {
-                case "cbm-ingest checkpoint 1": version = 1
-                case Pipeline.checkpointHeader: version = BinaryReader.currentVersion
-                default: throw RestoreError(description: "unknown checkpoint version")
-                }
-                var r = BinaryReader(state, version: version)
-                _ = try r.string()
-                var d = try r.part()
-                try decoderState.restore(from: &d)
-                for _ in 0..<(try r.count()) {
-                    let blob = try r.raw()
-                    for i in 0..<count {
-                        var pr = BinaryReader(blob, version: version)
-                        try partitionStates[i].restore(from: &pr, belongs: { Pipeline.partition(of: $0, count: count) == i })
-                    }
-                }
-                var t = try r.part()
-                try totalsState.restore(from: &t)
-                if !t.isAtEnd { try alertState.restore(from: &t) }
-            } catch let e as RestoreError {
-                throw e
-            } catch {
-                throw RestoreError(description: "the checkpoint cannot be read: \(error)")
-            }
-        }
+        var (decoderState, partitionStates, totalsState, alertState) = try Self.states(configuration, restoring: state)
 
         // What was written after the checkpoint (before a crash) is superseded, not undercut.
         totalsState.raiseRevisions(writtenRevisions)
@@ -238,8 +171,8 @@ public final class Pipeline: Sendable {
                     s.value.alerts.reconfigure(rules: c.alerts, register: c.register, maintenance: c.maintenance)
                     send()
                     sinkStage.submit(.reconfigure(c))
-                case .seen(_, let times, let earliest):
-                    s.value.alerts.seen(times, earliest: earliest, into: &alerts)
+                case .heard(let heard):
+                    s.value.alerts.heard(heard, into: &alerts)
                 case .command(let command, let t, let reply):
                     switch s.value.alerts.apply(command, at: t) {
                     case .success(let record?):
@@ -255,7 +188,8 @@ public final class Pipeline: Sendable {
                         s.value.closedAt = low
                         s.value.totals.advance(to: low, into: &records)
                         send()
-                        s.value.alerts.advance(to: low, into: &alerts)
+                        // Windows have closed through the watermark less the lateness.
+                        s.value.alerts.advance(to: low + -a.allowedLatenessUS, into: &alerts)
                     }
                 case .openHours(_, let hours, let generatedAt):
                     s.value.openHours += hours
@@ -342,62 +276,37 @@ public final class Pipeline: Sendable {
             }
         }
 
-        // Decode: routes readings by asset, and owns the watermark.
-        let decoder = SendableBox(DecodeState(decoder: decoderState))
+        // Decode: routes readings by asset, owns the watermark, notes when assets were heard
+        // from, and hands on at every boundary where a window may close (``DecodeStep``).
+        let step = SendableBox(DecodeStep(decoder: decoderState, partitions: count, settings: a,
+                                          silenceAfterUS: DecodeStep.silenceAfter(configuration.alerts)))
         let partitions = self.partitions
         let rollupStage = rollup
-        let watchSilence = configuration.alerts.contains { if case .noData = $0.kind { return true } else { return false } }
         intake = Stage<IntakeItem>(label: "cbm-ingest.decode", capacity: p.queueCapacity, batch: p.batch, synchronous: synchronous) { items in
-            var readings: [Reading] = []
-            var rejects: [Reject] = []
-            var messages = 0
-            // When each asset was last heard from (receive time: silence is judged by the wall
-            // clock live and by the recording's time in a replay, whatever the readings' own times).
-            var seen: [String: Int64] = [:]
-            var earliest = Int64.max
-            readings.reserveCapacity(items.count * 2)
             func forward() {
-                counters.messages.add(messages, ordering: .relaxed)
-                counters.readings.add(readings.count, ordering: .relaxed)
-                counters.rejects.add(rejects.count, ordering: .relaxed)
-                messages = 0
-                if !rejects.isEmpty { sinkStage.submit(.rejects(rejects)); rejects.removeAll() }
-                if count == 1 {
-                    if !readings.isEmpty { partitions[0].submit(.readings(readings)) }
-                } else {
-                    var routed = [[Reading]](repeating: [], count: count)
-                    for r in readings { routed[Pipeline.partition(of: r.asset, count: count)].append(r) }
-                    for (i, batch) in routed.enumerated() where !batch.isEmpty { partitions[i].submit(.readings(batch)) }
-                }
-                readings.removeAll(keepingCapacity: true)
-                if !seen.isEmpty {
-                    rollupStage.submit(.seen(partition: -1, seen, earliest: earliest))
-                    seen.removeAll()
-                    earliest = .max
-                }
-                let w = decoder.value.decoder.watermark
-                for part in partitions { part.submit(.watermark(w)) }
+                let h = step.value.handOn()
+                onWatermark(h.watermark)
+                counters.messages.add(h.messages, ordering: .relaxed)
+                counters.readings.add(h.readingCount, ordering: .relaxed)
+                counters.rejects.add(h.rejects.count, ordering: .relaxed)
+                if !h.rejects.isEmpty { sinkStage.submit(.rejects(h.rejects)) }
+                for (i, batch) in h.readings.enumerated() where !batch.isEmpty { partitions[i].submit(.readings(batch)) }
+                if let heard = h.heard { rollupStage.submit(.heard(heard)) }
+                for part in partitions { part.submit(.watermark(h.watermark)) }
             }
             for item in items {
                 switch item {
                 case .message(let m):
-                    let before = readings.count
-                    decoder.value.decoder.decode(m, readings: &readings, rejects: &rejects)
-                    if watchSilence && readings.count > before {
-                        let t = m.receivedAt.microseconds
-                        for r in readings[before...] where t > seen[r.asset] ?? .min { seen[r.asset] = t }
-                        if t < earliest { earliest = t }
-                    }
-                    if m.sequence > decoder.value.lastSequence { decoder.value.lastSequence = m.sequence }
-                    messages += 1
+                    if step.value.take(m) { forward() }
                 case .tick(let t):
-                    decoder.value.decoder.observe(t)
+                    if step.value.tick(t) { forward() }
                 case .probe(let id):
                     forward()
                     for part in partitions { part.submit(.probe(id)) }
                 case .reconfigure(let c):
                     forward()
-                    decoder.value.decoder.reconfigure(rules: c.rules, register: c.register, limits: c.limits)
+                    step.value.reconfigure(rules: c.rules, register: c.register, limits: c.limits,
+                                           silenceAfterUS: DecodeStep.silenceAfter(c.alerts))
                     rollupStage.submit(.reconfigure(c))
                 case .snapshot(let t):
                     forward()
@@ -405,8 +314,8 @@ public final class Pipeline: Sendable {
                 case .checkpoint:
                     forward()
                     var w = BinaryWriter()
-                    decoder.value.decoder.save(into: &w)
-                    let assembly = CheckpointAssembly(sequence: decoder.value.lastSequence, decoder: w.bytes, partitions: count)
+                    step.value.decoder.save(into: &w)
+                    let assembly = CheckpointAssembly(sequence: step.value.lastSequence, decoder: w.bytes, partitions: count)
                     for part in partitions { part.submit(.checkpoint(assembly)) }
                 case .end(let ending):
                     forward()
@@ -415,11 +324,6 @@ public final class Pipeline: Sendable {
             }
             forward()
         }
-    }
-
-    private struct DecodeState {
-        var decoder: TelemetryDecoder
-        var lastSequence: UInt64 = 0
     }
 
     private struct RollupState {
@@ -437,15 +341,8 @@ public final class Pipeline: Sendable {
         var probes: [Int: Int] = [:]
     }
 
-    /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
-    static func partition(of asset: String, count: Int) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in asset.utf8 {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
-        }
-        return Int(h % UInt64(count))
-    }
+    /// The partition of an asset.
+    static func partition(of asset: String, count: Int) -> Int { DecodeStep.partition(of: asset, count: count) }
 
     /// Hands a message to the pipeline; blocks while the intake queue is full.
     public func submit(_ message: InboundMessage) { intake.submit(.message(message)) }

@@ -42,10 +42,14 @@ public struct Replayer {
         let clock = Atomic<Int64>(0)
         let sink = FileSink(configuration: configuration, now: { Timestamp(microseconds: clock.load(ordering: .relaxed)) }, logger: logger)
         let raised = Mutex<[String: Int]>([:])
+        // The replay's clock (file names, latest.json) is the watermark: what rejected lines say of
+        // the time never moves it.
         let pipeline = try Pipeline(configuration: configuration, sink: sink, synchronous: true, onAlerts: { records in
             raised.withLock { counts in
                 for r in records where r.state == .active && !r.message.contains("expired") && !r.acknowledged { counts[r.rule, default: 0] += 1 }
             }
+        }, onWatermark: { w in
+            if w.microseconds > clock.load(ordering: .relaxed) { clock.store(w.microseconds, ordering: .relaxed) }
         })
         var summary = Summary()
         let started = ContinuousClock.now
@@ -63,8 +67,10 @@ public struct Replayer {
                     logger.info("replaying", metadata: ["replay.file": "\(file)", "replay.format": "\(format.rawValue)"])
                 }
                 pacer.wait(for: slice[0].receivedAt)
-                let latest = slice.map(\.receivedAt.microseconds).max()!
-                if latest > clock.load(ordering: .relaxed) { clock.store(latest, ordering: .relaxed) }
+                // Until a watermark exists, the earliest receive time stands for the clock.
+                if clock.load(ordering: .relaxed) == 0, let earliest = slice.map(\.receivedAt.microseconds).min(), earliest > 0 {
+                    clock.store(earliest, ordering: .relaxed)
+                }
                 pipeline.submit(contentsOf: slice)
                 summary.messages += slice.count
                 if ContinuousClock.now - lastProgress > .seconds(1) {

@@ -1,0 +1,108 @@
+/// The decode stage's logic, as a value: messages and ticks in, hand-ons out. It decodes each
+/// message, routes its readings to the partition of their asset, notes when each asset was heard
+/// from (for `no_data`), and says when the batch so far must be handed on: at every boundary of
+/// ``BatchCuts`` (so the records do not depend on how the input was batched) and whenever the
+/// stage that runs it has taken what it could at once.
+public struct DecodeStep: Sendable {
+    /// The decoder, with the watermark.
+    public private(set) var decoder: TelemetryDecoder
+    /// How many partitions the readings are routed to.
+    public let partitions: Int
+    /// The highest journal sequence taken.
+    public private(set) var lastSequence: UInt64 = 0
+    private var cuts: BatchCuts
+    private var heard: HeardFrom?
+    private var pending = HandOn(partitions: 0)
+    /// One message's readings (kept, so a message allocates nothing of its own).
+    private var scratch: [Reading] = []
+
+    /// What goes on from one stretch of input: rejects to the sink, to each partition its
+    /// readings and then the watermark, and to the roll-up when assets were heard from.
+    public struct HandOn: Sendable {
+        public var rejects: [Reject] = []
+        /// Per partition, in order of arrival.
+        public var readings: [[Reading]]
+        /// When assets were heard from; nil when no rule watches for silence.
+        public var heard: HeardFrom?
+        /// The watermark after the stretch.
+        public var watermark = Timestamp(microseconds: .min)
+        /// Messages taken in the stretch.
+        public var messages = 0
+        /// Readings in the stretch.
+        public var readingCount: Int { readings.reduce(0) { $0 + $1.count } }
+
+        init(partitions: Int) { readings = [[Reading]](repeating: [], count: partitions) }
+    }
+
+    /// A step for `partitions` partitions; `silenceAfterUS` is the shortest `after` of the
+    /// `no_data` rules (nil: none, and no note is kept of when assets were heard from).
+    public init(decoder: TelemetryDecoder, partitions: Int, settings: AggregationSettings, silenceAfterUS: Int64?) {
+        self.decoder = decoder
+        self.partitions = max(1, partitions)
+        cuts = BatchCuts(settings: settings)
+        heard = silenceAfterUS.map { HeardFrom(minGapUS: $0) }
+        pending = HandOn(partitions: self.partitions)
+    }
+
+    /// The shortest `after` of the silence rules among `rules`, if any.
+    public static func silenceAfter(_ rules: [AlertRule]) -> Int64? {
+        rules.compactMap { if case .noData(let after) = $0.kind { return after } else { return nil } }.min()
+    }
+
+    /// Takes a message; true when what was taken so far must be handed on now.
+    public mutating func take(_ m: InboundMessage) -> Bool {
+        scratch.removeAll(keepingCapacity: true)
+        decoder.decode(m, readings: &scratch, rejects: &pending.rejects)
+        if heard != nil {
+            let t = m.receivedAt.microseconds
+            var last = ""
+            for r in scratch where r.asset != last {
+                heard!.heard(r.asset, at: t)
+                last = r.asset
+            }
+        }
+        if partitions == 1 {
+            pending.readings[0].append(contentsOf: scratch)
+        } else {
+            for r in scratch { pending.readings[Self.partition(of: r.asset, count: partitions)].append(r) }
+        }
+        if m.sequence > lastSequence { lastSequence = m.sequence }
+        pending.messages += 1
+        return cuts.crossed(decoder.watermark)
+    }
+
+    /// Takes the passing of time (the wall clock, live); true when it must be handed on now.
+    public mutating func tick(_ t: Timestamp) -> Bool {
+        decoder.observe(t)
+        heard?.note(t.microseconds)
+        return cuts.crossed(decoder.watermark)
+    }
+
+    /// Hands on what was taken since the last hand-on.
+    public mutating func handOn() -> HandOn {
+        var out = HandOn(partitions: partitions)
+        swap(&out, &pending)
+        out.watermark = decoder.watermark
+        if let h = heard, !h.isEmpty {
+            out.heard = h
+            heard!.reset()
+        }
+        return out
+    }
+
+    /// Takes a new configuration (hand on first: what was taken is decoded under the old one).
+    public mutating func reconfigure(rules: [DecodeRule], register: AssetRegister, limits: DecodeLimits, silenceAfterUS: Int64?) {
+        decoder.reconfigure(rules: rules, register: register, limits: limits)
+        heard = silenceAfterUS.map { HeardFrom(minGapUS: $0) }
+    }
+
+    /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
+    public static func partition(of asset: String, count: Int) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in asset.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return Int(h % UInt64(count))
+    }
+}
