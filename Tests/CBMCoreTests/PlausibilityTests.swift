@@ -191,3 +191,63 @@ struct PlausibilityTests {
         }
     }
 }
+
+@Suite("A rejected message never moves time")
+struct RejectedTimeTests {
+    @Test("a wholly rejected message leaves the watermark; one with a good value moves it")
+    func rejectsDoNotMoveTheWatermark() {
+        var f = Field()
+        f.json("W1", "gas_m3h", "50")
+        let w = f.decoder.watermark
+        // A junk message received an hour later, and one with only a bad value.
+        f.send("t/W1/json", "{oops", at: 3_600)
+        f.json("W1", "gas_m3h", "\"ERR\"", at: 3_601)
+        f.send("t/W9/gas_rate", "5", at: 3_602)  // an unknown asset
+        #expect(f.decoder.watermark == w)
+        #expect(f.take().rejects.count == 3)
+        // Good and bad values together: the message moves time.
+        f.send("t/W1/json", #"{"ts":\#(Ref.nov28 + 60),"gas_m3h":50,"water_m3d":"x"}"#, at: 120)
+        #expect(f.decoder.watermark == ts(Ref.nov28 + 120))
+    }
+
+    @Test("a receive time far after the latest time seen is a damaged line: rejected, and the next line goes on")
+    func receiveTimeJump() {
+        var f = Field()
+        f.json("W1", "gas_m3h", "50")
+        // 2100-01-01 in the middle of 2026.
+        let year2100: Int64 = 4_102_444_800 - Ref.nov28
+        f.send("t/W1/gas_rate", "50", at: year2100)
+        f.json("W1", "gas_m3h", "50", at: 60)
+        f.json("W1", "gas_m3h", "50", at: 120)
+        let out = f.take()
+        #expect(out.rejects.map(\.reason.code) == ["receive_time_jump"])
+        #expect(out.readings.count == 3)
+        #expect(f.decoder.watermark == ts(Ref.nov28 + 120))
+        // A real gap longer than the limit: only its first message is refused, and says why.
+        f.json("W1", "gas_m3h", "50", at: 10 * 86_400)
+        f.json("W1", "gas_m3h", "50", at: 10 * 86_400 + 60)
+        let gap = f.take()
+        #expect(gap.rejects.map(\.reason.code) == ["receive_time_jump"])
+        #expect(gap.rejects.first?.reason.description.contains("limits.max_receive_jump is 7d") == true)
+        #expect(gap.readings.count == 1)
+        // The daemon's own clock (live, its journal) is never judged so.
+        f.decoder.decode(InboundMessage(topic: "t/W1/gas_rate", payload: Array("5".utf8), receivedAt: ts(Ref.nov28 + 40 * 86_400),
+                                        ownClock: true), readings: &f.readings, rejects: &f.rejects)
+        #expect(f.take().readings.count == 1)
+    }
+
+    @Test("times beyond 9998-12-31 are refused, event and receive times alike")
+    func endOfTime() {
+        var f = Field()
+        let late = TelemetryDecoder.endOfTime.microseconds / 1_000_000 - Ref.nov28
+        f.send("t/W1/gas_rate", "5", at: late)
+        f.send("t/W1/json", #"{"ts":"9999-06-01T00:00:00Z","gas_m3h":5}"#, at: 0)
+        f.send("t/W1/json", #"{"ts":"9999-12-31T23:59:59+08:00","gas_m3h":5}"#, at: 0)
+        let out = f.take()
+        #expect(out.readings.isEmpty)
+        #expect(out.rejects.map(\.reason.code) == ["bad_receive_time", "bad_time", "bad_time"])
+        #expect(out.rejects[1].reason.description.contains("after 9998-12-31"))
+        // Formatting never wraps a year past 9999 into four digits.
+        #expect(RFC3339.format(Timestamp(seconds: 253_402_300_800), offsetSeconds: 0) == "10000-01-01T00:00:00Z")
+    }
+}

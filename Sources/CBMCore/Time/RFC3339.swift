@@ -129,7 +129,7 @@ public enum RFC3339 {
                 divisor /= 10
             }
         }
-        put(y, 4); out.append(45); put(m, 2); out.append(45); put(d, 2); out.append(84)
+        put(y, y > 9999 ? String(y).count : 4); out.append(45); put(m, 2); out.append(45); put(d, 2); out.append(84)
         put(Int(sod / 3600), 2); out.append(58); put(Int(sod % 3600 / 60), 2); out.append(58); put(Int(sod % 60), 2)
         if micros != 0 {
             out.append(46)
