@@ -1,5 +1,6 @@
 import CBMTestSupport
 import Foundation
+import Testing
 
 /// A `cbm-ingest run` child process against a test broker, with its configuration and output in
 /// a temporary directory.
@@ -108,6 +109,20 @@ func finalTotals(_ records: [[String: Any]]) -> [String: String] {
         r["revision"] = nil
         return r.keys.sorted().map { "\($0)=\(r[$0]!)" }.joined(separator: ",")
     }
+}
+
+/// Every closed window of `live` has the same final figures in `reference`, and both have the
+/// same hours.
+func expectSame(_ live: [String: String], as reference: [String: String], _ what: String) {
+    #expect(!live.isEmpty)
+    var differing = 0
+    for (k, v) in live where reference[k] != v {
+        differing += 1
+        if differing <= 3 { Issue.record("\(what): \(k)\n  live: \(v)\n  reference: \(reference[k] ?? "missing")") }
+    }
+    #expect(differing == 0, "\(what): \(differing) windows differ")
+    let hours = { (d: [String: String]) in Set(d.keys.filter { $0.hasPrefix("hour ") }) }
+    #expect(hours(live) == hours(reference), "\(what): different hours")
 }
 
 /// A recording in `mosquitto_sub -F '%U %t %p'` form: JSON telemetry of two wells and a delivery

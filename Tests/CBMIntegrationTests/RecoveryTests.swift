@@ -12,20 +12,6 @@ struct RecoveryTests {
         Set(d.readings.map { "\($0["asset"]!) \($0["measurement"]!) \($0["time"]!)" }).count
     }
 
-    /// Every closed window of `live` has the same final figures in `reference`, and both have the
-    /// same hours.
-    func expectSame(_ live: [String: String], as reference: [String: String], _ what: String) {
-        #expect(!live.isEmpty)
-        var differing = 0
-        for (k, v) in live where reference[k] != v {
-            differing += 1
-            if differing <= 3 { Issue.record("\(what): \(k)\n  live: \(v)\n  reference: \(reference[k] ?? "missing")") }
-        }
-        #expect(differing == 0, "\(what): \(differing) windows differ")
-        let hours = { (d: [String: String]) in Set(d.keys.filter { $0.hasPrefix("hour ") }) }
-        #expect(hours(live) == hours(reference), "\(what): different hours")
-    }
-
     @Test("SIGKILL at random moments mid-stream, three times: the totals equal an uninterrupted run's and a replay's")
     func killNine() throws {
         let broker = try MosquittoBroker()
