@@ -220,18 +220,22 @@ public struct AssetAggregator: Sendable {
         let a = span.start.microseconds, b = span.end.microseconds
         var f = FluidTotals()
         var rateSamples = 0
-        // The rate over [g1, g2), a part of the window the totalizer does not cover.
-        func rateOver(_ g1: Int64, _ g2: Int64) {
+        // The rate over [g1, g2), a part of the window the totalizer does not cover. Its readings
+        // count as samples where they give volume there (or when there is no totalizer at all).
+        func rateOver(_ g1: Int64, _ g2: Int64, alone: Bool) {
             guard !rate.isEmpty, g2 > g1 else { return }
+            let covered = f.coveredUS
+            var samples = 0
             var i = max(rate.lowerBound(g1) - 1, 0)
             while i < rate.count && rate.time(i) < g2 {
-                if rate.time(i) >= g1 { rateSamples += 1 }
+                if rate.time(i) >= g1 { samples += 1 }
                 if i + 1 < rate.count {
                     IntervalVolume.addRate(t1: rate.time(i), r1: rate.value(i), t2: rate.time(i + 1), r2: rate.value(i + 1),
                                            maxGap: s.maxGapUS, integration: s.integration, window: g1, g2, into: &f)
                 }
                 i += 1
             }
+            if alone || f.coveredUS > covered { rateSamples += samples }
         }
         // The totalizer's intervals in order; the rate fills what they leave uncovered.
         var uncovered = a
@@ -245,7 +249,7 @@ public struct AssetAggregator: Sendable {
                                                               rules: total.counter, window: a, b, into: &f)
                     let lo = max(t1, a), hi = min(t2, b)
                     if counted && hi > lo {
-                        rateOver(uncovered, lo)
+                        rateOver(uncovered, lo, alone: false)
                         uncovered = hi
                     }
                 }
@@ -253,7 +257,7 @@ public struct AssetAggregator: Sendable {
             }
         }
         let fromTotalizer = f.hasData
-        rateOver(uncovered, b)
+        rateOver(uncovered, b, alone: !fromTotalizer)
         f.samples += rateSamples
         // Rates alone: estimated, even where no interval gave volume. Beside a totalizer: where a
         // rate gave volume (addRate marks that).

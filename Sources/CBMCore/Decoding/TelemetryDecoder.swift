@@ -218,13 +218,13 @@ public struct TelemetryDecoder: Sendable {
 
     /// Converts a value, checks it (finite before and after conversion, the register and series
     /// limits, plausibility) and appends it as a reading, or rejects it.
-    private mutating func accept(_ raw: Double, shown: String, path: String, mapping: DecodeRule.ValueMapping,
+    private mutating func accept(_ raw: Double, shown: @autoclosure () -> String, path: String, mapping: DecodeRule.ValueMapping,
                                  asset: String, time: Timestamp, into out: inout Output) {
-        guard raw.isFinite else { return out.reject(.notFinite(path: path, text: shown)) }
+        guard raw.isFinite else { return out.reject(.notFinite(path: path, text: shown())) }
         let value = mapping.conversion.apply(raw)
         let unit = mapping.measurement.dimension.reportingUnit
         guard value.isFinite else {
-            return out.reject(.notFinite(path: path, text: "\(shown), which is \(value) \(unit)"))
+            return out.reject(.notFinite(path: path, text: "\(shown()), which is \(value) \(unit)"))
         }
         let a: Int
         switch admit(asset: asset, measurement: mapping.measurement) {
