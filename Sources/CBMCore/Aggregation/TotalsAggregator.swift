@@ -23,29 +23,29 @@ public struct TotalsAggregator: Sendable {
         }
     }
 
-    private var hours: [Int64: [String: Figures]] = [:]
-    private var days: [Int64: [String: Figures]] = [:]
-    private var next: [WindowKind: WindowSpan] = [:]
-    private var revisions: [TotalsRecord.Key: Int] = [:]
-    private var dirty = Set<Dirty>()
-    private var lastFlush = Int64.min
-    private var lastPrune = Int64.min
-    private var dataEnd = Int64.min
-    private var unregistered = Set<String>()
+    var hours: [Int64: [String: Figures]] = [:]
+    var days: [Int64: [String: Figures]] = [:]
+    var next: [WindowKind: WindowSpan] = [:]
+    var revisions: [TotalsRecord.Key: Int] = [:]
+    var dirty = Set<Dirty>()
+    var lastFlush = Int64.min
+    var lastPrune = Int64.min
+    var dataEnd = Int64.min
+    var unregistered = Set<String>()
     /// The records of the last closed hour and gas day (with their corrections), for `latest.json`.
     public private(set) var lastClosed: [WindowKind: [TotalsRecord]] = [:]
 
-    private struct Dirty: Hashable {
+    struct Dirty: Hashable {
         var window: WindowKind
         var start: Int64
         var asset: String
     }
 
     // The register's structure, sorted once.
-    private var wellsByBlock: [(block: String, wells: [String])] = []
-    private var blocksByField: [(field: String, blocks: [String])] = []
-    private var metersBySector: [(sector: String, meters: [String])] = []
-    private var flares: [String] = []
+    var wellsByBlock: [(block: String, wells: [String])] = []
+    var blocksByField: [(field: String, blocks: [String])] = []
+    var metersBySector: [(sector: String, meters: [String])] = []
+    var flares: [String] = []
 
     public init(settings: AggregationSettings, factors: Factors, register: AssetRegister, horizonUS: Int64) {
         self.settings = settings
@@ -275,135 +275,6 @@ public struct TotalsAggregator: Sendable {
         return total
     }
 
-    // MARK: records
-
-    /// The records of every scope for one window.
-    func records(_ kind: WindowKind, _ span: WindowSpan, _ figs: [String: Figures]) -> [TotalsRecord] {
-        let length = Double(span.length)
-        func coverage(_ f: FluidTotals) -> Double { min(1, Double(f.coveredUS) / length) }
-        func record(_ scope: TotalsRecord.Scope, _ id: String) -> TotalsRecord {
-            TotalsRecord(window: kind, span: span, scope: scope, id: id, flowSeconds: 0, coverage: 0, samples: 0,
-                         estimated: false, revision: 0)
-        }
-        var out: [TotalsRecord] = []
-        // A sum of members, in id order, with their quality.
-        struct Rollup {
-            var gas = 0.0, water = 0.0, flowUS: Int64 = 0, samples = 0, estimated = false
-            var coverageSum = 0.0, members = 0
-            mutating func add(_ f: Figures, coverage: Double) {
-                gas += f.gas.volume
-                water += f.water.volume
-                flowUS += f.gas.flowUS
-                samples += f.gas.samples + f.water.samples
-                estimated = estimated || f.gas.estimated || f.water.estimated
-                coverageSum += coverage
-                members += 1
-            }
-            mutating func add(_ o: Rollup) {
-                gas += o.gas
-                water += o.water
-                flowUS += o.flowUS
-                samples += o.samples
-                estimated = estimated || o.estimated
-                coverageSum += o.coverageSum
-                members += o.members
-            }
-            var coverage: Double { members == 0 ? 0 : coverageSum / Double(members) }
-        }
-        func fill(_ r: inout TotalsRecord, _ q: Rollup) {
-            r.flowSeconds = Double(q.flowUS) / 1e6
-            r.coverage = q.coverage
-            r.samples = q.samples
-            r.estimated = q.estimated
-        }
-        // One asset's figures as a roll-up of one.
-        func member(_ id: String) -> Rollup {
-            let f = figs[id] ?? Figures()
-            var q = Rollup()
-            q.add(f, coverage: coverage(f.gas))
-            return q
-        }
-        // A record with the volume fields of its scope.
-        func make(_ scope: TotalsRecord.Scope, _ id: String, _ q: Rollup) -> TotalsRecord {
-            var r = record(scope, id)
-            switch scope {
-            case .well, .block, .field, .unregistered:
-                r.gasM3 = q.gas
-                r.waterM3 = q.water
-            case .meter:
-                r.utilisedM3 = q.gas
-            case .sector:
-                r.utilisedM3 = q.gas
-                r.coalT = q.gas * factors.coalKgcePerM3 / 1000
-                r.co2eT = q.gas * factors.co2eKgPerM3 / 1000
-            case .flare:
-                r.flaredM3 = q.gas
-            case .all:
-                break
-            }
-            fill(&r, q)
-            return r
-        }
-        // Production: wells, blocks, fields.
-        var blockSums: [String: Rollup] = [:]
-        for (block, wells) in wellsByBlock {
-            var sum = Rollup()
-            for id in wells {
-                let q = member(id)
-                out.append(make(.well, id, q))
-                sum.add(q)
-            }
-            out.append(make(.block, block, sum))
-            blockSums[block] = sum
-        }
-        var production = Rollup()
-        for (field, blocks) in blocksByField {
-            var sum = Rollup()
-            for b in blocks { sum.add(blockSums[b] ?? Rollup()) }
-            out.append(make(.field, field, sum))
-            production.add(sum)
-        }
-        // Utilisation: meters, sectors.
-        var utilisation = Rollup()
-        for (sector, meters) in metersBySector {
-            var sum = Rollup()
-            for id in meters {
-                let q = member(id)
-                out.append(make(.meter, id, q))
-                sum.add(q)
-            }
-            out.append(make(.sector, sector, sum))
-            utilisation.add(sum)
-        }
-        // Losses: flares.
-        var flared = Rollup()
-        for id in flares {
-            let q = member(id)
-            out.append(make(.flare, id, q))
-            flared.add(q)
-        }
-        // Unregistered assets: on their own.
-        for id in unregistered.sorted() { out.append(make(.unregistered, id, member(id))) }
-        // The whole field.
-        var all = record(.all, "all")
-        all.gasM3 = production.gas
-        all.waterM3 = production.water
-        all.utilisedM3 = utilisation.gas
-        all.flaredM3 = flared.gas
-        all.hasUtilisationRate = true
-        all.utilisationRate = production.gas > 0 ? utilisation.gas / production.gas : nil
-        all.coalT = utilisation.gas * factors.coalKgcePerM3 / 1000
-        all.co2eT = utilisation.gas * factors.co2eKgPerM3 / 1000
-        var everything = production
-        everything.add(utilisation)
-        fill(&all, everything)
-        all.flowSeconds = Double(production.flowUS) / 1e6
-        all.samples = production.samples + utilisation.samples + flared.samples
-        all.estimated = everything.estimated || flared.estimated
-        out.append(all)
-        return out
-    }
-
     // MARK: latest
 
     /// The running figures of the open windows (revision 0), given the partitions' open hours:
@@ -422,113 +293,5 @@ public struct TotalsAggregator: Sendable {
             }
         }
         return out
-    }
-}
-
-// MARK: checkpoint
-
-extension FluidTotals {
-    func save(into w: inout BinaryWriter) {
-        w.double(volume)
-        w.int(coveredUS)
-        w.int(flowUS)
-        w.int(samples)
-        w.bool(estimated)
-    }
-    static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> FluidTotals {
-        FluidTotals(volume: try r.double(), coveredUS: try r.int(), flowUS: try r.int(), samples: Int(try r.int()),
-                    estimated: try r.bool())
-    }
-}
-
-extension TotalsAggregator {
-    private static func save(_ table: [Int64: [String: Figures]], into w: inout BinaryWriter) {
-        w.int(table.count)
-        for start in table.keys.sorted() {
-            w.int(start)
-            let assets = table[start]!
-            w.int(assets.count)
-            for id in assets.keys.sorted() {
-                w.string(id)
-                assets[id]!.gas.save(into: &w)
-                assets[id]!.water.save(into: &w)
-            }
-        }
-    }
-
-    private static func restoreTable(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> [Int64: [String: Figures]] {
-        var table: [Int64: [String: Figures]] = [:]
-        for _ in 0..<(try r.count()) {
-            let start = try r.int()
-            var assets: [String: Figures] = [:]
-            for _ in 0..<(try r.count()) {
-                let id = try r.string()
-                assets[id] = Figures(gas: try FluidTotals.restore(from: &r), water: try FluidTotals.restore(from: &r))
-            }
-            table[start] = assets
-        }
-        return table
-    }
-
-    /// The roll-up's state (closed hours and days kept for corrections, the next windows to close,
-    /// revision numbers, pending corrections), for a checkpoint.
-    public func save(into w: inout BinaryWriter) {
-        Self.save(hours, into: &w)
-        Self.save(days, into: &w)
-        w.int(next.count)
-        for kind in WindowKind.allCases {
-            guard let span = next[kind] else { continue }
-            w.string(kind.rawValue)
-            w.int(span.start.microseconds)
-            w.int(span.end.microseconds)
-        }
-        w.int(revisions.count)
-        for (key, revision) in revisions.sorted(by: { $0.key < $1.key }) {
-            w.string(key.window.rawValue)
-            w.int(key.start.microseconds)
-            w.string(key.scope.rawValue)
-            w.string(key.id)
-            w.int(revision)
-        }
-        w.int(dirty.count)
-        for d in dirty.sorted(by: { ($0.start, $0.window.rawValue, $0.asset) < ($1.start, $1.window.rawValue, $1.asset) }) {
-            w.string(d.window.rawValue)
-            w.int(d.start)
-            w.string(d.asset)
-        }
-        w.int(lastFlush)
-        w.int(lastPrune)
-        w.int(dataEnd)
-        w.int(unregistered.count)
-        for id in unregistered.sorted() { w.string(id) }
-    }
-
-    /// Restores the state a checkpoint saved.
-    public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
-        hours = try Self.restoreTable(from: &r)
-        days = try Self.restoreTable(from: &r)
-        next = [:]
-        for _ in 0..<(try r.count()) {
-            guard let kind = WindowKind(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            next[kind] = WindowSpan(start: Timestamp(microseconds: try r.int()), end: Timestamp(microseconds: try r.int()))
-        }
-        revisions = [:]
-        for _ in 0..<(try r.count()) {
-            guard let window = WindowKind(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            let start = Timestamp(microseconds: try r.int())
-            guard let scope = TotalsRecord.Scope(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            let id = try r.string()
-            revisions[TotalsRecord.Key(window: window, start: start, scope: scope, id: id)] = Int(try r.int())
-        }
-        dirty = []
-        for _ in 0..<(try r.count()) {
-            guard let window = WindowKind(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            dirty.insert(Dirty(window: window, start: try r.int(), asset: try r.string()))
-        }
-        lastFlush = try r.int()
-        lastPrune = try r.int()
-        dataEnd = try r.int()
-        unregistered = []
-        for _ in 0..<(try r.count()) { unregistered.insert(try r.string()) }
     }
 }

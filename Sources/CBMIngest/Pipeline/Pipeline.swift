@@ -19,11 +19,11 @@ import Synchronization
 /// stage adds its state, and the sink, once the output files are synced, hands the whole to
 /// `onCheckpoint` with the last journal sequence it reflects.
 public final class Pipeline: Sendable {
-    private let intake: Stage<IntakeItem>
-    private let partitions: [Stage<PartitionItem>]
-    private let rollup: Stage<RollupItem>
-    private let sinkStage: Stage<SinkBatch>
-    private let counters = Counters()
+    let intake: Stage<IntakeItem>
+    let partitions: [Stage<PartitionItem>]
+    let rollup: Stage<RollupItem>
+    let sinkStage: Stage<SinkBatch>
+    let counters = Counters()
 
     /// How the input ends: `close` closes every window that has data (end of a replay);
     /// `flush` only writes the pending corrections of closed windows (a stop: open windows stay
@@ -83,7 +83,7 @@ public final class Pipeline: Sendable {
         public var totals = 0
     }
 
-    private final class Counters: Sendable {
+    final class Counters: Sendable {
         let probe = Atomic<Int>(0)
         let openWindows = Atomic<Int>(0)
         let messages = Atomic<Int>(0)
@@ -339,82 +339,6 @@ public final class Pipeline: Sendable {
         var barrier = Set<Int>()
         var held: [RollupItem] = []
         var probes: [Int: Int] = [:]
-    }
-
-    /// The partition of an asset.
-    static func partition(of asset: String, count: Int) -> Int { DecodeStep.partition(of: asset, count: count) }
-
-    /// Hands a message to the pipeline; blocks while the intake queue is full.
-    public func submit(_ message: InboundMessage) { intake.submit(.message(message)) }
-
-    /// Hands several messages over (replay and tests).
-    public func submit(contentsOf messages: [InboundMessage]) { intake.submit(contentsOf: messages.map { .message($0) }) }
-
-    /// Tells the pipeline that a time has passed (the wall clock, in live mode), so that windows
-    /// close when the field goes quiet and idle files rotate.
-    public func tick(_ now: Timestamp) {
-        intake.submit(.tick(now))
-        sinkStage.submit(.tick(now))
-    }
-
-    /// Asks for `latest.json`: the running totals of the open windows, as of now.
-    public func requestSnapshot(_ now: Timestamp) { intake.submit(.snapshot(now)) }
-
-    /// Applies an operator's alarm command; `reply` hears "ok" or why not.
-    public func command(_ c: AlertEngine.Command, at t: Timestamp, reply: @escaping @Sendable (String) -> Void) {
-        rollup.submit(.command(c, t, reply: reply))
-    }
-
-    /// Sends a liveness probe through every stage; ``probeSeen`` says which came out last.
-    public func probe(_ id: Int) { intake.submit(.probe(id)) }
-
-    /// The last probe that came out of the sink.
-    public var probeSeen: Int { counters.probe.load(ordering: .relaxed) }
-
-    /// Hours with data not yet closed.
-    public var openWindows: Int { counters.openWindows.load(ordering: .relaxed) }
-
-    /// Takes a new configuration in place (a reload): rules, register, alert rules, output
-    /// settings; the state is kept.
-    public func reconfigure(_ c: Configuration) { intake.submit(.reconfigure(c)) }
-
-    /// Writes events (of recovery, say) to `events/`.
-    public func record(_ events: [EventRecord]) { sinkStage.submit(.events(events)) }
-
-    /// Asks for a checkpoint of the state after everything submitted so far.
-    public func requestCheckpoint() { intake.submit(.checkpoint) }
-
-    /// Ends the input: every window that has data is closed and written, then `latest.json`
-    /// (replay, tests).
-    public func finish(at now: Timestamp) {
-        intake.submit(.end(.close))
-        intake.submit(.snapshot(now))
-        drain()
-    }
-
-    /// Stops: everything submitted goes through, corrections of closed windows, `latest.json`
-    /// and a checkpoint are written; open windows stay open (in the checkpoint).
-    public func stop(at now: Timestamp) {
-        intake.submit(.end(.flush))
-        intake.submit(.snapshot(now))
-        intake.submit(.checkpoint)
-        drain()
-    }
-
-    /// Waits until everything submitted so far has gone through every stage.
-    public func drain() {
-        intake.drain()
-        for p in partitions { p.drain() }
-        rollup.drain()
-        sinkStage.drain()
-    }
-
-    /// What went through so far.
-    public var statistics: Statistics {
-        Statistics(messages: counters.messages.load(ordering: .relaxed),
-                   readings: counters.readings.load(ordering: .relaxed),
-                   rejects: counters.rejects.load(ordering: .relaxed),
-                   totals: counters.totals.load(ordering: .relaxed))
     }
 }
 
