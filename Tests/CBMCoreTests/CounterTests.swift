@@ -174,3 +174,50 @@ struct MixedSeriesTests {
         #expect(r.events.map(\.kind) == [.totalizerJump])
     }
 }
+
+@Suite("Checkpoints of the version before still restore")
+struct CheckpointVersionTests {
+    @Test("a version-1 decoder and partition state (no counter rules) restores with the default thresholds")
+    func versionOne() throws {
+        let t = ts("2026-11-28T10:00:00+08:00").microseconds
+        // The decoder as version 1 wrote it: watermark, unknown series, series, (asset, measurement) pairs.
+        var d = BinaryWriter()
+        d.int(t)
+        d.int(0)
+        d.int(1)
+        d.string("W01")
+        d.string("gas_total")
+        var decoder = TelemetryDecoder(rules: [], register: AggregationHarness.field, limits: DecodeLimits())
+        var dr = BinaryReader(d.bytes, version: 1)
+        try decoder.restore(from: &dr)
+        #expect(decoder.seriesCount == 1 && decoder.watermark == Timestamp(microseconds: t))
+        // A partition as version 1 wrote it: W01's gas totalizer at 999,000 with rollover 10^6.
+        var p = BinaryWriter()
+        p.int(t)
+        p.int(Int64.min)
+        p.int(1)
+        p.string("W01")
+        p.int(t)
+        p.int(t)
+        p.ints([t])
+        p.doubles([999_000])
+        p.optionalDouble(1_000_000)
+        for _ in 0..<3 {
+            p.ints([])
+            p.doubles([])
+            p.optionalDouble(nil)
+        }
+        p.int(0)
+        var a = AssetAggregator(settings: AggregationSettings(), horizonUS: 86_400_000_000)
+        var pr = BinaryReader(p.bytes, version: 1)
+        try a.restore(from: &pr, belongs: { _ in true })
+        // The next reading rolls the counter over: 2,000 m3 counted, as the default margin reads it.
+        var events: [EventRecord] = []
+        a.add(Reading(time: Timestamp(microseconds: t + 1_800_000_000), asset: "W01", measurement: .gasTotal, value: 1_000,
+                      counter: nil), events: &events)
+        var hours: [AssetHour] = []
+        a.finish(into: &hours)
+        #expect(hours.map(\.gas.volume) == [2_000])
+        #expect(events.map(\.kind) == [.totalizerRollover])
+    }
+}
