@@ -24,11 +24,7 @@ struct AggregationHarness {
         var records: [TotalsRecord] = []
         var events: [EventRecord] = []
         /// The highest revision of each record.
-        var final: [TotalsRecord.Key: TotalsRecord] {
-            var out: [TotalsRecord.Key: TotalsRecord] = [:]
-            for r in records where (out[r.key]?.revision ?? 0) < r.revision { out[r.key] = r }
-            return out
-        }
+        var final: [TotalsRecord.Key: TotalsRecord] { finalRecords(records) }
         func find(_ window: WindowKind, _ start: String, _ scope: TotalsRecord.Scope, _ id: String) -> TotalsRecord? {
             final[TotalsRecord.Key(window: window, start: ts(start), scope: scope, id: id)]
         }
@@ -67,6 +63,13 @@ struct AggregationHarness {
 }
 
 func ts(_ text: String) -> Timestamp { try! RFC3339.parse(text).get() }
+
+/// The highest revision of each totals record.
+func finalRecords(_ records: [TotalsRecord]) -> [TotalsRecord.Key: TotalsRecord] {
+    var out: [TotalsRecord.Key: TotalsRecord] = [:]
+    for r in records where (out[r.key]?.revision ?? 0) < r.revision { out[r.key] = r }
+    return out
+}
 
 func reading(_ asset: String, _ m: CBMCore.Measurement, _ time: String, _ value: Double, rollover: Double? = nil) -> Reading {
     Reading(time: ts(time), asset: asset, measurement: m, value: value, rollover: rollover)

@@ -16,11 +16,7 @@ struct StreamHarness {
     struct Result {
         var totals: [TotalsRecord] = []
         var alerts: [AlertRecord] = []
-        var final: [TotalsRecord.Key: TotalsRecord] {
-            var out: [TotalsRecord.Key: TotalsRecord] = [:]
-            for r in totals where (out[r.key]?.revision ?? 0) < r.revision { out[r.key] = r }
-            return out
-        }
+        var final: [TotalsRecord.Key: TotalsRecord] { finalRecords(totals) }
     }
 
     func run(_ messages: [InboundMessage], batch: Int, partitions: Int) -> Result {

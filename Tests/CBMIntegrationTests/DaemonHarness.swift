@@ -1,3 +1,4 @@
+import CBMStorage
 import CBMTestSupport
 import Foundation
 import Testing
@@ -61,6 +62,12 @@ final class Daemon {
     var totals: [[String: Any]] { records(under: dir.file("out/totals")) }
     var events: [[String: Any]] { records(under: dir.file("out/events")) }
     var alerts: [[String: Any]] { records(under: dir.file("out/alerts")) }
+    /// How many messages its journal holds (it has received them).
+    var journaled: Int {
+        var n = 0
+        _ = try? Journal.read(directory: dir.file("journal"), repair: false, damage: { _ in }) { _ in n += 1 }
+        return n
+    }
 
     /// Starts the daemon and, unless told otherwise, waits until it has subscribed.
     @discardableResult

@@ -102,12 +102,7 @@ struct SimulatorTests {
         #expect(p.status == 0, "\(p.stderr)")
         let lines = (try String(contentsOfFile: sim + "/recording.txt", encoding: .utf8)).split(separator: "\n").count
         // Every message in the journal (the daemon has received it), then a stop drains the rest.
-        func journaled() -> Int {
-            var n = 0
-            _ = try? Journal.read(directory: daemon.dir.file("journal"), repair: false, damage: { _ in }) { _ in n += 1 }
-            return n
-        }
-        #expect(eventually(timeout: 60) { journaled() >= lines })
+        #expect(eventually(timeout: 60) { daemon.journaled >= lines })
         #expect(daemon.stop() == 0)
         let checked = compare(truth: sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"])
         #expect(checked > 200)
