@@ -164,6 +164,32 @@ struct PlausibilityTests {
         #expect(events.map(\.kind) == [.totalizerJump])
     }
 
+    @Test("a fall too large for a correction (neither a reset nor a rollover) is a glitch: rejected, and the day stays right")
+    func stepBackGlitch() throws {
+        var f = Field()
+        // W1 (1,200 m3/d expected, at most 24,000 m3/d) reads 3,000,000 + 50 m3 an hour; one reading is 1,500,000.
+        for k in 0...24 { f.json("W1", "gas_total", k == 10 ? "1500000" : "\(3_000_000 + 50 * k)", at: Int64(k) * 3_600) }
+        let out = f.take()
+        #expect(out.rejects.map(\.reason.code) == ["implausible_step_back"])
+        #expect(out.rejects.first?.reason.description.contains("a step back of 1500450 m3, more than the 24000 m3") == true)
+        var h = AggregationHarness()
+        h.register = Field.register
+        let r = h.run([out.readings])
+        let day = try #require(r.find(.day, "2026-11-28T08:00:00+08:00", .well, "W1"))
+        #expect(abs(day.gasM3! - 1_200) < 1e-6)
+        // The aggregator judges the same way when the glitch arrives out of order: the intervals on
+        // either side of it are missing data (volume and coverage), never negative volume.
+        var late = AggregationHarness()
+        late.register = Field.register
+        let glitch = Reading(time: ts(Ref.nov28 + 10 * 3_600 + 60), asset: "W1", measurement: .gasTotal, value: 1_500_000,
+                             counter: out.readings[0].counter)
+        let l = late.run([out.readings, [glitch]])
+        #expect(l.events.map(\.kind) == [.totalizerJump, .totalizerJump])
+        let lateDay = try #require(l.find(.day, "2026-11-28T08:00:00+08:00", .well, "W1"))
+        #expect(abs(lateDay.gasM3! - 1_100) < 1e-6)  // the two hours between 09:00 and 11:00 (10:00 was refused)
+        #expect(abs(lateDay.coverage - 22.0 / 24) < 1e-9)
+    }
+
     @Test("step-backs and resets are never judged as rates")
     func decreasesAreNotRates() {
         var f = Field()
@@ -210,30 +236,50 @@ struct RejectedTimeTests {
         #expect(f.decoder.watermark == ts(Ref.nov28 + 120))
     }
 
-    @Test("a receive time far after the latest time seen is a damaged line: rejected, and the next line goes on")
+    /// Messages through a decode step, one at a time; the rejects' codes and the readings' count.
+    static func step(_ messages: [(topic: String, payload: String, at: Int64)], ownClock: Bool = false)
+        -> (codes: [String], readings: Int, watermark: Timestamp)
+    {
+        var step = DecodeStep(decoder: TelemetryDecoder(rules: Field.rules, register: Field.register, limits: DecodeLimits()),
+                              partitions: 1, settings: AggregationSettings(), silenceAfterUS: nil)
+        var codes: [String] = [], readings = 0
+        for m in messages {
+            _ = step.take(InboundMessage(topic: m.topic, payload: Array(m.payload.utf8), receivedAt: ts(Ref.nov28 + m.at), ownClock: ownClock))
+            let h = step.handOn()
+            codes += h.rejects.map(\.reason.code)
+            readings += h.readingCount
+        }
+        step.finish()
+        let h = step.handOn()
+        return (codes + h.rejects.map(\.reason.code), readings + h.readingCount, h.watermark)
+    }
+
+    static func rate(_ t: Int64, _ topic: String = "t/W1/gas_rate") -> (topic: String, payload: String, at: Int64) { (topic, "50", t) }
+
+    @Test("a receive time far after the latest time seen waits for the next message: a damaged line is rejected, a real gap taken")
     func receiveTimeJump() {
-        var f = Field()
-        f.json("W1", "gas_m3h", "50")
-        // 2100-01-01 in the middle of 2026.
         let year2100: Int64 = 4_102_444_800 - Ref.nov28
-        f.send("t/W1/gas_rate", "50", at: year2100)
-        f.json("W1", "gas_m3h", "50", at: 60)
-        f.json("W1", "gas_m3h", "50", at: 120)
-        let out = f.take()
-        #expect(out.rejects.map(\.reason.code) == ["receive_time_jump"])
-        #expect(out.readings.count == 3)
-        #expect(f.decoder.watermark == ts(Ref.nov28 + 120))
-        // A real gap longer than the limit: only its first message is refused, and says why.
-        f.json("W1", "gas_m3h", "50", at: 10 * 86_400)
-        f.json("W1", "gas_m3h", "50", at: 10 * 86_400 + 60)
-        let gap = f.take()
-        #expect(gap.rejects.map(\.reason.code) == ["receive_time_jump"])
-        #expect(gap.rejects.first?.reason.description.contains("limits.max_receive_jump is 7d") == true)
-        #expect(gap.readings.count == 1)
+        // One line stamped 2100 in a 2026 recording; two of them in a row; a 2-day jump (damage
+        // within the horizon would close two days of windows); and one before 1970.
+        let damaged = Self.step([Self.rate(0), Self.rate(year2100), Self.rate(60), Self.rate(120)])
+        #expect(damaged.codes == ["receive_time_jump"] && damaged.readings == 3 && damaged.watermark == ts(Ref.nov28 + 120))
+        let twoDays = Self.step([Self.rate(0), Self.rate(2 * 86_400), Self.rate(60), Self.rate(120)])
+        #expect(twoDays.codes == ["receive_time_jump"] && twoDays.watermark == ts(Ref.nov28 + 120))
+        let early = Self.step([Self.rate(0), Self.rate(-Ref.nov28), Self.rate(60)])
+        #expect(early.codes == ["bad_receive_time"] && early.readings == 2)
+        // A real gap of ten days: the next message follows the first one after it, so both count.
+        let gap = Self.step([Self.rate(0), Self.rate(10 * 86_400), Self.rate(10 * 86_400 + 60)])
+        #expect(gap.codes.isEmpty && gap.readings == 3 && gap.watermark == ts(Ref.nov28 + 10 * 86_400 + 60))
+        // A jump as the last line has nothing to follow it: rejected.
+        let last = Self.step([Self.rate(0), Self.rate(60), Self.rate(year2100)])
+        #expect(last.codes == ["receive_time_jump"] && last.readings == 2)
         // The daemon's own clock (live, its journal) is never judged so.
-        f.decoder.decode(InboundMessage(topic: "t/W1/gas_rate", payload: Array("5".utf8), receivedAt: ts(Ref.nov28 + 40 * 86_400),
-                                        ownClock: true), readings: &f.readings, rejects: &f.rejects)
-        #expect(f.take().readings.count == 1)
+        let own = Self.step([Self.rate(0), Self.rate(40 * 86_400)], ownClock: true)
+        #expect(own.codes.isEmpty && own.readings == 2)
+        // A value payload's time is its receive time: no further behind the watermark than the horizon.
+        let behind = Self.step([Self.rate(2 * 86_400), (topic: "t/W1/json", payload: #"{"ts":\#(Ref.nov28 + 2 * 86_400),"gas_m3h":1}"#, at: 2 * 86_400 + 1),
+                                Self.rate(0)])
+        #expect(behind.codes == ["beyond_horizon"])
     }
 
     @Test("times beyond 9998-12-31 are refused, event and receive times alike")

@@ -583,8 +583,13 @@ struct RejectReasonTests {
                                   key: "plausibility.well_rate_factor"), "implausible_increase",
              "totalizer at gas_total went from 1000 to 1000000000000 m3 in 1m: 999999999000 m3, more than the 1000 m3 a plausible "
                 + "rate allows (plausibility.well_rate_factor, plausibility.totalizer_span)"),
-            (.receiveTimeJump(aheadUS: 74 * 365 * 86_400_000_000, limitUS: 7 * 86_400_000_000), "receive_time_jump",
-             "receive time is 27010d after the latest time seen (limits.max_receive_jump is 7d): a damaged recording?"),
+            (.receiveTimeJump(aheadUS: 74 * 365 * 86_400_000_000, limitUS: 3_600_000_000), "receive_time_jump",
+             "receive time is 27010d after the latest time seen, and the next message does not follow it (limits.max_receive_jump is 1h): "
+                + "a damaged recording line?"),
+            (.implausibleStepBack(path: "gas_total", from: 3e6, to: 1.5e6, spanUS: 3_600_000_000, amount: 1.5e6, allowed: 24_000,
+                                  key: "plausibility.well_rate_factor"), "implausible_step_back",
+             "totalizer at gas_total went from 3000000 to 1500000 m3 in 1h, neither a reset nor a rollover: a step back of 1500000 m3, "
+                + "more than the 24000 m3 a correction can take back (plausibility.well_rate_factor, plausibility.step_back_span)"),
             (.badReceiveTime(why: "is after 9998-12-31, the last day taken"), "bad_receive_time",
              "receive time is after 9998-12-31, the last day taken"),
         ]

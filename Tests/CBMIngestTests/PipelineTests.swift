@@ -78,6 +78,71 @@ struct PipelineTests {
     }
 }
 
+extension PipelineTests {
+    /// Forty wells every five minutes for ten hours, a few low, a few whose RTU buffers an hour and
+    /// sends it after the hour has closed (corrections), in receive order.
+    static func field(start: Int64) -> [InboundMessage] {
+        var out: [(Int64, InboundMessage)] = []
+        for k in 0..<120 {
+            let t = start + Int64(k) * 300
+            for w in 0..<40 {
+                let low = w % 9 == 0 && (36..<72).contains(k)
+                let buffered = w % 7 == 3 && (48..<60).contains(k)
+                let received = buffered ? start + 64 * 300 + Int64(w) : t
+                let payload = #"{"ts":\#(t),"gas_m3h":\#(low ? 5 : 50)}"#
+                out.append((received * 1000 + Int64(w), InboundMessage(topic: "cbm/F/B/W\(w)/telemetry", payload: Array(payload.utf8),
+                                                                       receivedAt: Timestamp(seconds: received))))
+            }
+        }
+        return out.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    @Test("the threaded pipeline over four partitions writes what the synchronous one writes: totals, revisions and alarms")
+    func threadedEqualsSynchronous() throws {
+        let start: Int64 = 1_795_824_000
+        let messages = Self.field(start: start)
+        func run(synchronous: Bool) throws -> [String: Data] {
+            let dir = TemporaryDirectory("pipeline")
+            dir.write("assets.csv", "id,kind,field,block,sector,expected_gas_m3d\n" + (0..<40).map { "W\($0),well,F,B,,1200" }.joined(separator: "\n"))
+            let yaml = """
+                subscriptions:
+                  - topic: cbm/+/+/+/telemetry
+                    template: cbm/{field}/{block}/{asset}/telemetry
+                    format: json
+                    values: { gas_m3h: { measurement: gas_rate, unit: m3/h } }
+                assets: assets.csv
+                output: { directory: out }
+                pipeline: { partitions: 4, queue_capacity: 8, batch: 3 }
+                alerts:
+                  - { name: low, kind: low_output, scope: well, window: hour, below: 0.5, on_delay: 2 }
+                  - { name: silent, kind: no_data, scope: well, after: 30m }
+                """
+            let config = try ConfigurationLoader.parse(yaml: yaml, file: "c.yaml", baseDirectory: dir.path).get()
+            let sink = FileSink(configuration: config, now: { Timestamp(seconds: start) }, logger: Logger(label: "test"))
+            let pipeline = try Pipeline(configuration: config, sink: sink, synchronous: synchronous)
+            for m in messages { pipeline.submit(m) }
+            pipeline.finish(at: Timestamp(seconds: start))
+            sink.close()
+            var tree: [String: Data] = [:]
+            for family in ["totals", "alerts"] {
+                let root = dir.file("out/\(family)")
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+                    tree["\(family)/\(name)"] = FileManager.default.contents(atPath: root + "/" + name)
+                }
+            }
+            return tree
+        }
+        let reference = try run(synchronous: true)
+        let text = reference.values.map { String(decoding: $0, as: UTF8.self) }.joined()
+        #expect(text.contains(#""rule":"low""#) && text.contains(#""rule":"silent""#) && text.contains(#""revision":2"#))
+        for _ in 0..<3 {
+            let threaded = try run(synchronous: false)
+            #expect(threaded.keys.sorted() == reference.keys.sorted())
+            for (k, v) in reference where threaded[k] != v { Issue.record("\(k) differs") }
+        }
+    }
+}
+
 /// A counter shared between a test and a thread it starts.
 final class ManagedAtomicCounter: @unchecked Sendable {
     private let lock = NSLock()

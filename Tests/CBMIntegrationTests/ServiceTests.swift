@@ -73,8 +73,11 @@ struct ServiceTests {
             assets: assets.csv
             """)
         try changed.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        let granted = child.stderr.components(separatedBy: "subscription granted").count
         child.signal(SIGHUP)
         #expect(eventually { child.stderr.contains("configuration reloaded") })
+        // The new subscription is in place once the broker has granted it.
+        #expect(eventually { child.stderr.components(separatedBy: "subscription granted").count > granted })
         try broker.publish("other/W02/t", #"{"ts": \#(h), "flow": 5}"#)
         #expect(eventually { daemon.readings.contains { $0["asset"] as? String == "W02" && $0["value"] as? Double == 120 } })
         // The first reading of W01 was kept across the reload: this one closes an hour of 600 m3.

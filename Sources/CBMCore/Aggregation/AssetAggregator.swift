@@ -109,32 +109,36 @@ public struct AssetAggregator: Sendable {
     /// Writes an event for each interval next to a new totalizer reading that is not a plain
     /// increase: a step back, a reset, a rollover, or a jump that implies an impossible rate.
     private static func noteChanges(_ h: SeriesHistory, at i: Int, asset: String, events: inout [EventRecord]) {
-        for (a, b) in [(i - 1, i), (i, i + 1)] where a >= 0 && b < h.count {
-            let v1 = h.value(a), v2 = h.value(b)
-            let change = TotalizerChange.classify(from: v1, to: v2, h.counter)
-            let t = Timestamp(microseconds: h.time(b))
-            let span = h.time(b) - h.time(a)
-            func n(_ v: Double) -> String { Quantities.describe(number: v) }
-            if !h.counter.isPlausible(change, overUS: span) {
-                events.append(EventRecord(time: t, kind: .totalizerJump, id: asset,
-                    detail: "totalizer went from \(n(v1)) to \(n(v2)) m3 in \(Quantities.describe(microseconds: span)), "
-                        + "\(n(change.counted)) m3 counted, more than the \(n(h.counter.maxIncrease(overUS: span))) m3 "
-                        + "that \(n(h.counter.maxRateM3d)) m3/d allows: the interval is not counted"))
-                continue
-            }
-            switch change {
-            case .increase: continue
-            case .stepBack(let amount):
-                events.append(EventRecord(time: t, kind: .totalizerStepBack, id: asset,
-                    detail: "totalizer stepped back from \(n(v1)) to \(n(v2)) m3: \(n(amount)) m3 counted (a correction)"))
-            case .rollover(let counted):
-                events.append(EventRecord(time: t, kind: .totalizerRollover, id: asset,
-                    detail: "totalizer went from \(n(v1)) to \(n(v2)) m3 and rolled over at \(n(h.counter.rollover ?? 0)): "
-                        + "\(n(counted)) m3 counted"))
-            case .reset:
-                events.append(EventRecord(time: t, kind: .totalizerReset, id: asset,
-                    detail: "totalizer went from \(n(v1)) to \(n(v2)) m3, near zero: taken as a reset, \(n(v2)) m3 counted from zero"))
-            }
+        if i > 0 { note(h, from: i - 1, to: i, asset: asset, events: &events) }
+        if i + 1 < h.count { note(h, from: i, to: i + 1, asset: asset, events: &events) }
+    }
+
+    private static func note(_ h: SeriesHistory, from a: Int, to b: Int, asset: String, events: inout [EventRecord]) {
+        let v1 = h.value(a), v2 = h.value(b)
+        let change = TotalizerChange.classify(from: v1, to: v2, h.counter)
+        let t = Timestamp(microseconds: h.time(b))
+        let span = h.time(b) - h.time(a)
+        func n(_ v: Double) -> String { Quantities.describe(number: v) }
+        if !h.counter.isPlausible(change, overUS: span) {
+            let bound = change.counted < 0 ? "\(n(h.counter.maxStepBack(overUS: span))) m3 a correction can take back"
+                : "\(n(h.counter.maxIncrease(overUS: span))) m3 that \(n(h.counter.maxRateM3d)) m3/d allows"
+            events.append(EventRecord(time: t, kind: .totalizerJump, id: asset,
+                detail: "totalizer went from \(n(v1)) to \(n(v2)) m3 in \(Quantities.describe(microseconds: span)), "
+                    + "\(n(change.counted)) m3, beyond the \(bound): the interval is not counted"))
+            return
+        }
+        switch change {
+        case .increase: return
+        case .stepBack(let amount):
+            events.append(EventRecord(time: t, kind: .totalizerStepBack, id: asset,
+                detail: "totalizer stepped back from \(n(v1)) to \(n(v2)) m3: \(n(amount)) m3 counted (a correction)"))
+        case .rollover(let counted):
+            events.append(EventRecord(time: t, kind: .totalizerRollover, id: asset,
+                detail: "totalizer went from \(n(v1)) to \(n(v2)) m3 and rolled over at \(n(h.counter.rollover ?? 0)): "
+                    + "\(n(counted)) m3 counted"))
+        case .reset:
+            events.append(EventRecord(time: t, kind: .totalizerReset, id: asset,
+                detail: "totalizer went from \(n(v1)) to \(n(v2)) m3, near zero: taken as a reset, \(n(v2)) m3 counted from zero"))
         }
     }
 
@@ -174,7 +178,8 @@ public struct AssetAggregator: Sendable {
         }
         // Forget what is older than the horizon, once an hour.
         let cutoff = watermark.microseconds - horizonUS
-        if prunedThrough == .min || cutoff - prunedThrough >= 3_600_000_000 {
+        let (elapsed, overflow) = cutoff.subtractingReportingOverflow(prunedThrough)
+        if prunedThrough == .min || overflow || elapsed >= 3_600_000_000 {
             for a in table.indices {
                 table[a].gasTotal.prune(before: cutoff)
                 table[a].gasRate.prune(before: cutoff)

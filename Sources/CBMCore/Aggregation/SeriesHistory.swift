@@ -55,6 +55,7 @@ struct SeriesHistory: Sendable {
         w.double(counter.rolloverMargin)
         w.double(counter.maxRateM3d)
         w.int(counter.minSpanUS)
+        w.int(counter.stepBackSpanUS)
     }
 
     static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> SeriesHistory {
@@ -67,6 +68,7 @@ struct SeriesHistory: Sendable {
             h.counter.rolloverMargin = try r.double()
             h.counter.maxRateM3d = try r.double()
             h.counter.minSpanUS = try r.int()
+            h.counter.stepBackSpanUS = try r.int()
         }
         guard h.times.count == h.values.count else { throw BinaryReader.Malformed() }
         return h

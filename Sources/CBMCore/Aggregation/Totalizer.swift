@@ -17,6 +17,10 @@ public struct CounterRules: Sendable, Equatable {
     /// The shortest span over which an increase is judged as a rate, in microseconds (a counter
     /// that ticks in whole units, or updates in bursts, is not a spike).
     public var minSpanUS: Int64
+    /// A step back (a correction) may take back at most what `maxRateM3d` makes in this span (or
+    /// in the interval, when longer), in microseconds: a larger fall that is neither a reset nor a
+    /// rollover is a glitch, not a correction.
+    public var stepBackSpanUS: Int64
 
     /// The default of `reset_below`: a drop to a tenth of the previous reading or less.
     public static let defaultResetBelow = 0.1
@@ -24,15 +28,18 @@ public struct CounterRules: Sendable, Equatable {
     public static let defaultRolloverMargin = 0.1
     /// The default of `plausibility.totalizer_span`.
     public static let defaultMinSpanUS: Int64 = 3_600_000_000
+    /// The default of `plausibility.step_back_span`: a day's worth at the bound rate.
+    public static let defaultStepBackSpanUS: Int64 = 86_400_000_000
 
     public init(rollover: Double? = nil, resetBelow: Double = CounterRules.defaultResetBelow,
                 rolloverMargin: Double = CounterRules.defaultRolloverMargin, maxRateM3d: Double = .infinity,
-                minSpanUS: Int64 = CounterRules.defaultMinSpanUS) {
+                minSpanUS: Int64 = CounterRules.defaultMinSpanUS, stepBackSpanUS: Int64 = CounterRules.defaultStepBackSpanUS) {
         self.rollover = rollover
         self.resetBelow = resetBelow
         self.rolloverMargin = rolloverMargin
         self.maxRateM3d = maxRateM3d
         self.minSpanUS = minSpanUS
+        self.stepBackSpanUS = stepBackSpanUS
     }
 
     /// The largest volume an interval of `microseconds` may count.
@@ -41,11 +48,19 @@ public struct CounterRules: Sendable, Equatable {
         maxRateM3d * Double(max(microseconds, minSpanUS)) / 86_400_000_000
     }
 
-    /// Whether the volume counted over an interval is plausible (never more than the bound; a
-    /// step back is a correction, never judged as a rate).
+    /// The largest step back an interval of `microseconds` may take.
+    @inline(__always)
+    public func maxStepBack(overUS microseconds: Int64) -> Double {
+        maxRateM3d * Double(max(microseconds, stepBackSpanUS)) / 86_400_000_000
+    }
+
+    /// Whether the volume counted over an interval is plausible: a rise (or a reset's or a
+    /// rollover's count) no more than the rate bound allows, a step back no larger than a
+    /// correction can be.
     @inline(__always)
     public func isPlausible(_ change: TotalizerChange, overUS microseconds: Int64) -> Bool {
-        change.counted <= maxIncrease(overUS: microseconds)
+        if case .stepBack(let d) = change { return -d <= maxStepBack(overUS: microseconds) }
+        return change.counted <= maxIncrease(overUS: microseconds)
     }
 }
 

@@ -25,6 +25,12 @@ public struct HeardFrom: Sendable, Equatable {
             self.last = last
             self.gaps = gaps
         }
+
+        mutating func heard(at t: Int64, minGapUS: Int64) {
+            guard t > last else { return }
+            if t - last > minGapUS { gaps.append(Gap(from: last, to: t)) }
+            last = t
+        }
     }
 
     /// The shortest gap worth noting.
@@ -44,14 +50,7 @@ public struct HeardFrom: Sendable, Equatable {
     /// Notes a message of `asset` received at `t`.
     public mutating func heard(_ asset: String, at t: Int64) {
         note(t)
-        if var x = assets[asset] {
-            guard t > x.last else { return }
-            if t - x.last > minGapUS { x.gaps.append(Gap(from: x.last, to: t)) }
-            x.last = t
-            assets[asset] = x
-        } else {
-            assets[asset] = Times(first: t, last: t)
-        }
+        assets[asset, default: Times(first: t, last: t)].heard(at: t, minGapUS: minGapUS)
     }
 
     /// Notes that a time has passed (the wall clock, live).

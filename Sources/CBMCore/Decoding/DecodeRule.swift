@@ -103,10 +103,10 @@ public struct DecodeLimits: Sendable, Equatable {
     public var maxUnknownSeries: Int = 1_000
     /// How far behind the watermark a reading may be (the aggregation horizon).
     public var horizonUS: Int64 = 86_400 * 1_000_000
-    /// How far a message's receive time may be after the latest time seen (the watermark, and
-    /// the previous message's receive time); later is a damaged recording line, rejected. Not
-    /// applied to the daemon's own clock (live messages, and its journal read back).
-    public var maxReceiveJumpUS: Int64 = 7 * 86_400 * 1_000_000
+    /// How far a recording's receive time may jump ahead of the latest time seen before the next
+    /// message must confirm it (a damaged line is rejected). Not applied to the daemon's own clock
+    /// (live messages, and its journal read back).
+    public var maxReceiveJumpUS: Int64 = 3_600_000_000
     /// What readings may be.
     public var plausibility = Plausibility()
 

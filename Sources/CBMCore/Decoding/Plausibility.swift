@@ -24,6 +24,8 @@ public struct Plausibility: Sendable, Equatable {
     public var wellRateFactor: Double?
     /// A totalizer's increase is judged as a rate over at least this span, in microseconds.
     public var totalizerSpanUS: Int64
+    /// A totalizer's step back may take back at most what the bound rate makes in this span.
+    public var stepBackSpanUS: Int64
 
     /// The defaults: no negative rate or counter; gas up to 10⁷ m³/d at any asset (beyond any
     /// CBM field's trunk-line delivery) and a well up to twenty times what the register expects
@@ -43,6 +45,7 @@ public struct Plausibility: Sendable, Equatable {
         self.bounds = bounds
         wellRateFactor = 20
         totalizerSpanUS = CounterRules.defaultMinSpanUS
+        stepBackSpanUS = CounterRules.defaultStepBackSpanUS
         table = Self.table(bounds)
     }
 

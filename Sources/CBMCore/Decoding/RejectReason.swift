@@ -26,6 +26,8 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
     case implausibleValue(path: String, value: Double, unit: String, limit: Double, above: Bool, key: String)
     /// A totalizer whose change from the reading before it implies an impossible rate.
     case implausibleIncrease(path: String, from: Double, to: Double, spanUS: Int64, counted: Double, allowed: Double, key: String)
+    /// A totalizer whose fall from the reading before it is larger than a correction can be.
+    case implausibleStepBack(path: String, from: Double, to: Double, spanUS: Int64, amount: Double, allowed: Double, key: String)
     /// A receive time implausibly far after the latest time seen (a damaged recording).
     case receiveTimeJump(aheadUS: Int64, limitUS: Int64)
     /// A receive time that cannot be right (beyond the last date taken).
@@ -55,6 +57,7 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
         case .beyondHorizon: return "beyond_horizon"
         case .implausibleValue: return "implausible_value"
         case .implausibleIncrease: return "implausible_increase"
+        case .implausibleStepBack: return "implausible_step_back"
         case .receiveTimeJump: return "receive_time_jump"
         case .badReceiveTime: return "bad_receive_time"
         }
@@ -107,9 +110,13 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
         case .implausibleIncrease(let path, let from, let to, let span, let counted, let allowed, let key):
             return "totalizer at \(path) went from \(n(from)) to \(n(to)) m3 in \(Quantities.describe(microseconds: span)): "
                 + "\(n(counted)) m3, more than the \(n(allowed)) m3 a plausible rate allows (\(key), plausibility.totalizer_span)"
+        case .implausibleStepBack(let path, let from, let to, let span, let amount, let allowed, let key):
+            return "totalizer at \(path) went from \(n(from)) to \(n(to)) m3 in \(Quantities.describe(microseconds: span)), neither a reset nor "
+                + "a rollover: a step back of \(n(amount)) m3, more than the \(n(allowed)) m3 a correction can take back (\(key), "
+                + "plausibility.step_back_span)"
         case .receiveTimeJump(let ahead, let limit):
-            return "receive time is \(Quantities.describe(microseconds: ahead)) after the latest time seen "
-                + "(limits.max_receive_jump is \(Quantities.describe(microseconds: limit))): a damaged recording?"
+            return "receive time is \(Quantities.describe(microseconds: ahead)) after the latest time seen, and the next message "
+                + "does not follow it (limits.max_receive_jump is \(Quantities.describe(microseconds: limit))): a damaged recording line?"
         case .badReceiveTime(let why):
             return "receive time \(why)"
         }

@@ -93,6 +93,7 @@ extension TelemetryDecoder {
             guard var rules = counter else { return nil }
             rules.maxRateM3d = rate
             rules.minSpanUS = p.totalizerSpanUS
+            rules.stepBackSpanUS = p.stepBackSpanUS
             counter = rules
             var c = m == .gasTotal ? assets[a].gasTotal : assets[a].waterTotal
             let reason = Self.judge(&c, value: value, time: t, rules: rules, path: path, key: key)
@@ -106,7 +107,9 @@ extension TelemetryDecoder {
         }
     }
 
-    /// Judges a totalizer reading against the one before it in time. A reading after a rejected
+    /// Judges a totalizer reading against the one before it in time: a rise the rate bound does
+    /// not allow, or a fall larger than a correction can be (neither a reset nor a rollover), is
+    /// rejected, and the counter goes on from the reading before. A reading after a rejected
     /// one that agrees with it is taken (the counter holds its new level: a meter exchanged, or
     /// the reading before was the odd one); the interval across the jump is then not counted.
     /// Readings out of time order are judged when they are totalled.
@@ -128,8 +131,15 @@ extension TelemetryDecoder {
             c = CounterState(time: t, value: value)
             return nil
         }
-        let reason = RejectReason.implausibleIncrease(path: path, from: c.value, to: value, spanUS: t - c.time, counted: change.counted,
-                                                      allowed: rules.maxIncrease(overUS: t - c.time), key: key)
+        let span = t - c.time
+        let reason: RejectReason
+        if case .stepBack(let d) = change {
+            reason = .implausibleStepBack(path: path, from: c.value, to: value, spanUS: span, amount: -d,
+                                          allowed: rules.maxStepBack(overUS: span), key: key)
+        } else {
+            reason = .implausibleIncrease(path: path, from: c.value, to: value, spanUS: span, counted: change.counted,
+                                          allowed: rules.maxIncrease(overUS: span), key: key)
+        }
         c.rejectedTime = t
         c.rejectedValue = value
         return reason

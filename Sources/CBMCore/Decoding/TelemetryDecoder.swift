@@ -26,7 +26,7 @@ public struct TelemetryDecoder: Sendable {
     /// The watermark: the latest event or receive time seen. Windows close when it passes their
     /// end plus the allowed lateness; readings further behind it than the horizon are rejected.
     public internal(set) var watermark = Timestamp(microseconds: .min)
-    /// The receive time of the previous message (whatever became of it).
+    /// The latest receive time taken.
     var lastReceived = Int64.min
 
     /// The first time not taken (9999-01-01T00:00:00Z): every window of an accepted reading then
@@ -51,6 +51,18 @@ public struct TelemetryDecoder: Sendable {
         self.register = register
         self.limits = limits
         for (id, i) in index { assets[i].bounds(register[id], limits.plausibility) }
+    }
+
+    /// How far a recording's message was received after the latest time seen (the watermark, and
+    /// the last receive time taken), when that is more than `limits.max_receive_jump`: its line may
+    /// be damaged (``DecodeStep`` waits for the next message to tell). Nil for the daemon's own
+    /// clock, and when nothing was seen yet.
+    public func receiveJump(_ m: InboundMessage) -> Int64? {
+        guard !m.ownClock else { return nil }
+        let reference = max(watermark.microseconds, lastReceived)
+        guard reference > Int64.min else { return nil }
+        let ahead = m.receivedAt.microseconds &- reference
+        return ahead > limits.maxReceiveJumpUS ? ahead : nil
     }
 
     /// Number of distinct (asset, measurement) series seen.
@@ -80,16 +92,13 @@ public struct TelemetryDecoder: Sendable {
     }
 
     private mutating func decode(_ message: InboundMessage, into out: inout Output) {
-        let received = message.receivedAt.microseconds
-        let previous = lastReceived
-        lastReceived = received
         guard message.receivedAt < Self.endOfTime else {
             return out.reject(.badReceiveTime(why: "\(message.receivedAt) is after 9998-12-31, the last day taken"))
         }
-        let reference = max(watermark.microseconds, previous)
-        if !message.ownClock, reference > Int64.min, received &- reference > limits.maxReceiveJumpUS {
-            return out.reject(.receiveTimeJump(aheadUS: received - reference, limitUS: limits.maxReceiveJumpUS))
+        guard message.receivedAt.microseconds > 0 else {
+            return out.reject(.badReceiveTime(why: "\(message.receivedAt) is not after 1970"))
         }
+        lastReceived = max(lastReceived, message.receivedAt.microseconds)
         guard message.payload.count <= limits.maxPayload else {
             return out.reject(.payloadTooLarge(size: message.payload.count, limit: limits.maxPayload))
         }
@@ -122,6 +131,10 @@ public struct TelemetryDecoder: Sendable {
         let text = String(decoding: message.payload, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { return out.reject(.emptyPayload) }
         guard let raw = DecimalNumber.parse(text) else { return out.reject(.notANumber(path: "payload", found: Self.excerpt(text))) }
+        // Its time is the receive time: as far behind the watermark as any reading may be.
+        if watermark.microseconds > Int64.min, watermark - message.receivedAt > limits.horizonUS {
+            return out.reject(.beyondHorizon(path: "receive time", behindUS: watermark - message.receivedAt, limitUS: limits.horizonUS))
+        }
         accept(raw, shown: text, path: "payload", mapping: mapping, asset: asset, time: message.receivedAt, into: &out)
     }
 

@@ -15,6 +15,8 @@ public struct DecodeStep: Sendable {
     private var pending = HandOn(partitions: 0)
     /// One message's readings (kept, so a message allocates nothing of its own).
     private var scratch: [Reading] = []
+    /// A recording's message whose receive time jumped, waiting for the next one; how far ahead.
+    private var held: (InboundMessage, Int64)?
 
     /// What goes on from one stretch of input: rejects to the sink, to each partition its
     /// readings and then the watermark, and to the roll-up when assets were heard from.
@@ -50,7 +52,43 @@ public struct DecodeStep: Sendable {
     }
 
     /// Takes a message; true when what was taken so far must be handed on now.
+    ///
+    /// A recording's message received implausibly long after the latest time seen
+    /// (``TelemetryDecoder/receiveJump(_:)``) waits for the next one: when that follows it (a real
+    /// gap, or the recorder's clock moved on) both are taken; when it does not, the waiting line
+    /// was damaged and is rejected, so it never moves time. The last message of the input has no
+    /// next one: if it jumped, it is rejected (``finish()``).
     public mutating func take(_ m: InboundMessage) -> Bool {
+        var cut = false
+        if let (h, ahead) = held {
+            held = nil
+            if m.receivedAt.microseconds >= h.receivedAt.microseconds &- decoder.limits.maxReceiveJumpUS {
+                cut = process(h)
+            } else {
+                refuse(h, ahead: ahead)
+            }
+        }
+        if let ahead = decoder.receiveJump(m) {
+            held = (m, ahead)
+            return cut
+        }
+        return process(m) || cut
+    }
+
+    /// The end of the input: a message still waiting for the next one is rejected.
+    public mutating func finish() {
+        guard let (h, ahead) = held else { return }
+        held = nil
+        refuse(h, ahead: ahead)
+    }
+
+    private mutating func refuse(_ m: InboundMessage, ahead: Int64) {
+        pending.rejects.append(Reject(time: m.receivedAt, topic: m.topic,
+                                      reason: .receiveTimeJump(aheadUS: ahead, limitUS: decoder.limits.maxReceiveJumpUS), payload: m.payload))
+        pending.messages += 1
+    }
+
+    private mutating func process(_ m: InboundMessage) -> Bool {
         scratch.removeAll(keepingCapacity: true)
         decoder.decode(m, readings: &scratch, rejects: &pending.rejects)
         if heard != nil {
@@ -72,11 +110,16 @@ public struct DecodeStep: Sendable {
     }
 
     /// Takes the passing of time (the wall clock, live); true when it must be handed on now.
+    /// The silence clock follows it `tickGraceUS` behind: a message stamped just before a tick
+    /// may reach the stage just after it, and must not find its asset already called silent.
     public mutating func tick(_ t: Timestamp) -> Bool {
         decoder.observe(t)
-        heard?.note(t.microseconds)
+        heard?.note(t.microseconds - Self.tickGraceUS)
         return cuts.crossed(decoder.watermark)
     }
+
+    /// How far the silence clock stays behind the wall clock's ticks.
+    public static let tickGraceUS: Int64 = 5_000_000
 
     /// Hands on what was taken since the last hand-on.
     public mutating func handOn() -> HandOn {

@@ -163,7 +163,7 @@ public struct Configuration: Sendable {
         let a = aggregation
         lines.append("aggregation: \(a.windows.map(\.rawValue).joined(separator: ", ")) in \(a.timeZone.identifier), gas day from \(String(format: "%02d:%02d", a.dayStartMinutes / 60, a.dayStartMinutes % 60)), basis \(a.basis.name) 101.325 kPa, lateness \(Quantities.describe(microseconds: a.allowedLatenessUS)), max gap \(Quantities.describe(microseconds: a.maxGapUS)), \(a.integration.rawValue)")
         lines.append("factors: \(factors.coalKgcePerM3) kgce/m3 standard coal, \(factors.co2eKgPerM3) kg CO2e/m3")
-        lines.append("limits: payload \(Quantities.describe(bytes: Int64(limits.maxPayload))), future \(Quantities.describe(microseconds: limits.maxFutureUS)), past \(Quantities.describe(microseconds: limits.maxPastUS)), \(limits.maxSeries) series, receive time jumps over \(Quantities.describe(microseconds: limits.maxReceiveJumpUS)) rejected")
+        lines.append("limits: payload \(Quantities.describe(bytes: Int64(limits.maxPayload))), future \(Quantities.describe(microseconds: limits.maxFutureUS)), past \(Quantities.describe(microseconds: limits.maxPastUS)), \(limits.maxSeries) series, a recording's receive time jumping over \(Quantities.describe(microseconds: limits.maxReceiveJumpUS)) waits for the next message")
         lines.append("plausibility: " + Self.explain(limits.plausibility))
         lines.append("journal: \(journal.directory), fsync \(journal.policy.rawValue)"
             + (journal.policy == .interval ? " every \(Quantities.describe(microseconds: journal.fsyncIntervalUS))" : "")
@@ -217,7 +217,8 @@ public struct Configuration: Sendable {
             if m == .gasRate, let f = p.wellRateFactor { text += " (a well at most \(Quantities.describe(number: f))x its expected_gas_m3d)" }
             parts.append(text)
         }
-        parts.append("a totalizer's rise in one interval at most the rate above allows, over at least \(Quantities.describe(microseconds: p.totalizerSpanUS))")
+        parts.append("a totalizer's rise in one interval at most the rate above allows, over at least \(Quantities.describe(microseconds: p.totalizerSpanUS))"
+            + ", and a step back at most what it makes in \(Quantities.describe(microseconds: p.stepBackSpanUS))")
         return parts.joined(separator: "; ")
     }
 }

@@ -236,6 +236,7 @@ struct RawPlausibility: RawSection {
     var methaneFraction: RawBounds?
     var wellRateFactor: String?
     var totalizerSpan: String?
+    var stepBackSpan: String?
     enum Keys: String, CodingKey, CaseIterable {
         case gasRate = "gas_rate"
         case gasTotal = "gas_total"
@@ -247,6 +248,7 @@ struct RawPlausibility: RawSection {
         case methaneFraction = "methane_fraction"
         case wellRateFactor = "well_rate_factor"
         case totalizerSpan = "totalizer_span"
+        case stepBackSpan = "step_back_span"
     }
     typealias CodingKeys = Keys
     static var children: [String: KeySchema] {

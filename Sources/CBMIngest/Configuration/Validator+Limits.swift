@@ -81,6 +81,7 @@ extension Validator {
             }
         }
         p.totalizerSpanUS = duration(raw?.totalizerSpan, path / "totalizer_span", default: p.totalizerSpanUS)
+        p.stepBackSpanUS = duration(raw?.stepBackSpan, path / "step_back_span", default: p.stepBackSpanUS)
         return p
     }
 

@@ -130,7 +130,8 @@ public final class Pipeline: Sendable {
             totals: totalsState,
             alerts: alertState,
             watermarks: [Timestamp](repeating: Timestamp(microseconds: .min), count: count),
-            encoder: RecordEncoder(zone: ZoneOffsets(zone: a.timeZone), basis: a.basis)))
+            encoder: RecordEncoder(zone: ZoneOffsets(zone: a.timeZone), basis: a.basis),
+            handOns: [Int](repeating: 0, count: count), waiting: [[RollupItem]](repeating: [], count: count)))
         let factors = configuration.factors
         let rollup = Stage<RollupItem>(label: "cbm-ingest.rollup", capacity: 4 * count + 64, batch: 64, synchronous: synchronous) { items in
             var records: [TotalsRecord] = []
@@ -149,13 +150,31 @@ public final class Pipeline: Sendable {
                     alerts.removeAll()
                 }
             }
+            // The partitions' items are taken in lockstep, one hand-on of the decode stage at a
+            // time: a partition that is ahead (it has handed on more watermarks than the slowest)
+            // waits, so what the roll-up sees does not depend on how fast each partition runs, and
+            // the live pipeline writes what a replay writes. Behind a checkpoint barrier, a
+            // partition's later items wait until every partition has passed it, so the state saved
+            // is exactly that before it.
             func process(_ item: RollupItem) {
-                // Behind a checkpoint barrier, a partition's later items wait until every
-                // partition has passed it, so the state saved is exactly that before it.
-                if item.partition >= 0 && s.value.barrier.contains(item.partition) {
-                    s.value.held.append(item)
+                let p = item.partition
+                if p >= 0 && (s.value.barrier.contains(p) || !s.value.waiting[p].isEmpty
+                    || s.value.handOns[p] > s.value.handOns.min()!) {
+                    s.value.waiting[p].append(item)
                     return
                 }
+                apply(item)
+                var moved = true
+                while moved {
+                    moved = false
+                    let slowest = s.value.handOns.min()!
+                    for q in 0..<count where !s.value.waiting[q].isEmpty && s.value.handOns[q] == slowest && !s.value.barrier.contains(q) {
+                        apply(s.value.waiting[q].removeFirst())
+                        moved = true
+                    }
+                }
+            }
+            func apply(_ item: RollupItem) {
                 switch item {
                 case .hours(_, let hours):
                     s.value.totals.receive(hours)
@@ -182,6 +201,7 @@ public final class Pipeline: Sendable {
                     case .failure(let e): reply(e.message)
                     }
                 case .watermark(let partition, let w):
+                    s.value.handOns[partition] += 1
                     s.value.watermarks[partition] = w
                     let low = s.value.watermarks.min()!
                     if low > s.value.closedAt {
@@ -212,10 +232,7 @@ public final class Pipeline: Sendable {
                     s.value.totals.save(into: &w)
                     s.value.alerts.save(into: &w)
                     sinkStage.submit(.checkpoint(sequence: assembly.sequence, state: assembly.encode(rollup: w.bytes)))
-                    s.value.barrier.removeAll()
-                    let held = s.value.held
-                    s.value.held.removeAll()
-                    for h in held { process(h) }
+                    s.value.barrier.removeAll()  // the waiting items go on
                 case .ended(_, let ending):
                     s.value.ended += 1
                     guard s.value.ended == count else { break }
@@ -318,6 +335,7 @@ public final class Pipeline: Sendable {
                     let assembly = CheckpointAssembly(sequence: step.value.lastSequence, decoder: w.bytes, partitions: count)
                     for part in partitions { part.submit(.checkpoint(assembly)) }
                 case .end(let ending):
+                    step.value.finish()
                     forward()
                     for part in partitions { part.submit(.end(ending)) }
                 }
@@ -335,9 +353,11 @@ public final class Pipeline: Sendable {
         var encoder: RecordEncoder
         var openHours: [AssetHour] = []
         var openReports = 0
-        /// Partitions that have passed the current checkpoint barrier, and their items since.
+        /// Partitions that have passed the current checkpoint barrier.
         var barrier = Set<Int>()
-        var held: [RollupItem] = []
+        /// Per partition: the watermarks (hand-ons) taken, and the items waiting for the others.
+        var handOns: [Int]
+        var waiting: [[RollupItem]]
         var probes: [Int: Int] = [:]
     }
 }

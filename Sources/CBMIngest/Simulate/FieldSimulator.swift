@@ -141,15 +141,26 @@ public struct FieldSimulator {
                 production += volume
                 // A counter reset now and then (far from its rollover); a rollover when it is due;
                 // now and then a small step back (a flow computer's audit correction).
+                // The truth is what the counter shows (a meter's totalizer is the measurement), from
+                // what the simulator did to it, not from how the ingester reads a fall.
                 let before = w.counter
-                if !w.rollover && Int.random(in: 0..<5000, using: &rng) == 0 { w.counter = 0 }
-                w.counter += volume
+                var shown: Double
+                if !w.rollover && Int.random(in: 0..<5000, using: &rng) == 0 {
+                    w.counter = 0 + volume
+                    shown = w.counter  // a reset: the counter counts from zero
+                } else {
+                    w.counter += volume
+                    shown = w.counter - before
+                }
                 if Int.random(in: 0..<3000, using: &rng) == 0 && w.counter > before && w.counter > 100_000 {
                     w.counter -= volume + Double(Int.random(in: 1...500, using: &rng))
+                    shown = w.counter - before  // a step back: the meter's correction
                 }
-                if w.rollover && w.counter >= 1.0e9 { w.counter -= 1.0e9 }
-                // The truth is what the counter shows (a meter's totalizer is the measurement).
-                credit(w.id, from: t, volume: Self.shown(before, w.counter, rollover: 1.0e9))
+                if w.rollover && w.counter >= 1.0e9 {
+                    w.counter -= 1.0e9
+                    shown = 1.0e9 - before + w.counter  // through the rollover value
+                }
+                credit(w.id, from: t, volume: shown)
                 wells[i] = w
             }
             // Meters and flares: this interval's production, less what the flares burn.
@@ -169,7 +180,7 @@ public struct FieldSimulator {
                 meterCounters[j] += v / 1e4
                 // Now and then a sales meter's correction: a step back of 10 to 500 m3 (0.001 to 0.05 in 10^4 m3).
                 if Int.random(in: 0..<500, using: &rng) == 0 { meterCounters[j] -= v / 1e4 + Double(Int.random(in: 1...50, using: &rng)) / 1000 }
-                credit(meter.id, from: t, volume: Self.shown(before * 1e4, meterCounters[j] * 1e4, rollover: 1.0e9))
+                credit(meter.id, from: t, volume: meterCounters[j] * 1e4 - before * 1e4)
             }
             for (j, flare) in flares.enumerated() {
                 let v = flared / Double(flares.count)
@@ -192,12 +203,6 @@ public struct FieldSimulator {
         messages += late
         messages = messages.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
         return (messages, hourly)
-    }
-
-    /// The volume a totalizer shows between two values, as the meter's books count it (and as the
-    /// ingester reads it with the default thresholds): a rise, a step back, a reset or a rollover.
-    static func shown(_ v1: Double, _ v2: Double, rollover: Double) -> Double {
-        TotalizerChange.classify(from: v1, to: v2, CounterRules(rollover: rollover)).counted
     }
 
     /// A number as JSON writes it, full precision (the totalizers must be exact).
