@@ -54,7 +54,7 @@ let package = Package(
             ]
         ),
         // Real components for tests: a private mosquitto broker, child processes, temporary folders.
-        .target(name: "CBMTestSupport", dependencies: ["CBMMQTT"]),
+        .target(name: "CBMTestSupport", dependencies: ["CBMMQTT", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CBMCoreTests", dependencies: ["CBMCore"]),
         .testTarget(name: "CBMStorageTests", dependencies: ["CBMCore", "CBMStorage", "CBMTestSupport"]),
         .testTarget(name: "CBMIngestTests", dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMTestSupport"]),

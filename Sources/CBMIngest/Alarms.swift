@@ -69,6 +69,9 @@ final class AlarmHook: Sendable {
         self.logger = logger
     }
 
+    /// Waits until every run asked for so far has ended.
+    func drain() { queue.sync {} }
+
     func run(_ json: [UInt8], alarm: String) {
         guard pending.add(1, ordering: .relaxed).newValue <= 1000 else {
             pending.subtract(1, ordering: .relaxed)
@@ -90,7 +93,14 @@ final class AlarmHook: Sendable {
                 logger.error("cannot run the alarm hook", metadata: ["alert.hook": "\(command)", "error": "\(error)"])
                 return
             }
-            input.fileHandleForWriting.write(Data(json))
+            // A hook that does not read its input (or exits first) makes this a broken pipe: an
+            // error to log, never the end of the daemon (SIGPIPE is ignored).
+            do {
+                try input.fileHandleForWriting.write(contentsOf: Data(json))
+            } catch {
+                logger.warning("the alarm hook did not take the alarm on its input",
+                               metadata: ["alert.hook": "\(command)", "alert.alarm": "\(alarm)", "error": "\(error)"])
+            }
             try? input.fileHandleForWriting.close()
             let deadline = Date().addingTimeInterval(Double(timeoutUS) / 1e6)
             while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }

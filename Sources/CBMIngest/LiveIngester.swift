@@ -26,9 +26,9 @@ public final class LiveIngester: Sendable {
         }
     }
 
-    private let configuration: Configuration
-    private let logger: Logger
-    private let now: @Sendable () -> Timestamp
+    let configuration: Configuration
+    let logger: Logger
+    let now: @Sendable () -> Timestamp
     private let outcome = Mutex<Outcome?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let notifier = SystemdNotifier()
@@ -260,83 +260,6 @@ public final class LiveIngester: Sendable {
             "messages": "\(s.messages)", "readings": "\(s.readings)", "rejects": "\(s.rejects)", "totals": "\(s.totals)",
         ])
         return result
-    }
-
-    /// What recovery found and built.
-    struct Recovery {
-        var pipeline: Pipeline
-        var journal: Journal
-        var checkpoint: UInt64
-        var replayed: Int
-    }
-
-    /// Loads the last checkpoint, replays the journal after it through the pipeline, and opens
-    /// the journal for appending. A damaged record is skipped and a torn tail cut, both written as
-    /// events.
-    func recover(sink: FileSink, onAlerts: @escaping @Sendable ([AlertRecord]) -> Void = { _ in }) throws -> Recovery {
-        let j = configuration.journal
-        let store = CheckpointStore(directory: j.directory)
-        var checkpoint: CheckpointStore.Checkpoint?
-        do {
-            checkpoint = try store.load()
-        } catch {
-            logger.error("the checkpoint is damaged: starting from the journal's beginning", metadata: ["error": "\(error)"])
-        }
-        // Totals written after the checkpoint, before a crash, will be written again: their
-        // revision numbers must go up, so a reader keeping the highest one gets the new ones.
-        let checkpointTime = (try? FileManager.default.attributesOfItem(atPath: store.path))?[.modificationDate] as? Date
-        let written = sink.writtenRevisions(since: checkpoint == nil ? nil : checkpointTime)
-        var pipeline: Pipeline
-        do {
-            pipeline = try Pipeline(configuration: configuration, sink: sink, restoring: checkpoint?.state, writtenRevisions: written,
-                                    onAlerts: onAlerts)
-        } catch {
-            logger.error("the checkpoint does not fit this configuration: starting from the journal's beginning",
-                         metadata: ["error": "\(error)"])
-            checkpoint = nil
-            pipeline = try Pipeline(configuration: configuration, sink: sink, writtenRevisions: sink.writtenRevisions(since: nil),
-                                    onAlerts: onAlerts)
-        }
-        let after = checkpoint?.sequence ?? 0
-        let logger = self.logger
-        let policy = j
-        sink.onCheckpoint = { sequence, state in
-            do {
-                try store.write(sequence: sequence, state: state)
-                let removed = Journal.prune(directory: policy.directory, checkpoint: sequence, maxAgeUS: policy.retainUS,
-                                            maxBytes: policy.maxBytes, now: LiveIngester.wallClock())
-                logger.debug("checkpoint written", metadata: ["journal.sequence": "\(sequence)", "journal.pruned": "\(removed.count)"])
-            } catch {
-                logger.error("cannot write the checkpoint", metadata: ["error": "\(error)"])
-            }
-        }
-        var damages: [EventRecord] = []
-        var replayed = 0
-        var batch: [InboundMessage] = []
-        let now = self.now()
-        let highest = try Journal.read(directory: j.directory, after: after, repair: true, damage: { d in
-            switch d {
-            case .badChecksum(let segment, let offset, let sequence):
-                logger.warning("skipped a damaged journal record", metadata: ["journal.segment": "\(segment)", "journal.offset": "\(offset)"])
-                damages.append(EventRecord(time: now, kind: .journalRecordSkipped, id: (segment as NSString).lastPathComponent,
-                    detail: "record at byte \(offset)\(sequence.map { " (sequence \($0)?)" } ?? "") fails its checksum: skipped"))
-            case .tornTail(let segment, let offset, let bytes):
-                logger.warning("cut a torn journal tail", metadata: ["journal.segment": "\(segment)", "journal.offset": "\(offset)"])
-                damages.append(EventRecord(time: now, kind: .journalTailCut, id: (segment as NSString).lastPathComponent,
-                    detail: "\(bytes) bytes of an incomplete record at byte \(offset) cut away"))
-            }
-        }) { record in
-            batch.append(record.message)
-            replayed += 1
-            if batch.count >= 4096 {
-                pipeline.submit(contentsOf: batch)
-                batch.removeAll(keepingCapacity: true)
-            }
-        }
-        pipeline.submit(contentsOf: batch)
-        if !damages.isEmpty { pipeline.record(damages) }
-        let journal = try Journal(directory: j.directory, segmentBytes: j.segmentBytes, policy: j.policy, after: max(highest, after))
-        return Recovery(pipeline: pipeline, journal: journal, checkpoint: after, replayed: replayed)
     }
 
     /// Appends a message to the journal, retrying until it is there: the broker may not be

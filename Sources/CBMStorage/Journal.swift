@@ -32,9 +32,12 @@ public final class Journal: Sendable {
 
     /// Something found while reading the journal.
     public enum Damage: Sendable, Equatable {
-        /// A record whose checksum does not match was skipped.
-        case badChecksum(segment: String, offset: Int64, sequence: UInt64?)
-        /// An incomplete record at the end of a segment (a write cut short) was cut away.
+        /// A damaged stretch (a record whose length, checksum or body is wrong) was skipped: the
+        /// reading went on at the next good record. `sequence`: what the damaged record claims.
+        case skipped(segment: String, offset: Int64, bytes: Int64, sequence: UInt64?)
+        /// A record whose length field was damaged was recovered whole (its checksum matched).
+        case lengthRepaired(segment: String, offset: Int64, sequence: UInt64)
+        /// Bytes at the end of a segment after which nothing valid follows (a write cut short).
         case tornTail(segment: String, offset: Int64, bytes: Int64)
     }
 
@@ -173,16 +176,17 @@ public final class Journal: Sendable {
         return out
     }
 
-    static func checksum(_ b: ArraySlice<UInt8>) -> UInt32 {
-        b.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
+    /// CRC-32 of the bytes; `continuing` one of bytes before them.
+    static func checksum(_ b: ArraySlice<UInt8>, continuing c: UInt32 = 0) -> UInt32 {
+        b.withUnsafeBufferPointer { UInt32(crc32(UInt(c), $0.baseAddress, UInt32($0.count))) }
     }
 
     // MARK: reading
 
     /// Reads every record of the journal's segments with a sequence after `after`, in order,
-    /// calling `body` for each. A record whose checksum fails is skipped; an incomplete record at
-    /// the end of a segment is cut away (when `repair`, the file is truncated there). Both are
-    /// reported to `damage`. Returns the highest sequence read.
+    /// calling `body` for each. Damage is reported to `damage`; when `repair`, the damaged bytes
+    /// are first copied to `quarantine/` beside the segments, and only a torn tail (nothing valid
+    /// after it) is cut from its file. Returns the highest sequence read.
     @discardableResult
     public static func read(directory: String, after: UInt64 = 0, repair: Bool,
                             damage: (Damage) -> Void, _ body: (Record) throws -> Void) throws -> UInt64 {
@@ -198,61 +202,104 @@ public final class Journal: Sendable {
     public static func readSegment(_ path: String, after: UInt64 = 0, repair: Bool,
                                    damage: (Damage) -> Void, _ body: (Record) throws -> Void) throws -> UInt64 {
         guard let data = FileManager.default.contents(atPath: path) else { throw StorageError(operation: "read", path: path, errno: errno) }
-        let bytes = [UInt8](data)
-        return try read(bytes: bytes, name: path, after: after, damage: { d in
-            if repair, case .tornTail(_, let offset, _) = d { _ = truncate(path, off_t(offset)) }
-            damage(d)
-        }, body)
+        var scanner = JournalScanner(name: path)
+        scanner.feed([UInt8](data))
+        var highest: UInt64 = 0
+        var cutAt: Int64?
+        while let item = scanner.next(atEnd: true) {
+            switch item {
+            case .record(let r):
+                highest = max(highest, r.sequence)
+                if r.sequence > after { try body(r) }
+            case .damage(let d):
+                if repair {
+                    switch d {
+                    case .skipped(_, let offset, let bytes, _), .tornTail(_, let offset, let bytes):
+                        quarantine(path, offset: offset, bytes: scanner.bytes(offset: offset, count: bytes) ?? [])
+                        if case .tornTail = d { cutAt = offset }
+                    case .lengthRepaired: break
+                    }
+                }
+                damage(d)
+            }
+        }
+        if let cutAt { _ = truncate(path, off_t(cutAt)) }
+        return highest
     }
 
-    /// Reads the records of a segment's bytes.
+    /// Copies damaged bytes of a segment to `quarantine/<segment>.<offset>.bin` beside it.
+    static func quarantine(_ segment: String, offset: Int64, bytes: [UInt8]) {
+        let folder = ((segment as NSString).deletingLastPathComponent as NSString).appendingPathComponent("quarantine")
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = (folder as NSString).appendingPathComponent("\((segment as NSString).lastPathComponent).\(offset).bin")
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = fchmod(fd, 0o600)
+        _ = writeAll(fd, bytes, bytes.count)
+        _ = fsync(fd)
+        Glibc.close(fd)
+        syncDirectory(of: path)
+    }
+
+    /// Reads the records of a segment's bytes (a recording read whole).
     @discardableResult
     public static func read(bytes: [UInt8], name: String, after: UInt64 = 0, damage: (Damage) -> Void,
-                     _ body: (Record) throws -> Void) throws -> UInt64 {
+                            _ body: (Record) throws -> Void) throws -> UInt64 {
+        var scanner = JournalScanner(name: name)
+        scanner.feed(bytes)
         var highest: UInt64 = 0
-        guard bytes.count >= 16, Array(bytes[0..<8]) == magic else {
-            if !bytes.isEmpty { damage(.tornTail(segment: name, offset: 0, bytes: Int64(bytes.count))) }
-            return 0
-        }
-        var p = 16
-        while p < bytes.count {
-            guard p + 8 <= bytes.count else {
-                damage(.tornTail(segment: name, offset: Int64(p), bytes: Int64(bytes.count - p)))
-                break
+        while let item = scanner.next(atEnd: true) {
+            switch item {
+            case .record(let r):
+                highest = max(highest, r.sequence)
+                if r.sequence > after { try body(r) }
+            case .damage(let d): damage(d)
             }
-            let length = Int(readLE32(bytes, p))
-            let crc = readLE32(bytes, p + 4)
-            guard length >= 20, p + 8 + length <= bytes.count else {
-                // A length that runs past the end: a write cut short (or a damaged length, after
-                // which nothing can be trusted).
-                damage(.tornTail(segment: name, offset: Int64(p), bytes: Int64(bytes.count - p)))
-                break
-            }
-            let record = bytes[(p + 8)..<(p + 8 + length)]
-            let seq = readLE64(bytes, p + 8)
-            guard checksum(record) == crc else {
-                damage(.badChecksum(segment: name, offset: Int64(p), sequence: seq))
-                p += 8 + length
-                continue
-            }
-            p += 8 + length
-            highest = max(highest, seq)
-            guard seq > after else { continue }
-            let b = record.startIndex
-            let time = Int64(bitPattern: readLE64(bytes, b + 8))
-            let qos = bytes[b + 16]
-            let retained = bytes[b + 17] != 0
-            let topicLength = Int(bytes[b + 18]) | Int(bytes[b + 19]) << 8
-            guard 20 + topicLength <= length else {
-                damage(.badChecksum(segment: name, offset: Int64(p - 8 - length), sequence: seq))
-                continue
-            }
-            let topic = String(decoding: bytes[(b + 20)..<(b + 20 + topicLength)], as: UTF8.self)
-            let payload = Array(bytes[(b + 20 + topicLength)..<(b + length)])
-            try body(Record(sequence: seq, message: InboundMessage(topic: topic, payload: payload, receivedAt: Timestamp(microseconds: time),
-                                                                  qos: qos, retained: retained, sequence: seq, ownClock: true)))
         }
         return highest
+    }
+
+    /// The highest sequence the journal knows of: the last good record of its newest segment that
+    /// has one, and no less than the sequence before its newest segment's first (a new segment is
+    /// begun at every start, so an empty one still says how far the journal came).
+    public static func highestSequence(in directory: String) -> UInt64 {
+        let all = segments(in: directory)
+        var known: UInt64 = 0
+        if let newest = all.last, Self.first(of: newest) > 0 { known = Self.first(of: newest) - 1 }
+        for path in all.reversed() {
+            let read: UInt64? = try? readSegment(path, repair: false, damage: { _ in }, { (_: Record) in })
+            let highest: UInt64 = read ?? 0
+            if highest > 0 {
+                known = max(known, highest)
+                break
+            }
+        }
+        return known
+    }
+
+    /// The first sequence of the oldest segment (by its name): 1 when the journal holds all of
+    /// its history, more when older segments were pruned; nil for an empty directory.
+    public static func firstSequence(in directory: String) -> UInt64? {
+        segments(in: directory).first.map { Self.first(of: $0) }
+    }
+
+    /// The receive time of the journal's first good record.
+    public static func firstRecordTime(in directory: String) -> Timestamp? {
+        struct Found: Error { var time: Timestamp }
+        for path in segments(in: directory) {
+            do {
+                try readSegment(path, repair: false, damage: { _ in }) { r in throw Found(time: r.message.receivedAt) }
+            } catch let f as Found {
+                return f.time
+            } catch {
+                continue
+            }
+        }
+        return nil
+    }
+
+    static func first(of segment: String) -> UInt64 {
+        UInt64((segment as NSString).lastPathComponent.dropFirst(8).prefix(20)) ?? 0
     }
 
     /// Deletes segments that only hold records at or before `checkpoint` (the last checkpoint no
@@ -273,7 +320,7 @@ public final class Journal: Sendable {
         var removed: [String] = []
         for i in 0..<(all.count - 1) {
             // Segment i holds sequences below the first of segment i + 1.
-            let nextFirst = UInt64(((all[i + 1] as NSString).lastPathComponent.dropFirst(8).prefix(20))) ?? 0
+            let nextFirst = first(of: all[i + 1])
             guard nextFirst > 0, nextFirst - 1 <= checkpoint else { break }
             var st = stat()
             let modified = stat(all[i], &st) == 0 ? Int64(st.st_mtim.tv_sec) * 1_000_000 : now.microseconds

@@ -74,6 +74,13 @@ public struct EventRecord: Equatable, Sendable {
         case journalRecordSkipped = "journal_record_skipped"
         /// An incomplete record at the end of a journal segment was cut away at recovery.
         case journalTailCut = "journal_tail_cut"
+        /// A journal record whose length field was damaged was recovered whole.
+        case journalRecordRepaired = "journal_record_repaired"
+        /// A checkpoint file could not be used (damaged, or beyond the journal); recovery went
+        /// back to the one before it, or to the journal.
+        case checkpointDamaged = "checkpoint_damaged"
+        /// Recovery could not reach the full history: windows before a time are left as written.
+        case recoveryIncomplete = "recovery_incomplete"
     }
     /// Event time of the reading that showed it.
     public var time: Timestamp

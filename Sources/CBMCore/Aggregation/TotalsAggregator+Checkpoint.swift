@@ -74,6 +74,8 @@ extension TotalsAggregator {
         w.int(dataEnd)
         w.int(unregistered.count)
         for id in unregistered.sorted() { w.string(id) }
+        // Version 3.
+        w.int(incompleteBefore)
     }
 
     /// Restores the state a checkpoint saved.
@@ -103,5 +105,6 @@ extension TotalsAggregator {
         dataEnd = try r.int()
         unregistered = []
         for _ in 0..<(try r.count()) { unregistered.insert(try r.string()) }
+        incompleteBefore = r.version >= 3 ? try r.int() : .min
     }
 }

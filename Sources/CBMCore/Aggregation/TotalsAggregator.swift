@@ -32,6 +32,9 @@ public struct TotalsAggregator: Sendable {
     var lastPrune = Int64.min
     var dataEnd = Int64.min
     var unregistered = Set<String>()
+    /// Windows that start before this are not written (their figures cannot be rebuilt whole:
+    /// a recovery that could not reach the full history). `Int64.min`: every window is.
+    public var incompleteBefore = Int64.min
     /// The records of the last closed hour and gas day (with their corrections), for `latest.json`.
     public private(set) var lastClosed: [WindowKind: [TotalsRecord]] = [:]
 
@@ -178,7 +181,7 @@ public struct TotalsAggregator: Sendable {
     /// Emits the records of a window that has data (a window in which no asset has any is not
     /// written: its absence says so, and what is written depends only on the data).
     private mutating func emit(_ kind: WindowKind, _ span: WindowSpan, _ figs: [String: Figures], into out: inout [TotalsRecord]) {
-        guard settings.windows.contains(kind), !figs.isEmpty else { return }
+        guard settings.windows.contains(kind), !figs.isEmpty, span.start.microseconds >= incompleteBefore else { return }
         var emitted: [TotalsRecord] = []
         for var r in records(kind, span, figs) {
             r.revision = (revisions[r.key] ?? 0) + 1
@@ -194,7 +197,7 @@ public struct TotalsAggregator: Sendable {
         let groups = Dictionary(grouping: dirty, by: { WindowKey(window: $0.window, start: $0.start) })
         dirty.removeAll()
         for key in groups.keys.sorted(by: { ($0.start, $0.window.rawValue) < ($1.start, $1.window.rawValue) }) {
-            guard settings.windows.contains(key.window) else { continue }
+            guard settings.windows.contains(key.window), key.start >= incompleteBefore else { continue }
             let span = calendar.window(key.window, containing: Timestamp(microseconds: key.start))
             var keep = Set<String>()
             for d in groups[key]! { keep.formUnion(affected(by: d.asset)) }
@@ -288,7 +291,7 @@ public struct TotalsAggregator: Sendable {
         for kind in settings.windows {
             var span = next[kind] ?? calendar.window(kind, containing: Timestamp(microseconds: first))
             while span.start.microseconds <= last {
-                out += records(kind, span, figures(kind, span, open: open))
+                if span.start.microseconds >= incompleteBefore { out += records(kind, span, figures(kind, span, open: open)) }
                 span = calendar.next(kind, after: span)
             }
         }

@@ -3,7 +3,7 @@ import Foundation
 
 extension Pipeline {
     /// The first field of a checkpoint: its format and version (``BinaryReader/currentVersion``).
-    static let checkpointHeader = "cbm-ingest checkpoint 2"
+    static let checkpointHeader = "cbm-ingest checkpoint 3"
 
     /// Why a checkpoint could not be restored.
     public struct RestoreError: Error, CustomStringConvertible {
@@ -56,6 +56,7 @@ extension Pipeline {
             let version: Int
             switch try header.string() {
             case "cbm-ingest checkpoint 1": version = 1
+            case "cbm-ingest checkpoint 2": version = 2
             case Pipeline.checkpointHeader: version = BinaryReader.currentVersion
             default: throw RestoreError(description: "unknown checkpoint version")
             }

@@ -96,8 +96,10 @@ public final class Pipeline: Sendable {
     /// `synchronous`, on the caller's thread, for a replay whose output must not depend on
     /// timing). `restoring` is the state of a checkpoint to start from. `onWatermark` hears the
     /// watermark each time the decode stage hands on (before what it hands on is written).
+    /// `incompleteBefore`: windows that start before it are not written (a rebuild that cannot
+    /// reach the full history).
     public init(configuration: Configuration, sink: FileSink, synchronous: Bool = false, restoring state: [UInt8]? = nil,
-                writtenRevisions: [TotalsRecord.Key: Int] = [:],
+                writtenRevisions: [TotalsRecord.Key: Int] = [:], incompleteBefore: Timestamp? = nil,
                 onAlerts: @escaping @Sendable ([AlertRecord]) -> Void = { _ in },
                 onWatermark: @escaping @Sendable (Timestamp) -> Void = { _ in }) throws {
         let p = configuration.pipeline
@@ -124,6 +126,7 @@ public final class Pipeline: Sendable {
 
         // What was written after the checkpoint (before a crash) is superseded, not undercut.
         totalsState.raiseRevisions(writtenRevisions)
+        if let t = incompleteBefore { totalsState.incompleteBefore = max(totalsState.incompleteBefore, t.microseconds) }
 
         // Roll-up: one, after every partition.
         let rollupState = SendableBox(RollupState(
@@ -340,7 +343,10 @@ public final class Pipeline: Sendable {
                     for part in partitions { part.submit(.end(ending)) }
                 }
             }
-            forward()
+            // Live, what was taken goes on at once. A replay hands on only where the decode step
+            // says (and at its control items), so that every record is written at the same point
+            // of the stream, with the same clock, into the same file, whatever the batch size.
+            if !synchronous { forward() }
         }
     }
 

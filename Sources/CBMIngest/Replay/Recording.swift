@@ -23,71 +23,31 @@ public enum Recording {
         public var description: String { "\(file):\(line): \(message)" }
     }
 
-    /// Reads a recording file: its format and its messages, in file order.
-    public static func read(_ path: String, problem: (Problem) -> Void) throws -> (Format, [InboundMessage]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw StorageError(operation: "read", path: path, errno: ENOENT)
-        }
-        var bytes = [UInt8](data)
-        if bytes.starts(with: [0x1f, 0x8b]) { bytes = try Gzip.decompress(path) }
-        if bytes.starts(with: Array("CBMJ0001".utf8)) {
-            var messages: [InboundMessage] = []
-            try Journal.read(bytes: bytes, name: path, damage: { d in
-                switch d {
-                case .badChecksum(_, let offset, _): problem(Problem(file: path, line: 0, message: "damaged record at byte \(offset) skipped"))
-                case .tornTail(_, let offset, let n): problem(Problem(file: path, line: 0, message: "incomplete record of \(n) bytes at byte \(offset) ignored"))
-                }
-            }) { messages.append($0.message) }
-            return (.journal, messages)
-        }
-        let firstByte = bytes.first { $0 != 10 && $0 != 13 && $0 != 32 }
-        let format: Format = firstByte == UInt8(ascii: "{") ? .mosquittoJSON : .mosquittoText
-        var messages: [InboundMessage] = []
-        messages.reserveCapacity(bytes.count / 100)
-        var start = 0
-        var line = 0
-        while start < bytes.count {
-            line += 1
-            var end = start
-            while end < bytes.count && bytes[end] != 10 { end += 1 }
-            var stop = end
-            if stop > start && bytes[stop - 1] == 13 && format == .mosquittoJSON { stop -= 1 }
-            if stop > start {
-                let slice = bytes[start..<stop]
-                let parsed = format == .mosquittoJSON ? parseJSONLine(slice) : parseTextLine(slice)
-                switch parsed {
-                case .success(let m): messages.append(m)
-                case .failure(let why): problem(Problem(file: path, line: line, message: why.message))
-                }
-            }
-            start = end + 1
-        }
-        return (format, messages)
-    }
-
-    /// Reads a recording in batches of at most `batch` messages, in bounded memory: line formats
-    /// are streamed (decompressed on the way); a journal segment (at most its segment size) is
-    /// read whole.
-    public static func stream(_ path: String, batch: Int = 4096, problem: (Problem) -> Void,
+    /// Reads a recording in batches of at most `batch` messages, in bounded memory: every format
+    /// is streamed (and decompressed on the way); a line longer than `maxLine` bytes, or a journal
+    /// record longer than the largest MQTT message, is reported and skipped, never held whole.
+    /// A line or record that cannot be read is reported with its place (`problem`), and the
+    /// reading goes on.
+    public static func stream(_ path: String, batch: Int = 4096, maxLine: Int = 64 << 20, problem: (Problem) -> Void,
                               _ body: (Format, [InboundMessage]) throws -> Void) throws {
         let reader = try ChunkReader(path: path)
-        guard var chunk = try reader.next() else { return }
-        if chunk.starts(with: Array("CBMJ0001".utf8)) {
-            let (format, messages) = try read(path, problem: problem)
-            var i = 0
-            while i < messages.count {
-                try body(format, Array(messages[i..<min(i + batch, messages.count)]))
-                i += batch
-            }
-            return
+        guard let first = try reader.next() else { return }
+        if first.starts(with: Array("CBMJ0001".utf8)) || (first.count < 8 && Array("CBMJ0001".utf8).starts(with: first)) {
+            return try streamJournal(reader, first: first, path: path, batch: batch, problem: problem, body)
         }
+        var chunk = first
         let format: Format = chunk.first { $0 != 10 && $0 != 13 && $0 != 32 } == UInt8(ascii: "{") ? .mosquittoJSON : .mosquittoText
         var line = 0
         var pending: [UInt8] = []
+        var skipping = false  // inside a line too long to keep
         var messages: [InboundMessage] = []
         messages.reserveCapacity(batch)
         func parse(_ bytes: ArraySlice<UInt8>) {
             line += 1
+            if skipping {
+                skipping = false
+                return problem(Problem(file: path, line: line, message: "a line longer than \(maxLine) bytes: skipped"))
+            }
             var slice = bytes
             if format == .mosquittoJSON, slice.last == 13 { slice = slice.dropLast() }
             guard !slice.isEmpty else { return }
@@ -96,22 +56,32 @@ public enum Recording {
             case .failure(let why): problem(Problem(file: path, line: line, message: why.message))
             }
         }
+        func keep(_ bytes: ArraySlice<UInt8>) {
+            guard !skipping else { return }
+            if pending.count + bytes.count > maxLine {
+                pending.removeAll()
+                skipping = true
+            } else {
+                pending += bytes
+            }
+        }
         while true {
             var start = 0
-            if !pending.isEmpty {
+            if !pending.isEmpty || skipping {
                 // The end of a line cut by the previous chunk.
                 if let nl = chunk.firstIndex(of: 10) {
-                    parse((pending + chunk[..<nl])[...])
+                    keep(chunk[..<nl])
+                    parse(pending[...])
                     pending.removeAll()
                     start = nl + 1
                 } else {
-                    pending += chunk
+                    keep(chunk[...])
                     start = chunk.count
                 }
             }
             while start < chunk.count {
                 guard let nl = chunk[start...].firstIndex(of: 10) else {
-                    pending += chunk[start...]
+                    keep(chunk[start...])
                     break
                 }
                 parse(chunk[start..<nl])
@@ -124,11 +94,44 @@ public enum Recording {
             guard let next = try reader.next() else { break }
             chunk = next
         }
-        if !pending.isEmpty { parse(pending[...]) }
+        if !pending.isEmpty || skipping { parse(pending[...]) }
         if !messages.isEmpty { try body(format, messages) }
     }
 
+    /// A journal segment, streamed through the scanner: damage is reported and read past.
+    private static func streamJournal(_ reader: ChunkReader, first: [UInt8], path: String, batch: Int, problem: (Problem) -> Void,
+                                      _ body: (Format, [InboundMessage]) throws -> Void) throws {
+        var scanner = JournalScanner(name: path)
+        scanner.feed(first)
+        var messages: [InboundMessage] = []
+        var atEnd = false
+        while true {
+            while let item = scanner.next(atEnd: atEnd) {
+                switch item {
+                case .record(let r):
+                    messages.append(r.message)
+                    if messages.count >= batch {
+                        try body(.journal, messages)
+                        messages.removeAll(keepingCapacity: true)
+                    }
+                case .damage(.skipped(_, let offset, let bytes, _)):
+                    problem(Problem(file: path, line: 0, message: "\(bytes) damaged bytes at byte \(offset) skipped"))
+                case .damage(.lengthRepaired(_, let offset, _)):
+                    problem(Problem(file: path, line: 0, message: "a record with a damaged length at byte \(offset) recovered"))
+                case .damage(.tornTail(_, let offset, let bytes)):
+                    problem(Problem(file: path, line: 0, message: "an incomplete record of \(bytes) bytes at byte \(offset) ignored"))
+                }
+            }
+            if atEnd { break }
+            if let chunk = try reader.next() { scanner.feed(chunk) } else { atEnd = true }
+        }
+        if !messages.isEmpty { try body(.journal, messages) }
+    }
+
     struct LineError: Error { var message: String }
+
+    /// The largest unix time a line may give, in seconds (the microseconds must fit in 64 bits).
+    static let maxSeconds: Int64 = Int64.max / 1_000_000 - 1
 
     /// `{"tst":"…","topic":"…","qos":1,"retain":0,"payloadlen":17,"payload":"…"}`
     static func parseJSONLine(_ line: ArraySlice<UInt8>) -> Result<InboundMessage, LineError> {
@@ -166,9 +169,12 @@ public enum Recording {
             if fraction {
                 if digits < 6 { micros = micros * 10 + Int64(c - 48); digits += 1 }
             } else {
+                // Seconds beyond what a timestamp holds are a damaged line, not a trap.
+                guard seconds <= maxSeconds / 10 else { return .failure(LineError(message: "a time beyond any date")) }
                 seconds = seconds * 10 + Int64(c - 48)
             }
         }
+        guard seconds <= maxSeconds else { return .failure(LineError(message: "a time beyond any date")) }
         while digits < 6 { micros *= 10; digits += 1 }
         let rest = line[(space + 1)...]
         let topicEnd = rest.firstIndex(of: 32) ?? rest.endIndex
