@@ -27,9 +27,16 @@ public struct JournalScanner {
     private var headerChecked = false
     /// The sequence of the last good record (resynchronisation wants a later one).
     private var lastSequence: UInt64 = 0
-    /// A damaged stretch whose end is not found yet (more bytes are needed): where it began, and
-    /// the checksum its first record claimed.
-    private var pending: (start: Int, crc: UInt32?)?
+    /// A damaged stretch whose end is not found yet (more bytes are needed): where it began (a
+    /// file offset), the checksum its first record claimed, and where the search goes on (an
+    /// index into the buffer). Only the bytes from there on are kept, plus the stretch's first
+    /// mebibyte (to recover a record whose length was damaged, and to keep the damage aside).
+    private struct Pending {
+        var start: Int64
+        var crc: UInt32?
+        var resume: Int
+    }
+    private var pending: Pending?
     /// Items found but not yet handed out.
     private var queued: [Item] = []
     /// The segment's first sequence, from its header (0 when unknown).
@@ -39,12 +46,16 @@ public struct JournalScanner {
 
     /// Adds the next bytes of the segment.
     public mutating func feed(_ bytes: [UInt8]) {
-        let keep = pending?.start ?? p
+        var keep = p
+        if let d = pending {
+            let start = Int(d.start - base)
+            keep = start >= 0 && d.resume - start <= 1 << 20 ? start : d.resume
+        }
         if keep > 1 << 20 && keep > buffer.count / 2 {
             buffer.removeFirst(keep)
             base += Int64(keep)
-            p -= keep
-            if let d = pending { pending = (d.start - keep, d.crc) }
+            p = max(p - keep, 0)
+            pending?.resume -= keep
         }
         buffer += bytes
     }
@@ -64,10 +75,10 @@ public struct JournalScanner {
                 firstSequence = readLE64(buffer, 8)
             } else {
                 // A damaged header: what follows may still be whole.
-                pending = (0, nil)
+                pending = Pending(start: 0, crc: nil, resume: 1)
             }
         }
-        if let d = pending { return resync(from: d.start, storedCRC: d.crc, atEnd: atEnd) }
+        if let d = pending { return resync(from: d, atEnd: atEnd) }
         guard p < buffer.count else { return nil }
         switch check(at: p, atEnd: atEnd) {
         case .needMore:
@@ -76,7 +87,8 @@ public struct JournalScanner {
             return take(at: p, length: length)
         case .invalid:
             guard p + 8 <= buffer.count || atEnd else { return nil }
-            return resync(from: p, storedCRC: p + 8 <= buffer.count ? readLE32(buffer, p + 4) : nil, atEnd: atEnd)
+            return resync(from: Pending(start: base + Int64(p), crc: p + 8 <= buffer.count ? readLE32(buffer, p + 4) : nil, resume: p + 1),
+                          atEnd: atEnd)
         }
     }
 
@@ -119,14 +131,15 @@ public struct JournalScanner {
             sequence: sequence, ownClock: true)))
     }
 
-    /// Finds the next good record after a bad one at `start`; nil when more bytes are needed.
-    private mutating func resync(from start: Int, storedCRC: UInt32?, atEnd: Bool) -> Item? {
+    /// Finds the next good record after a bad one; nil when more bytes are needed.
+    private mutating func resync(from d: Pending, atEnd: Bool) -> Item? {
+        var q = d.resume
         func wait() -> Item? {
-            pending = (start, storedCRC)
+            pending = Pending(start: d.start, crc: d.crc, resume: q)
             return nil
         }
-        var q = start + 1
         while q < buffer.count {
+            q = candidate(from: q)
             switch check(at: q, after: lastSequence, atEnd: atEnd) {
             case .needMore:
                 return wait()
@@ -147,31 +160,51 @@ public struct JournalScanner {
                     return wait()
                 }
                 pending = nil
-                return damaged(start, until: q, storedCRC: storedCRC)
+                return damaged(d, until: q)
             }
         }
         guard atEnd else { return wait() }
         pending = nil
         p = buffer.count
-        return .damage(.tornTail(segment: name, offset: base + Int64(start), bytes: Int64(buffer.count - start)))
+        return .damage(.tornTail(segment: name, offset: d.start, bytes: base + Int64(buffer.count) - d.start))
     }
 
-    /// The stretch `[start, end)` is damaged. If the bad record's only fault was its length (its
-    /// checksum matches the stretch), it is recovered; either way the scanner goes on at `end`.
-    private mutating func damaged(_ start: Int, until end: Int, storedCRC: UInt32?) -> Item {
+    /// The first position from `q` where a record claiming a plausible sequence could start (or
+    /// where too few bytes are left to tell): a quick pass over damaged bytes.
+    private func candidate(from q: Int) -> Int {
+        let low = lastSequence, high = lastSequence &+ (1 << 32)
+        return buffer.withUnsafeBytes { raw in
+            var i = q
+            while i + 28 <= raw.count {
+                let sequence = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
+                if sequence > low && sequence <= high { return i }
+                i += 1
+            }
+            return i
+        }
+    }
+
+    /// The stretch from `d.start` to `end` is damaged. If the bad record's only fault was its
+    /// length (its checksum matches the stretch), it is recovered; either way the scanner goes on
+    /// at `end`.
+    private mutating func damaged(_ d: Pending, until end: Int) -> Item {
+        let start = Int(d.start - base)
         let length = end - start - 8
-        if let storedCRC, length >= 20, length <= Self.maxBody, Journal.checksum(buffer[(start + 8)..<end]) == storedCRC {
+        if start >= 0, let crc = d.crc, length >= 20, length <= Self.maxBody, Journal.checksum(buffer[(start + 8)..<end]) == crc {
             let record = take(at: start, length: length)
             if case .record(let r) = record {
                 queued.append(record)
-                return .damage(.lengthRepaired(segment: name, offset: base + Int64(start), sequence: r.sequence))
+                return .damage(.lengthRepaired(segment: name, offset: d.start, sequence: r.sequence))
             }
         }
-        let claimed = end - start >= 16 ? readLE64(buffer, start + 8) : 0
+        let claimed = start >= 0 && d.start >= 16 && end - start >= 16 ? readLE64(buffer, start + 8) : 0
         p = end
-        return .damage(.skipped(segment: name, offset: base + Int64(start), bytes: Int64(end - start),
+        return .damage(.skipped(segment: name, offset: d.start, bytes: base + Int64(end) - d.start,
                                 sequence: claimed > lastSequence && claimed - lastSequence < 1 << 32 ? claimed : nil))
     }
+
+    /// How many bytes it holds now.
+    public var bufferedBytes: Int { buffer.count }
 
     /// The bytes of a stretch the scanner reported (to keep them aside), while still buffered.
     public func bytes(offset: Int64, count: Int64) -> [UInt8]? {

@@ -1,3 +1,4 @@
+import CBMStorage
 import CBMTestSupport
 import Foundation
 import Testing
@@ -108,5 +109,51 @@ struct AlarmTests {
         #expect(eventually(timeout: 10) { child.stderr.contains("was killed") })
         #expect(daemon.stop() == 0)
         #expect((try? runProgram("/usr/bin/pgrep", ["-f", hook]))?.status != 0, "the hook is still running")
+    }
+}
+
+@Suite("Hooks cannot hurt the daemon", .serialized)
+struct HookFailureTests {
+    @Test("a hook that does not read, one that fails, one that hangs, one that floods: ingestion and checkpoints go on",
+          arguments: ["true", "fail", "hang", "flood"])
+    func badHook(kind: String) throws {
+        let broker = try MosquittoBroker()
+        let dir = TemporaryDirectory("hook")
+        let scripts = [
+            "true": "/bin/true",
+            "fail": dir.write("fail.sh", "#!/bin/sh\nexit 1\n"),
+            "hang": dir.write("hang.sh", "#!/bin/sh\nexec sleep 600\n"),
+            "flood": dir.write("flood.sh", "#!/bin/sh\nhead -c 50000000 /dev/zero\nhead -c 50000000 /dev/zero >&2\n"),
+        ]
+        let hook = scripts[kind]!
+        if hook != "/bin/true" { chmod(hook, 0o755) }
+        let daemon = Daemon(port: broker.port, extra: """
+            alerts:
+              - { name: low, kind: low_output, scope: well, window: hour, below: 0.5, clear_above: 0.6, on_delay: 1, min_coverage: 0.5 }
+            alarm_outputs: { mqtt_prefix: test/alarms, command_topic: test/alarms/command, hook: { command: \(hook), timeout: 1s } }
+            journal: { directory: journal, checkpoint_interval: 1s }
+            """)
+        // The harness writes its own journal line: keep only the one above.
+        let yaml = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try yaml.replacingOccurrences(of: "journal: { directory: journal }\n", with: "")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        let child = try daemon.start()
+        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 9 * 3600
+        // Three wells, low for four hours: an alarm each, each running the hook.
+        for w in ["W01", "W02", "W03"] {
+            try broker.publish("cbm/F1/B1/\(w)/telemetry", lines: (0...24).map { #"{"ts": \#(h0 + $0 * 600), "gas_m3h": 1}"# })
+        }
+        #expect(eventually(timeout: 30) { daemon.alerts.filter { $0["state"] as? String == "active" }.count >= 3 })
+        let store = CheckpointStore(directory: daemon.dir.file("journal"))
+        let first = try? FileManager.default.attributesOfItem(atPath: store.path)[.modificationDate] as? Date
+        // Ingestion goes on, and so do checkpoints.
+        try broker.publish("cbm/F1/B1/W01/telemetry", #"{"ts": \#(h0 + 30 * 600), "gas_m3h": 50}"#)
+        #expect(eventually { daemon.readings.contains { $0["value"] as? Double == 1200 } })
+        #expect(eventually(timeout: 10) {
+            let now = try? FileManager.default.attributesOfItem(atPath: store.path)[.modificationDate] as? Date
+            return now != nil && now != first
+        })
+        #expect(child.isRunning)
+        #expect(daemon.stop() == 0)
     }
 }

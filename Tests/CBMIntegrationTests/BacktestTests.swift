@@ -1,3 +1,4 @@
+import CBMCore
 import CBMStorage
 import CBMTestSupport
 import Foundation
@@ -150,5 +151,68 @@ struct BacktestTests {
                 #expect(name.hasPrefix("\(family)-\(year)") || name.hasPrefix("\(family)-\(year + 1)"), "\(family)/\(name)")
             }
         }
+    }
+}
+
+@Suite("Hostile recordings fail a line, not the replay", .serialized)
+struct HostileRecordingTests {
+    @Test("receive times that overflow or jump, a line too long to hold: each reported with its line, the rest totalled")
+    func hostileLines() throws {
+        let daemon = Daemon(port: 1)
+        let start = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 6 * 3600
+        var good: [String] = []
+        for m in 0..<120 { good.append("\(start + m * 60).000000 cbm/F1/B1/W02/telemetry {\"ts\": \(start + m * 60), \"gas_m3h\": 50}") }
+        let clean = daemon.dir.write("clean.txt", good.joined(separator: "\n") + "\n")
+        var hostile = good
+        hostile.insert("99999999999999999999 cbm/F1/B1/W02/telemetry {\"ts\": \(start), \"gas_m3h\": 50}", at: 10)
+        hostile.insert("9223372036850 cbm/F1/B1/W02/telemetry {\"ts\": \(start), \"gas_m3h\": 50}", at: 30)
+        hostile.insert("\(start + 3000).5 cbm/F1/B1/W02/telemetry " + String(repeating: "x", count: 17 << 20), at: 60)
+        let recording = daemon.dir.write("hostile.txt", hostile.joined(separator: "\n") + "\n")
+        #expect(try daemon.replay([clean], output: daemon.dir.file("clean")).status == 0)
+        let r = try daemon.replay([recording], output: daemon.dir.file("hostile"))
+        #expect(r.status == 0, "\(r.stderr)")
+        // Twenty digits of seconds cannot be a time, nor can a line of 17 MiB be held: unreadable,
+        // with their lines. 9223372036850 s fits, far beyond the recording: a receive-time jump.
+        #expect(r.stdout.contains("2 unreadable lines skipped"), "\(r.stdout)")
+        #expect(r.stderr.contains("hostile.txt:11:") && r.stderr.contains("hostile.txt:61:"), "\(r.stderr.prefix(2000))")
+        #expect(records(under: daemon.dir.file("hostile/rejects")).compactMap { $0["code"] as? String } == ["receive_time_jump"])
+        expectSame(finalTotals(records(under: daemon.dir.file("hostile/totals"))), as: finalTotals(records(under: daemon.dir.file("clean/totals"))),
+                   "hostile vs clean")
+    }
+
+    @Test("a gzipped journal that expands far beyond its size is streamed: under a 192 MiB address-space limit, the records around 256 MiB of garbage are read")
+    func decompressionBomb() throws {
+        guard let prlimit = which("prlimit") else { return }
+        let daemon = Daemon(port: 1)
+        let t = Int64(Date().timeIntervalSince1970) - 3 * 3600
+        let dir = TemporaryDirectory("bomb")
+        let journal = try Journal(directory: dir.path, policy: .never, after: 0)
+        for i in 0..<6 {
+            try journal.append(InboundMessage(topic: "cbm/F1/B1/W02/telemetry", payload: Array(#"{"ts": \#(t + Int64(i) * 60), "gas_m3h": 50}"#.utf8),
+                                              receivedAt: Timestamp(seconds: t + Int64(i) * 60)))
+        }
+        journal.close()
+        let segment = try #require(Journal.segments(in: dir.path).first)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment)))
+        // The first three records, 256 MiB of zeros, the last three; gzip makes it a few hundred KiB.
+        let third = 16 + (bytes.count - 16) / 2
+        let py = """
+            import gzip, sys
+            data = open(sys.argv[1], 'rb').read()
+            with gzip.open(sys.argv[2], 'wb', compresslevel=1) as f:
+                f.write(data[:\(third)])
+                z = bytes(1 << 20)
+                for _ in range(256): f.write(z)
+                f.write(data[\(third):])
+            """
+        let bomb = daemon.dir.file("bomb.cbmj.gz")
+        #expect(try runProgram("/usr/bin/env", ["python3", "-c", py, segment, bomb]).status == 0)
+        let size = try FileManager.default.attributesOfItem(atPath: bomb)[.size] as? Int ?? 0
+        #expect(size < 2 << 20)
+        let r = try runProgram(prlimit, ["--as=\(192 << 20)", cbmIngestBinary(), "replay", "--config", daemon.configPath,
+                                         "--output", daemon.dir.file("out"), bomb], timeout: 120)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("replayed 6 messages"), "\(r.stdout)")
+        #expect(r.stderr.contains("268435456 damaged bytes"), "\(r.stderr)")
     }
 }

@@ -149,3 +149,53 @@ func fieldRecording(count: Int, endingAgo: Int = 7200) -> String {
     }
     return lines.joined(separator: "\n") + "\n"
 }
+
+/// The final figure of every totals record: (window, start, scope, id) → field → value.
+func finalFigures(_ records: [[String: Any]]) -> [String: [String: Double]] {
+    var best: [String: (Int, [String: Any])] = [:]
+    for r in records {
+        let key = "\(r["window"]!)|\(r["start"]!)|\(r["scope"]!)|\(r["id"]!)"
+        let rev = r["revision"] as? Int ?? 0
+        if (best[key]?.0 ?? -1) < rev { best[key] = (rev, r) }
+    }
+    return best.mapValues { $0.1.compactMapValues { $0 as? Double } }
+}
+
+/// Compares the truth with the totals; returns how many truth values were checked.
+@discardableResult
+func compareWithTruth(_ path: String, with totals: [[String: Any]], windows: Set<String>) -> Int {
+    let final = finalFigures(totals)
+    var checked = 0, differing = 0
+    for line in ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n") {
+        guard let t = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let window = t["window"] as? String, windows.contains(window) else { continue }
+        let key = "\(window)|\(t["start"]!)|\(t["scope"]!)|\(t["id"]!)"
+        for field in ["gas_m3", "utilised_m3", "flared_m3"] {
+            guard let expected = t[field] as? Double else { continue }
+            checked += 1
+            let got = final[key]?[field]
+            if got == nil || abs(got! - expected) > 1e-9 * max(1, abs(expected)) {
+                differing += 1
+                if differing <= 3 { Issue.record("\(key) \(field): truth \(expected), ingester \(String(describing: got))") }
+            }
+        }
+    }
+    #expect(differing == 0, "\(differing) of \(checked) figures differ")
+    return checked
+}
+
+func useSimulatedField(_ daemon: Daemon, _ dir: String, replacing extra: [(String, String)] = []) throws {
+    // The daemon's harness configuration with the simulated register and the example's layouts.
+    let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("config/cbm-ingest.yaml")
+    var yaml = try String(contentsOf: example, encoding: .utf8)
+    let port = (try String(contentsOfFile: daemon.configPath, encoding: .utf8)).components(separatedBy: "mqtt://127.0.0.1:")[1].prefix { $0.isNumber }
+    yaml = yaml.replacingOccurrences(of: "url: mqtt://127.0.0.1:1883", with: "url: mqtt://127.0.0.1:\(port)")
+        .replacingOccurrences(of: "client_id: cbm-ingest-jinzhong", with: "client_id: cbm-sim-\(UUID().uuidString.prefix(6))")
+        .replacingOccurrences(of: "assets: assets.csv", with: "assets: \(dir)/assets.csv")
+        .replacingOccurrences(of: "directory: /var/lib/cbm-ingest/out", with: "directory: out")
+        .replacingOccurrences(of: "directory: /var/lib/cbm-ingest/journal", with: "directory: journal")
+        .replacingOccurrences(of: "readings: false", with: "readings: true ")
+    for (a, b) in extra { yaml = yaml.replacingOccurrences(of: a, with: b) }
+    try yaml.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+}

@@ -6,54 +6,6 @@ import Testing
 /// The simulator's ground truth against the ingester's totals.
 @Suite("Simulator", .serialized)
 struct SimulatorTests {
-    /// The final figure of every totals record: (window, start, scope, id) → field → value.
-    func finalFigures(_ records: [[String: Any]]) -> [String: [String: Double]] {
-        var best: [String: (Int, [String: Any])] = [:]
-        for r in records {
-            let key = "\(r["window"]!)|\(r["start"]!)|\(r["scope"]!)|\(r["id"]!)"
-            let rev = r["revision"] as? Int ?? 0
-            if (best[key]?.0 ?? -1) < rev { best[key] = (rev, r) }
-        }
-        return best.mapValues { $0.1.compactMapValues { $0 as? Double } }
-    }
-
-    /// Compares the truth with the totals; returns how many truth values were checked.
-    func compare(truth path: String, with totals: [[String: Any]], windows: Set<String>) -> Int {
-        let final = finalFigures(totals)
-        var checked = 0, differing = 0
-        for line in ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n") {
-            guard let t = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let window = t["window"] as? String, windows.contains(window) else { continue }
-            let key = "\(window)|\(t["start"]!)|\(t["scope"]!)|\(t["id"]!)"
-            for field in ["gas_m3", "utilised_m3", "flared_m3"] {
-                guard let expected = t[field] as? Double else { continue }
-                checked += 1
-                let got = final[key]?[field]
-                if got == nil || abs(got! - expected) > 1e-9 * max(1, abs(expected)) {
-                    differing += 1
-                    if differing <= 3 { Issue.record("\(key) \(field): truth \(expected), ingester \(String(describing: got))") }
-                }
-            }
-        }
-        #expect(differing == 0, "\(differing) of \(checked) figures differ")
-        return checked
-    }
-
-    func simulatorConfig(_ daemon: Daemon, _ dir: String) throws {
-        // The daemon's harness configuration with the simulated register and the example's layouts.
-        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("config/cbm-ingest.yaml")
-        var yaml = try String(contentsOf: example, encoding: .utf8)
-        let port = (try String(contentsOfFile: daemon.configPath, encoding: .utf8)).components(separatedBy: "mqtt://127.0.0.1:")[1].prefix { $0.isNumber }
-        yaml = yaml.replacingOccurrences(of: "url: mqtt://127.0.0.1:1883", with: "url: mqtt://127.0.0.1:\(port)")
-            .replacingOccurrences(of: "client_id: cbm-ingest-jinzhong", with: "client_id: cbm-sim-\(UUID().uuidString.prefix(6))")
-            .replacingOccurrences(of: "assets: assets.csv", with: "assets: \(dir)/assets.csv")
-            .replacingOccurrences(of: "directory: /var/lib/cbm-ingest/out", with: "directory: out")
-            .replacingOccurrences(of: "directory: /var/lib/cbm-ingest/journal", with: "directory: journal")
-            .replacingOccurrences(of: "readings: false", with: "readings: true ")
-        try yaml.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
-    }
-
     @Test("replay of a simulated field: every hour, gas day and gas month of every scope equals the simulator's truth")
     func replayEqualsTruth() throws {
         let broker = try MosquittoBroker()
@@ -62,10 +14,10 @@ struct SimulatorTests {
         let s = try runProgram(cbmIngestBinary(), ["simulate", "--config", daemon.configPath, "--wells", "120", "--hours", "30",
                                                    "--start", "2026-11-27T20:00:00+08:00", "--seed", "7", "--out", sim])
         #expect(s.status == 0, "\(s.stderr)")
-        try simulatorConfig(daemon, sim)
+        try useSimulatedField(daemon, sim)
         let r = try daemon.replay([sim + "/recording.txt"], output: daemon.dir.file("replayed"))
         #expect(r.status == 0, "\(r.stderr)")
-        let checked = compare(truth: sim + "/truth.jsonl", with: records(under: daemon.dir.file("replayed/totals")), windows: ["hour", "day", "month"])
+        let checked = compareWithTruth( sim + "/truth.jsonl", with: records(under: daemon.dir.file("replayed/totals")), windows: ["hour", "day", "month"])
         #expect(checked > 3000)
         // The junk it sent was rejected, each with a reason; nothing else was.
         let rejects = records(under: daemon.dir.file("replayed/rejects"))
@@ -96,7 +48,7 @@ struct SimulatorTests {
         let s = try runProgram(cbmIngestBinary(), ["simulate", "--config", daemon.configPath, "--wells", "40", "--hours", "4", "--seed", "3",
                                                    "--start", startText, "--out", sim])
         #expect(s.status == 0, "\(s.stderr)")
-        try simulatorConfig(daemon, sim)
+        try useSimulatedField(daemon, sim)
         try daemon.start()
         let p = try runProgram(cbmIngestBinary(), ["replay", "--config", daemon.configPath, "--publish", sim + "/recording.txt"], timeout: 120)
         #expect(p.status == 0, "\(p.stderr)")
@@ -104,7 +56,7 @@ struct SimulatorTests {
         // Every message in the journal (the daemon has received it), then a stop drains the rest.
         #expect(eventually(timeout: 60) { daemon.journaled >= lines })
         #expect(daemon.stop() == 0)
-        let checked = compare(truth: sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"])
+        let checked = compareWithTruth( sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"])
         #expect(checked > 200)
     }
 }

@@ -106,7 +106,10 @@ public enum RFC3339 {
 
     /// Appends the formatted timestamp to a byte buffer (for record encoders).
     public static func append(_ t: Timestamp, offsetSeconds: Int, to out: inout [UInt8]) {
-        let local = t.microseconds + Int64(offsetSeconds) * 1_000_000
+        // Any time at all is written (a damaged one too, in a reject): near the ends of the range
+        // the zone's offset saturates instead of overflowing.
+        let (sum, overflow) = t.microseconds.addingReportingOverflow(Int64(offsetSeconds) * 1_000_000)
+        let local = overflow ? (offsetSeconds > 0 ? Int64.max : Int64.min) : sum
         var secs = local / 1_000_000
         var micros = local % 1_000_000
         if micros < 0 {

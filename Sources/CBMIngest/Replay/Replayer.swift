@@ -52,13 +52,16 @@ public struct Replayer {
             if w.microseconds > clock.load(ordering: .relaxed) { clock.store(w.microseconds, ordering: .relaxed) }
         })
         var summary = Summary()
+        // Lines longer than any payload this configuration takes (escaped, as %j writes them) are
+        // damage: reported and skipped, never held whole.
+        let maxLine = max(16 << 20, 8 * configuration.limits.maxPayload + 65_536)
         let started = ContinuousClock.now
         var pacer = Pacer(speed: speed)
         var lastProgress = ContinuousClock.now
         for (n, file) in files.enumerated() {
             var announced = false
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-            try Recording.stream(file, batch: speed == nil ? max(1, configuration.pipeline.batch) : 1, problem: { p in
+            try Recording.stream(file, batch: speed == nil ? max(1, configuration.pipeline.batch) : 1, maxLine: maxLine, problem: { p in
                 summary.unreadable += 1
                 logger.warning("unreadable recording line", metadata: ["replay.where": "\(p)"])
             }) { format, slice in
@@ -115,6 +118,9 @@ public struct Replayer {
         if let reason = failure.withLock({ $0 }) { throw ReplayError(message: reason) }
         defer { client.stop() }
         var summary = Summary()
+        // Lines longer than any payload this configuration takes (escaped, as %j writes them) are
+        // damage: reported and skipped, never held whole.
+        let maxLine = max(16 << 20, 8 * configuration.limits.maxPayload + 65_536)
         let started = ContinuousClock.now
         var pacer = Pacer(speed: speed)
         var lastProgress = ContinuousClock.now

@@ -1,0 +1,159 @@
+import CBMStorage
+import CBMTestSupport
+import Foundation
+import Testing
+
+/// Damage never loses acknowledged data: bytes flipped in a real journal and real checkpoints
+/// written by the daemon, then a restart; the totals are checked against the simulator's truth.
+@Suite("Damaged journals and checkpoints", .serialized)
+struct DamageTests {
+    /// A simulated field of `wells` wells over `hours` hours that ended two hours ago, its
+    /// recording split into `parts`, and the daemon configured for it.
+    func field(_ daemon: Daemon, wells: Int = 30, hours: Int = 4, parts: Int, replacing: [(String, String)] = [])
+        throws -> (sim: String, parts: [String], counts: [Int])
+    {
+        let sim = daemon.dir.file("sim")
+        let start = (Int(Date().timeIntervalSince1970) / 3600 - hours - 2) * 3600
+        let startText = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(start)))
+        let s = try runProgram(cbmIngestBinary(), ["simulate", "--config", daemon.configPath, "--wells", "\(wells)", "--hours", "\(hours)",
+                                                   "--seed", "11", "--start", startText, "--out", sim])
+        #expect(s.status == 0, "\(s.stderr)")
+        try useSimulatedField(daemon, sim, replacing: replacing)
+        let lines = try String(contentsOfFile: sim + "/recording.txt", encoding: .utf8).split(separator: "\n")
+        var paths: [String] = [], counts: [Int] = []
+        for k in 0..<parts {
+            let slice = lines[(lines.count * k / parts)..<(lines.count * (k + 1) / parts)]
+            paths.append(daemon.dir.write("part-\(k).txt", slice.joined(separator: "\n") + "\n"))
+            counts.append(lines.count * (k + 1) / parts)
+        }
+        return (sim, paths, counts)
+    }
+
+    func publish(_ daemon: Daemon, _ recording: String, until journaled: Int, speed: String? = nil) throws {
+        let p = try runProgram(cbmIngestBinary(), ["replay", "--config", daemon.configPath, "--publish"] + (speed.map { ["--speed", $0] } ?? [])
+                               + [recording], timeout: 120)
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(eventually(timeout: 60) { Journal.highestSequence(in: daemon.dir.file("journal")) >= UInt64(journaled) })
+    }
+
+    func kill9(_ child: ChildProcess) {
+        child.signal(SIGKILL)
+        _ = child.wait(timeout: 10)
+    }
+
+    /// The records of the daemon's journal: (offset, length) of each, in its segments.
+    func records(of segment: String) throws -> [(offset: Int, length: Int)] {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment)))
+        var out: [(Int, Int)] = []
+        var p = 16
+        while p + 8 <= bytes.count {
+            let length = Int(bytes[p]) | Int(bytes[p + 1]) << 8 | Int(bytes[p + 2]) << 16 | Int(bytes[p + 3]) << 24
+            out.append((p, length))
+            p += 8 + length
+        }
+        return out
+    }
+
+    func flip(_ path: String, at offset: Int, with mask: UInt8 = 0x10) throws {
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[offset] ^= mask
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test("a flipped byte in the checkpoint header's sequence: refused, the previous checkpoint used, every message in the totals")
+    func checkpointHeader() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port)
+        let f = try field(daemon, parts: 3, replacing: [("checkpoint_interval: 30s", "checkpoint_interval: 1h")])
+        // Two clean stops (two checkpoint generations), then a crash after the third part.
+        for k in 0..<2 {
+            try daemon.start()
+            try publish(daemon, f.parts[k], until: f.counts[k])
+            #expect(daemon.stop() == 0)
+        }
+        let child = try daemon.start()
+        try publish(daemon, f.parts[2], until: f.counts[2])
+        kill9(child)
+        let store = CheckpointStore(directory: daemon.dir.file("journal"))
+        #expect(FileManager.default.fileExists(atPath: store.previousPath))
+        try flip(store.path, at: 9)  // the sequence
+        try daemon.start()
+        #expect(eventually(timeout: 30) { daemon.events.contains { $0["kind"] as? String == "checkpoint_damaged" } })
+        #expect(daemon.stop() == 0)
+        #expect(compareWithTruth(f.sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"]) > 100)
+        let event = daemon.events.first { $0["kind"] as? String == "checkpoint_damaged" }
+        #expect((event?["detail"] as? String)?.contains("checksum") == true)
+    }
+
+    @Test("a flipped byte in a journal record's length: the record is recovered, nothing is truncated, every message in the totals")
+    func recordLength() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port)
+        let f = try field(daemon, parts: 1, replacing: [("checkpoint_interval: 30s", "checkpoint_interval: 1h")])
+        let child = try daemon.start()
+        try publish(daemon, f.parts[0], until: f.counts[0])
+        kill9(child)
+        let segment = try #require(Journal.segments(in: daemon.dir.file("journal")).first)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int)
+        let all = try records(of: segment)
+        #expect(all.count == f.counts[0])
+        try flip(segment, at: all[all.count / 2].offset, with: 0x01)
+        try flip(segment, at: all[all.count / 3].offset + 3, with: 0x40)  // a length far too long
+        try daemon.start()
+        #expect(eventually(timeout: 30) { daemon.events.filter { $0["kind"] as? String == "journal_record_repaired" }.count == 2 })
+        #expect(daemon.stop() == 0)
+        #expect(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int == size)
+        #expect(compareWithTruth(f.sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"]) > 100)
+    }
+
+    @Test("a flipped byte in a record's body: that record alone is skipped and kept in quarantine; the rest of the segment is read")
+    func recordBody() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port)
+        let f = try field(daemon, wells: 10, hours: 2, parts: 1, replacing: [("checkpoint_interval: 30s", "checkpoint_interval: 1h")])
+        let child = try daemon.start()
+        try publish(daemon, f.parts[0], until: f.counts[0])
+        kill9(child)
+        let segment = try #require(Journal.segments(in: daemon.dir.file("journal")).first)
+        let all = try records(of: segment)
+        let victim = all[all.count / 2]
+        try flip(segment, at: victim.offset + 8 + victim.length - 2)
+        let child2 = try daemon.start()
+        #expect(child2.stderr.contains("journal.replayed=\(all.count - 1)"))
+        #expect(daemon.stop() == 0)
+        let skipped = try #require(daemon.events.first { $0["kind"] as? String == "journal_record_skipped" })
+        #expect((skipped["detail"] as? String)?.contains("quarantine/") == true)
+        let quarantine = daemon.dir.file("journal/quarantine")
+        let kept = try FileManager.default.contentsOfDirectory(atPath: quarantine)
+        #expect(kept.count == 1)
+        #expect(try FileManager.default.attributesOfItem(atPath: quarantine + "/" + kept[0])[.size] as? Int == 8 + victim.length)
+    }
+
+    @Test("both checkpoints damaged after old segments were pruned: the windows it cannot rebuild are left as written, never undercut")
+    func prunedAndDamaged() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port)
+        let f = try field(daemon, wells: 40, hours: 6, parts: 1, replacing: [
+            ("checkpoint_interval: 30s", "checkpoint_interval: 1s"), ("segment_bytes: 64MiB", "segment_bytes: 64KiB"),
+            ("retain: 7d ", "retain: 1s "),
+        ])
+        try daemon.start()
+        // Spread over a few seconds, so that checkpoints come and old segments go.
+        try publish(daemon, f.parts[0], until: f.counts[0], speed: "3000")
+        Thread.sleep(forTimeInterval: 2.5)
+        #expect(daemon.stop() == 0)
+        let before = finalTotals(daemon.totals)
+        let first = try #require(Journal.firstSequence(in: daemon.dir.file("journal")))
+        #expect(first > 1, "no segment was pruned")
+        let store = CheckpointStore(directory: daemon.dir.file("journal"))
+        for file in [store.path, store.previousPath] { try flip(file, at: 40) }
+        try daemon.start()
+        #expect(eventually(timeout: 30) { daemon.events.contains { $0["kind"] as? String == "recovery_incomplete" } })
+        #expect(daemon.stop() == 0)
+        #expect(daemon.events.filter { $0["kind"] as? String == "checkpoint_damaged" }.count == 2)
+        // Every window's final figures are still the truth: none was rewritten from partial data.
+        #expect(compareWithTruth(f.sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"]) > 100)
+        let after = finalTotals(daemon.totals)
+        #expect(after.keys.sorted() == before.keys.sorted())
+    }
+}
