@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what cbm-ingest needs to build and test, if it is missing:
 # libmosquitto-dev and zlib1g-dev (to build), mosquitto and mosquitto-clients (tests, demo), openssl (TLS
-# tests), util-linux (prlimit, for the write-error test).
+# tests), util-linux (prlimit, for the write-error test), gnumeric (ssconvert: a spreadsheet parser
+# for the CSV test).
 set -euo pipefail
 missing=()
 pkg-config --exists libmosquitto 2>/dev/null || missing+=(libmosquitto-dev pkg-config)
@@ -11,6 +12,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v ssconvert >/dev/null 2>&1 || missing+=(gnumeric)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "installing: ${missing[*]}" >&2
 sudo=""

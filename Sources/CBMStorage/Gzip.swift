@@ -12,8 +12,9 @@ public enum Gzip {
         let tmp = destination + ".tmp"
         guard let input = fopen(source, "rb") else { throw StorageError(operation: "open", path: source, errno: errno) }
         defer { fclose(input) }
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw StorageError(operation: "create", path: tmp, errno: errno) }
+        _ = fchmod(fd, 0o640)
         var stream = z_stream()
         // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
         guard deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,

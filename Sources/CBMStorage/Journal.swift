@@ -67,6 +67,7 @@ public final class Journal: Sendable {
         } catch {
             throw StorageError(operation: "create directory", path: directory, errno: EACCES)
         }
+        _ = chmod(directory, 0o700)
     }
 
     deinit {
@@ -128,8 +129,10 @@ public final class Journal: Sendable {
             s.fd = -1
         }
         let path = (directory as NSString).appendingPathComponent(Self.segmentName(first: first))
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+        // Every payload is in here: for the daemon's user alone, whatever the umask.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError(operation: "create", path: path, errno: errno) }
+        _ = fchmod(fd, 0o600)
         var header = Self.magic
         header += le(first)
         guard writeAll(fd, header, header.count), fsync(fd) == 0 else {

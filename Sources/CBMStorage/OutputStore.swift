@@ -141,6 +141,39 @@ public final class OutputStore {
         return out
     }
 
+    /// Before a family's records are appended in every format at `now`: if any format's file would
+    /// begin anew (a new period, a size limit), all of them do, with one sequence number, so a JSON
+    /// Lines file and its CSV twin always hold the same records under the same name stem.
+    public func prepare(_ family: RecordFamily, counts: [Format: Int], at now: Timestamp) throws(StorageError) {
+        guard settings.formats.count > 1 else { return }
+        var twins: [(file: RotatingFile, count: Int)] = []
+        for format in settings.formats { twins.append((try file(family, format), counts[format] ?? 0)) }
+        guard twins.contains(where: { $0.count > 0 && $0.file.willBegin(adding: $0.count, at: now) }) else { return }
+        let next = twins.map { $0.file.nextSequence(at: now) }.max() ?? 1
+        for t in twins { try t.file.begin(at: now, sequence: next) }
+    }
+
+    /// What happened to the files while writing (a file replaced behind the writer's back).
+    public func takeEvents() -> [RotatingFile.Event] {
+        var out: [RotatingFile.Event] = []
+        for family in RecordFamily.allCases {
+            for format in Format.allCases { out += files[family]?[format]?.takeEvents() ?? [] }
+        }
+        return out
+    }
+
+    /// Every open file and how much of it is written (a checkpoint keeps this: what comes after
+    /// it was written after the checkpoint).
+    public func positions() -> [(family: RecordFamily, format: Format, path: String, bytes: Int64)] {
+        var out: [(RecordFamily, Format, String, Int64)] = []
+        for family in RecordFamily.allCases {
+            for format in Format.allCases {
+                if let p = files[family]?[format]?.position { out.append((family, format, p.path, p.bytes)) }
+            }
+        }
+        return out
+    }
+
     /// Time rotation of idle files.
     public func tick(_ now: Timestamp) throws(StorageError) {
         for (_, formats) in files {
@@ -169,7 +202,8 @@ public final class OutputStore {
         }
         let path = (settings.directory as NSString).appendingPathComponent("latest.json")
         let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        if fd >= 0 { _ = fchmod(fd, 0o640) }
         guard fd >= 0 else { throw StorageError(operation: "create", path: tmp, errno: errno) }
         let ok = writeAll(fd, bytes, bytes.count) && fsync(fd) == 0
         let e = errno

@@ -33,6 +33,9 @@ public final class RotatingFile {
         case repaired(file: String, cutBytes: Int)
         /// A file was closed.
         case closed(file: String)
+        /// The open file was deleted or replaced behind the writer's back: what it held was
+        /// written again to a new file, and writing goes on there.
+        case replaced(file: String, newFile: String, bytes: Int64, deleted: Bool)
     }
 
     public let directory: String
@@ -46,6 +49,8 @@ public final class RotatingFile {
     private var size: Int64 = 0
     private var sequence = 0
     private let onClose: (String) -> Void
+    /// Events that happen while writing (a replaced file), for the owner to collect.
+    public private(set) var pendingEvents: [Event] = []
 
     /// Opens the family's folder (creating it) and repairs files a crash left open. `onClose` is
     /// called with the path of every file closed (for compression and retention).
@@ -73,6 +78,7 @@ public final class RotatingFile {
     /// `maxBytes` (a record set larger than that gets a file of its own).
     public func append(_ bytes: [UInt8], at now: Timestamp) throws(StorageError) {
         guard !bytes.isEmpty else { return }
+        try checkStillThere(at: now)
         if fd >= 0 && now >= period.end { try closeCurrent() }
         if fd >= 0 && size > Int64(options.header.count) && size + Int64(bytes.count) > options.maxBytes {
             try closeCurrent()
@@ -86,6 +92,69 @@ public final class RotatingFile {
             throw StorageError(operation: "write", path: openPath, errno: e)
         }
         size += Int64(bytes.count)
+    }
+
+    /// Whether appending `count` bytes at `now` begins a new file: none is open, its period is
+    /// over, or it would grow past `maxBytes`.
+    public func willBegin(adding count: Int, at now: Timestamp) -> Bool {
+        fd < 0 || now >= period.end || (size > Int64(options.header.count) && size + Int64(count) > options.maxBytes)
+    }
+
+    /// The sequence number a file begun at `now` would take: the next after the open one in the
+    /// same period, or the next free one of the period (over every format's files).
+    public func nextSequence(at now: Timestamp) -> Int {
+        let p = schedule.period(containing: now)
+        let free = nextFreeSequence(for: p.start)
+        return fd >= 0 && p == period ? max(sequence + 1, free) : free
+    }
+
+    /// Closes the open file (if any) and begins the next at `now` with the given sequence number
+    /// (so that a family's files in every format rotate together and share their names).
+    public func begin(at now: Timestamp, sequence next: Int) throws(StorageError) {
+        try checkStillThere(at: now)
+        if fd >= 0 { try closeCurrent() }
+        try openNext(now, sameSequenceRun: false, sequence: next)
+    }
+
+    /// The open file's path and its size (what a checkpoint records of the output).
+    public var position: (path: String, bytes: Int64)? { fd >= 0 ? (finalPath, size) : nil }
+
+    /// Takes the events that happened while writing.
+    public func takeEvents() -> [Event] {
+        defer { pendingEvents.removeAll() }
+        return pendingEvents
+    }
+
+    /// If the open file was deleted or replaced behind our back, what we wrote to it is written
+    /// again to a new file (nothing is lost), and writing goes on there.
+    private func checkStillThere(at now: Timestamp) throws(StorageError) {
+        guard fd >= 0 else { return }
+        var mine = stat(), there = stat()
+        guard fstat(fd, &mine) == 0 else { return }
+        let gone = stat(openPath, &there) != 0
+        guard gone || there.st_ino != mine.st_ino || there.st_dev != mine.st_dev else { return }
+        // Read back what this file holds (it is ours: the descriptor keeps it).
+        var held = [UInt8](repeating: 0, count: Int(size))
+        var got = 0
+        while got < held.count {
+            let n = held.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(got)) }
+            guard n > 0 else { break }
+            got += n
+        }
+        held.removeLast(held.count - got)
+        let lost = openPath
+        Glibc.close(fd)
+        fd = -1
+        try openNext(now, sameSequenceRun: false, sequence: nextFreeSequence(for: schedule.period(containing: now).start))
+        // The header of the new file is written already; the old bytes follow without theirs.
+        let body = options.header.isEmpty || !held.starts(with: options.header) ? held : Array(held.dropFirst(options.header.count))
+        guard writeAll(fd, body, body.count) else {
+            let e = errno
+            _ = ftruncate(fd, off_t(size))
+            throw StorageError(operation: "write", path: openPath, errno: e)
+        }
+        size += Int64(body.count)
+        pendingEvents.append(.replaced(file: String(lost.dropLast(5)), newFile: finalPath, bytes: Int64(body.count), deleted: gone))
     }
 
     /// Time rotation when nothing is written: closes the file once its period is over.
@@ -103,9 +172,12 @@ public final class RotatingFile {
         if fd >= 0 { try closeCurrent() }
     }
 
-    private func openNext(_ now: Timestamp, sameSequenceRun: Bool) throws(StorageError) {
+    private func openNext(_ now: Timestamp, sameSequenceRun: Bool, sequence given: Int? = nil) throws(StorageError) {
         let p = schedule.period(containing: now)
-        if sameSequenceRun && p == period {
+        if let given {
+            period = p
+            sequence = given
+        } else if sameSequenceRun && p == period {
             sequence += 1
         } else {
             period = p
@@ -114,8 +186,10 @@ public final class RotatingFile {
         let name = schedule.fileName(family: family, periodStart: p.start, sequence: sequence, ext: options.ext)
         finalPath = (directory as NSString).appendingPathComponent(name)
         openPath = finalPath + ".open"
-        let newFD = open(openPath, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
+        // Read and write: a file replaced behind our back is read back through this descriptor.
+        let newFD = open(openPath, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o640)
         guard newFD >= 0 else { throw StorageError(operation: "create", path: openPath, errno: errno) }
+        _ = fchmod(newFD, 0o640)  // whatever the umask
         fd = newFD
         size = 0
         syncDirectory(of: openPath)

@@ -173,12 +173,17 @@ struct ConfigurationTests {
 
     @Test("passwords come from a file or the environment, never the YAML, never both")
     func passwords() throws {
-        dir.write("pw", "from-file\n")
-        let withFile = try load(Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: """
+        let pw = dir.write("pw", "from-file\n")
+        let yaml = Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: """
               url: mqtt://127.0.0.1:1883
               username: ingest
               password_file: pw
-            """)).get()
+            """)
+        // A password file every user can read is refused; one kept private is taken.
+        chmod(pw, 0o644)
+        #expect(problems(yaml).contains { $0.hasPrefix("4: broker.password_file:") && $0.contains("can be read by every user (mode 644)") })
+        chmod(pw, 0o600)
+        let withFile = try load(yaml).get()
         #expect(withFile.broker.password == "from-file")
         #expect(!withFile.summary.contains("from-file"))
         let withEnv = try load(Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: """

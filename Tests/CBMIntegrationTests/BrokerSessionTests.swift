@@ -71,7 +71,7 @@ struct BrokerSessionTests {
               username: ingest
               password_file: password.txt
             """)
-        daemon.dir.write("password.txt", "s3cret\n")
+        chmod(daemon.dir.write("password.txt", "s3cret\n"), 0o600)
         let child = try daemon.start()
         try broker.publish("cbm/F1/B1/W01/telemetry", #"{"ts": \#(Self.now()), "gas_m3h": 1}"#)
         #expect(eventually { daemon.readings.count == 1 })

@@ -144,3 +144,54 @@ struct OutputFilesTests {
         #expect((snapshot?["last_closed_hour"] as? [Any])?.isEmpty == false)
     }
 }
+
+@Suite("CSV that a spreadsheet opens safely", .serialized)
+struct CSVFormulaTests {
+    @Test("ids, topics and payloads that start a formula are written so that a spreadsheet parser finds no formula cell")
+    func noFormulaCells() throws {
+        let ssconvert = try #require(which("ssconvert"), "gnumeric's ssconvert is needed (make test installs it)")
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port, extra: """
+            unknown_assets: { accept: true }
+            """, output: "output: { directory: out, readings: true, formats: [jsonl, csv] }")
+        let yaml = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try yaml.replacingOccurrences(of: "subscriptions:\n", with: """
+            subscriptions:
+              - topic: hostile/+
+                template: hostile/{x}
+                format: json
+                asset: dev
+                values: { gas_m3h: { measurement: gas_rate, unit: m3/h } }
+
+            """).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        try daemon.start()
+        let t = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 3 * 3600
+        let ids = [#"=HYPERLINK(\"http://example.invalid\",\"click\")"#, #"=cmd|' /C calc'!A0"#, "+1+1", "-2+3", "@SUM(1,2)", " =1"]
+        for (i, id) in ids.enumerated() {
+            try broker.publish("hostile/a", lines: (0...2).map { #"{"ts": \#(t + $0 * 600 + i), "dev": "\#(id)", "gas_m3h": 5}"# })
+        }
+        try broker.publish("hostile/=cmd|' -C calc'!A0", "=1+1")
+        #expect(eventually { daemon.readings.count == ids.count * 3 && daemon.rejects.count == 1 }, "\(daemon.readings.count) \(daemon.rejects.map { $0["reason"] ?? "" })")
+        #expect(daemon.stop() == 0)
+        var checked = 0
+        for family in ["readings", "rejects", "totals"] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: daemon.dir.file("out/\(family)"))) ?? [] where name.hasSuffix(".csv") {
+                let xlsx = daemon.dir.file("\(family)-\(name).xlsx")
+                _ = try runProgram(ssconvert, [daemon.dir.file("out/\(family)/\(name)"), xlsx])
+                let formulas = try runProgram("/usr/bin/env", ["python3", "-c", """
+                    import sys, zipfile
+                    z = zipfile.ZipFile(sys.argv[1])
+                    sheets = [n for n in z.namelist() if n.startswith('xl/worksheets/')]
+                    print(sum(z.read(n).decode().count('<f>') + z.read(n).decode().count('<f ') for n in sheets), len(sheets))
+                    """, xlsx])
+                let counts = formulas.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                #expect(counts.count == 2 && counts[1] > 0, "\(family)/\(name): \(formulas.stdout) \(formulas.stderr)")
+                #expect(counts.first == 0, "\(family)/\(name) has formula cells")
+                checked += 1
+            }
+        }
+        #expect(checked >= 3)
+        // The JSON Lines keep the text as it was.
+        #expect(Set(daemon.readings.compactMap { $0["asset"] as? String }) == Set(ids.map { $0.replacingOccurrences(of: "\\\"", with: "\"") }))
+    }
+}

@@ -66,6 +66,9 @@ public struct EventRecord: Equatable, Sendable {
         case totalizerJump = "totalizer_jump"
         /// An output file left open by a crash was repaired (a partial last line cut) and closed.
         case fileRepaired = "file_repaired"
+        /// An open output file was deleted or replaced behind the daemon's back: what it held was
+        /// written again to a new file.
+        case fileReplaced = "file_replaced"
         /// Output could not be written; it is retried, nothing is dropped.
         case outputError = "output_error"
         /// Output is written again after an error.

@@ -1,6 +1,7 @@
 /// Encodes records as CSV (RFC 4180) with the same column names as the JSON Lines records: a
 /// fixed set of columns per family (empty where a record has no such field), one record per line
-/// (control characters inside text are escaped as in JSON, so no field holds a line break).
+/// (control characters inside text are escaped as in JSON, so no field holds a line break), and
+/// no text cell that a spreadsheet would run as a formula.
 public struct CSVRecordEncoder: Sendable {
     public let basis: VolumeBasis
     public let factors: Factors
@@ -42,11 +43,19 @@ public struct CSVRecordEncoder: Sendable {
         return out
     }
 
-    private mutating func field(_ text: String) {
+    /// A text cell. One that a spreadsheet would run as a formula (its first character, after
+    /// spaces, `=`, `+`, `-` or `@`: `=HYPERLINK(…)`, `=cmd|' /C calc'!A0`) gets a leading `'`,
+    /// which spreadsheets show as text; numbers and times are written as they are.
+    private mutating func field(_ text: String) { cell(text, neutralise: true) }
+
+    private mutating func cell(_ text: String, neutralise: Bool) {
         if !first { bytes.append(44) }
         first = false
         var escaped: [UInt8] = []
-        escaped.reserveCapacity(text.utf8.count)
+        escaped.reserveCapacity(text.utf8.count + 1)
+        if neutralise, let c = text.utf8.first(where: { $0 != 32 }), c == 61 || c == 43 || c == 45 || c == 64 {
+            escaped.append(39)
+        }
         var needsQuotes = false
         for c in text.utf8 {
             if c < 32 {
@@ -62,8 +71,8 @@ public struct CSVRecordEncoder: Sendable {
         if needsQuotes { bytes.append(34) }
     }
 
-    private mutating func number(_ v: Double?) { field(v.map { $0.isFinite ? $0.description : "" } ?? "") }
-    private mutating func time(_ t: Timestamp) { field(RFC3339.format(t, offsetSeconds: offsets.offset(at: t))) }
+    private mutating func number(_ v: Double?) { cell(v.map { $0.isFinite ? $0.description : "" } ?? "", neutralise: false) }
+    private mutating func time(_ t: Timestamp) { cell(RFC3339.format(t, offsetSeconds: offsets.offset(at: t)), neutralise: false) }
     private mutating func end() {
         bytes.append(10)
         first = true

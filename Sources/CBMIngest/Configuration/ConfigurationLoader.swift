@@ -170,6 +170,18 @@ struct Validator {
         return b
     }
 
+    /// Whether a file holding a secret is kept from other users: one every user can read is
+    /// refused (a reload or a restart would go on using a leaked secret without a word).
+    mutating func privateFile(_ full: String, _ path: ConfigPath) -> Bool {
+        var st = stat()
+        guard stat(full, &st) == 0 else { return true }
+        guard st.st_mode & 0o004 == 0 else {
+            problem(path, "\(full) can be read by every user (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 600 it, or use password_env")
+            return false
+        }
+        return true
+    }
+
     mutating func readableFile(_ text: String?, _ path: ConfigPath) -> String? {
         guard let text else { return nil }
         let full = resolve(text)

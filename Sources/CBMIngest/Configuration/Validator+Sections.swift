@@ -91,7 +91,7 @@ extension Validator {
         if raw?.passwordFile != nil && raw?.passwordEnv != nil {
             problem(path / "password_env", "give the password in password_file or password_env, not both")
         } else if let f = raw?.passwordFile {
-            if let full = readableFile(f, path / "password_file") {
+            if let full = readableFile(f, path / "password_file"), privateFile(full, path / "password_file") {
                 let text = (try? String(contentsOfFile: full, encoding: .utf8)) ?? ""
                 options.password = text.trimmingCharacters(in: .newlines)
                 source = "file \(full)"

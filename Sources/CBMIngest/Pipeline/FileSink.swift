@@ -159,9 +159,21 @@ public final class FileSink {
     private func append(_ family: RecordFamily) {
         let jsonBytes = json.take()
         let csvBytes = csv.take()
+        // One time for the family's formats: they rotate together, so twins share their names.
+        let t = now()
+        retry(family.rawValue) { () throws(StorageError) in
+            try store.prepare(family, counts: [.jsonl: jsonBytes.count, .csv: csvBytes.count], at: t)
+        }
         for format in store.settings.formats {
             let bytes = format == .jsonl ? jsonBytes : csvBytes
-            retry(family.rawValue) { () throws(StorageError) in try store.append(bytes, family: family, format: format, at: now()) }
+            retry(family.rawValue) { () throws(StorageError) in try store.append(bytes, family: family, format: format, at: t) }
+        }
+        for case .replaced(let file, let newFile, let bytes, let deleted) in store.takeEvents() {
+            logger.error("an open output file was \(deleted ? "deleted" : "replaced") behind our back; what it held is written again",
+                         metadata: ["output.file": "\(file)", "output.new_file": "\(newFile)"])
+            pendingEvents.append(EventRecord(time: t, kind: .fileReplaced, id: (file as NSString).lastPathComponent,
+                detail: "\(deleted ? "deleted" : "replaced by another file") while open: its \(bytes) bytes were written again to "
+                    + "\((newFile as NSString).lastPathComponent), where writing goes on"))
         }
     }
 
