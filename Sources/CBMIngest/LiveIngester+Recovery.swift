@@ -50,6 +50,8 @@ extension LiveIngester {
                     pipeline = try Pipeline(configuration: configuration, sink: sink, restoring: checkpoint.state,
                                             writtenRevisions: sink.writtenRevisions(since: checkpoint.written), onAlerts: onAlerts)
                     after = checkpoint.sequence
+                    // What was written after it, before the crash, is not written twice.
+                    if !checkpoint.outputs.isEmpty { sink.skipRewrites(after: checkpoint.outputs) }
                 } catch {
                     damaged(checkpoint.file, "its state does not restore into this configuration (\(error))")
                 }
@@ -72,10 +74,10 @@ extension LiveIngester {
         }
         let pipelineBuilt = pipeline!
         let policy = j
-        sink.onCheckpoint = { sequence, state in
+        sink.onCheckpoint = { sequence, state, outputs in
             do {
                 // The journal keeps what the previous checkpoint needs too: it is the fallback.
-                let previous = try store.write(sequence: sequence, state: state)
+                let previous = try store.write(sequence: sequence, state: state, outputs: outputs)
                 let removed = Journal.prune(directory: policy.directory, checkpoint: min(previous ?? sequence, sequence),
                                             maxAgeUS: policy.retainUS, maxBytes: policy.maxBytes, now: LiveIngester.wallClock())
                 logger.debug("checkpoint written", metadata: ["journal.sequence": "\(sequence)", "journal.pruned": "\(removed.count)"])

@@ -8,9 +8,11 @@ import Glibc
 /// current one becoming the previous one), so a crash at any moment leaves at least one whole
 /// checkpoint, and a damaged current one still has the previous one behind it.
 ///
-/// Layout: `CBMC0002` · sequence (u64) · state length (u64) · CRC-32 of the sequence, the length
-/// and the state (u32) · state, little endian: every byte recovery trusts is checked. Files of
-/// the first layout (`CBMC0001`, whose CRC covers the state only) are still read.
+/// Layout: `CBMC0002` · sequence (u64) · state length (u64) · outputs length (u64) · CRC-32 of
+/// everything after the magic but itself (u32) · state · outputs, little endian: every byte
+/// recovery trusts is checked. `outputs` says how far each output file was written at the
+/// checkpoint. Files of the first layout (`CBMC0001`: no outputs, a CRC of the state only) are
+/// still read.
 public struct CheckpointStore: Sendable {
     /// The current checkpoint.
     public let path: String
@@ -30,6 +32,8 @@ public struct CheckpointStore: Sendable {
         public var sequence: UInt64
         /// The state.
         public var state: [UInt8]
+        /// How far the output files were written at the checkpoint (empty in the first layout).
+        public var outputs: [UInt8] = []
         /// The file it came from, and when that was written.
         public var file: String
         public var written: Date?
@@ -45,18 +49,17 @@ public struct CheckpointStore: Sendable {
     /// Writes a checkpoint; the current one becomes the previous one. Returns the sequence of the
     /// previous one now kept (the journal must keep what it needs), if it can be read.
     @discardableResult
-    public func write(sequence: UInt64, state: [UInt8]) throws(StorageError) -> UInt64? {
+    public func write(sequence: UInt64, state: [UInt8], outputs: [UInt8] = []) throws(StorageError) -> UInt64? {
         do {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         } catch {
             throw StorageError(operation: "create directory", path: path, errno: EACCES)
         }
-        var bytes = Self.magic
-        bytes += le(sequence)
-        bytes += le(UInt64(state.count))
-        let header = le(sequence) + le(UInt64(state.count))
-        bytes += le32(Journal.checksum(state[...], continuing: Journal.checksum(header[...])))
+        let header = le(sequence) + le(UInt64(state.count)) + le(UInt64(outputs.count))
+        let crc = Journal.checksum(outputs[...], continuing: Journal.checksum(state[...], continuing: Journal.checksum(header[...])))
+        var bytes = Self.magic + header + le32(crc)
         bytes += state
+        bytes += outputs
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError(operation: "create", path: tmp, errno: errno) }
@@ -85,17 +88,28 @@ public struct CheckpointStore: Sendable {
     static func read(_ file: String) -> Result<Checkpoint, Damaged> {
         guard let data = FileManager.default.contents(atPath: file) else { return .failure(Damaged(file: file, why: "cannot be read")) }
         let b = [UInt8](data)
-        guard b.count >= 28 else { return .failure(Damaged(file: file, why: "\(b.count) bytes, shorter than a checkpoint's header")) }
+        func damaged(_ why: String) -> Result<Checkpoint, Damaged> { .failure(Damaged(file: file, why: why)) }
+        guard b.count >= 8 else { return damaged("\(b.count) bytes, shorter than a checkpoint's header") }
         let head = Array(b[0..<8])
-        guard head == Self.magic || head == Self.firstMagic else { return .failure(Damaged(file: file, why: "not a checkpoint (its first bytes)")) }
-        let sequence = readLE64(b, 8)
-        let length = readLE64(b, 16)
-        guard length == UInt64(b.count - 28) else {
-            return .failure(Damaged(file: file, why: "its header gives \(length) bytes of state, the file holds \(b.count - 28)"))
-        }
-        let crc = head == Self.magic ? Journal.checksum(b[28...], continuing: Journal.checksum(b[8..<24])) : Journal.checksum(b[28...])
-        guard crc == readLE32(b, 24) else { return .failure(Damaged(file: file, why: "its checksum does not match")) }
         let written = (try? FileManager.default.attributesOfItem(atPath: file))?[.modificationDate] as? Date
-        return .success(Checkpoint(sequence: sequence, state: Array(b[28...]), file: file, written: written))
+        if head == Self.magic {
+            guard b.count >= 36 else { return damaged("\(b.count) bytes, shorter than a checkpoint's header") }
+            let stateLength = readLE64(b, 16), outputsLength = readLE64(b, 24)
+            guard stateLength <= UInt64(b.count), outputsLength <= UInt64(b.count), 36 + stateLength + outputsLength == UInt64(b.count) else {
+                return damaged("its header gives \(stateLength) + \(outputsLength) bytes, the file holds \(b.count - 36)")
+            }
+            guard Journal.checksum(b[36...], continuing: Journal.checksum(b[8..<32])) == readLE32(b, 32) else {
+                return damaged("its checksum does not match")
+            }
+            let stateEnd = 36 + Int(stateLength)
+            return .success(Checkpoint(sequence: readLE64(b, 8), state: Array(b[36..<stateEnd]), outputs: Array(b[stateEnd...]),
+                                       file: file, written: written))
+        }
+        guard head == Self.firstMagic else { return damaged("not a checkpoint (its first bytes)") }
+        guard b.count >= 28 else { return damaged("\(b.count) bytes, shorter than a checkpoint's header") }
+        let length = readLE64(b, 16)
+        guard length == UInt64(b.count - 28) else { return damaged("its header gives \(length) bytes of state, the file holds \(b.count - 28)") }
+        guard Journal.checksum(b[28...]) == readLE32(b, 24) else { return damaged("its checksum does not match") }
+        return .success(Checkpoint(sequence: readLE64(b, 8), state: Array(b[28...]), file: file, written: written))
     }
 }

@@ -174,6 +174,62 @@ public final class OutputStore {
         return out
     }
 
+    /// For each family: the JSON Lines file being written and how far (or, with none open, the
+    /// newest closed one, all of it: -1). What a checkpoint keeps of the output: everything after
+    /// these marks was written after it.
+    public func marks() -> [(family: RecordFamily, name: String, bytes: Int64)] {
+        var out: [(RecordFamily, String, Int64)] = []
+        for family in RecordFamily.allCases {
+            if let p = files[family]?[.jsonl]?.position {
+                out.append((family, (p.path as NSString).lastPathComponent, p.bytes))
+            } else if let newest = Self.jsonl(in: folder(family)).last {
+                out.append((family, newest, -1))
+            }
+        }
+        return out
+    }
+
+    /// The JSON Lines files of a folder (closed or compressed, by their plain names), in order.
+    static func jsonl(in folder: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return names.compactMap { n in
+            n.hasSuffix(".jsonl") ? n : n.hasSuffix(".jsonl.gz") ? String(n.dropLast(3)) : nil
+        }.sorted()
+    }
+
+    /// The JSON Lines written to a family's files after a mark (see ``marks()``), line by line.
+    public func lines(after mark: (name: String, bytes: Int64)?, family: RecordFamily) -> [[UInt8]] {
+        let folder = self.folder(family)
+        var out: [[UInt8]] = []
+        for name in Self.jsonl(in: folder) {
+            var skip = 0
+            if let mark {
+                guard name >= mark.name else { continue }
+                if name == mark.name {
+                    guard mark.bytes >= 0 else { continue }
+                    skip = Int(mark.bytes)
+                }
+            }
+            let path = (folder as NSString).appendingPathComponent(name)
+            let bytes: [UInt8]
+            if let d = FileManager.default.contents(atPath: path) {
+                bytes = [UInt8](d)
+            } else if let b = try? Gzip.decompress(path + ".gz") {
+                bytes = b
+            } else {
+                continue
+            }
+            var start = min(skip, bytes.count)
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != 10 { end += 1 }
+                if end < bytes.count { out.append(Array(bytes[start...end])) }
+                start = end + 1
+            }
+        }
+        return out
+    }
+
     /// Time rotation of idle files.
     public func tick(_ now: Timestamp) throws(StorageError) {
         for (_, formats) in files {

@@ -42,7 +42,7 @@ struct DamageTests {
     }
 
     /// The records of the daemon's journal: (offset, length) of each, in its segments.
-    func records(of segment: String) throws -> [(offset: Int, length: Int)] {
+    func journalRecords(of segment: String) throws -> [(offset: Int, length: Int)] {
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment)))
         var out: [(Int, Int)] = []
         var p = 16
@@ -95,7 +95,7 @@ struct DamageTests {
         kill9(child)
         let segment = try #require(Journal.segments(in: daemon.dir.file("journal")).first)
         let size = try #require(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int)
-        let all = try records(of: segment)
+        let all = try journalRecords(of: segment)
         #expect(all.count == f.counts[0])
         try flip(segment, at: all[all.count / 2].offset, with: 0x01)
         try flip(segment, at: all[all.count / 3].offset + 3, with: 0x40)  // a length far too long
@@ -115,7 +115,7 @@ struct DamageTests {
         try publish(daemon, f.parts[0], until: f.counts[0])
         kill9(child)
         let segment = try #require(Journal.segments(in: daemon.dir.file("journal")).first)
-        let all = try records(of: segment)
+        let all = try journalRecords(of: segment)
         let victim = all[all.count / 2]
         try flip(segment, at: victim.offset + 8 + victim.length - 2)
         let child2 = try daemon.start()
@@ -155,5 +155,34 @@ struct DamageTests {
         #expect(compareWithTruth(f.sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"]) > 100)
         let after = finalTotals(daemon.totals)
         #expect(after.keys.sorted() == before.keys.sorted())
+    }
+
+    @Test("after kill -9, readings, rejects, events and alerts written since the checkpoint are not written again")
+    func exactlyOnce() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port)
+        let f = try field(daemon, wells: 30, hours: 6, parts: 2, replacing: [
+            ("checkpoint_interval: 30s", "checkpoint_interval: 1h"), ("well-low-output", "low"), ("below: 0.5 ", "below: 0.97 "),
+            ("clear_above: 0.6 ", "clear_above: 0.98 "),
+        ])
+        try daemon.start()
+        try publish(daemon, f.parts[0], until: f.counts[0])
+        #expect(daemon.stop() == 0)
+        let child = try daemon.start()
+        try publish(daemon, f.parts[1], until: f.counts[1])
+        Thread.sleep(forTimeInterval: 1)  // every acknowledgement out
+        let written = ["readings", "rejects", "events", "alerts"].map { records(under: daemon.dir.file("out/\($0)")).count }
+        kill9(child)
+        try daemon.start()
+        Thread.sleep(forTimeInterval: 1)
+        #expect(daemon.stop() == 0)
+        for (i, family) in ["readings", "rejects", "events", "alerts"].enumerated() {
+            let lines = lines(under: daemon.dir.file("out/\(family)")).filter { !$0.contains("file_repaired") }
+            #expect(Set(lines).count == lines.count, "\(family): \(lines.count - Set(lines).count) lines twice")
+            #expect(lines.count >= written[i], "\(family)")
+        }
+        #expect(records(under: daemon.dir.file("out/alerts")).count > 0)
+        #expect(records(under: daemon.dir.file("out/rejects")).count > 0)
+        #expect(compareWithTruth(f.sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"]) > 100)
     }
 }

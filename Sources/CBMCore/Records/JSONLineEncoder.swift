@@ -12,6 +12,9 @@ public struct JSONLineEncoder: Sendable {
     /// Empties the buffer, keeping its storage.
     public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
 
+    /// Drops what was encoded after the first `count` bytes (a record not to be written after all).
+    public mutating func truncate(to count: Int) { bytes.removeLast(bytes.count - count) }
+
     /// Starts an object.
     public mutating func begin() {
         bytes.append(UInt8(ascii: "{"))

@@ -40,8 +40,13 @@ public final class FileSink {
     private let now: @Sendable () -> Timestamp
     private let logger: Logger
     private var pendingEvents: [EventRecord] = []
-    /// Takes a checkpoint once the output it reflects is durable.
-    public var onCheckpoint: (UInt64, [UInt8]) -> Void = { _, _ in }
+    /// Takes a checkpoint once the output it reflects is durable: the journal sequence, the
+    /// pipeline's state, and how far the output files were written (``checkpointMarks()``).
+    public var onCheckpoint: (UInt64, [UInt8], [UInt8]) -> Void = { _, _, _ in }
+    /// After a crash: the lines written after the last checkpoint, per family, not to be written
+    /// again when recovery derives them anew (until the next checkpoint).
+    private var rewrites: [RecordFamily: [[UInt8]: Int]] = [:]
+    private var rewritesSkipped = 0
 
     public init(configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
         let (store, repaired) = Self.open(configuration, logger: logger)
@@ -121,13 +126,19 @@ public final class FileSink {
         switch batch {
         case .readings(let readings):
             guard writeReadings, !readings.isEmpty else { return }
-            for r in readings { json.encode(r) }
-            for r in readings { csv.encode(r) }
+            for r in readings {
+                let start = json.encoder.bytes.count
+                json.encode(r)
+                if !isRewrite(.readings, from: start) { csv.encode(r) }
+            }
             append(.readings)
         case .rejects(let rejects):
             guard !rejects.isEmpty else { return }
-            for r in rejects { json.encode(r) }
-            for r in rejects { csv.encode(r, maxPayload: json.maxRejectPayload) }
+            for r in rejects {
+                let start = json.encoder.bytes.count
+                json.encode(r)
+                if !isRewrite(.rejects, from: start) { csv.encode(r, maxPayload: json.maxRejectPayload) }
+            }
             append(.rejects)
         case .totals(let totals):
             guard !totals.isEmpty else { return }
@@ -136,13 +147,19 @@ public final class FileSink {
             append(.totals)
         case .alerts(let alerts):
             guard !alerts.isEmpty else { return }
-            for a in alerts { json.encode(a) }
-            for a in alerts { csv.encode(a) }
+            for a in alerts {
+                let start = json.encoder.bytes.count
+                json.encode(a)
+                if !isRewrite(.alerts, from: start) { csv.encode(a) }
+            }
             append(.alerts)
         case .events(let events):
             guard !events.isEmpty else { return }
-            for e in events { json.encode(e) }
-            for e in events { csv.encode(e) }
+            for e in events {
+                let start = json.encoder.bytes.count
+                json.encode(e)
+                if !isRewrite(.events, from: start) { csv.encode(e) }
+            }
             append(.events)
         case .snapshot(let bytes):
             retry("latest.json") { () throws(StorageError) in try store.writeSnapshot(bytes) }
@@ -150,10 +167,65 @@ public final class FileSink {
             retry("rotation") { () throws(StorageError) in try store.tick(t) }
         case .checkpoint(let sequence, let state):
             retry("output sync") { () throws(StorageError) in try store.sync() }
-            onCheckpoint(sequence, state)
+            onCheckpoint(sequence, state, checkpointMarks())
+            if !rewrites.isEmpty || rewritesSkipped > 0 {
+                logger.notice("records written before the crash were not written again", metadata: ["output.skipped": "\(rewritesSkipped)"])
+                rewrites.removeAll()
+                rewritesSkipped = 0
+            }
         case .probe, .reconfigure:
             break
         }
+    }
+
+    /// How far each family's output is written, for a checkpoint.
+    public func checkpointMarks() -> [UInt8] {
+        var w = BinaryWriter()
+        let marks = store.marks()
+        w.int(marks.count)
+        for m in marks {
+            w.string(m.family.rawValue)
+            w.string(m.name)
+            w.int(m.bytes)
+        }
+        return w.bytes
+    }
+
+    /// After a crash: what was written to `readings/`, `rejects/`, `events/` and `alerts/` after
+    /// the checkpoint's marks is not written again as recovery derives it anew (each record that
+    /// comes out as a line already there is skipped, once). Totals go by revision instead.
+    public func skipRewrites(after marks: [UInt8]) {
+        var r = BinaryReader(marks)
+        var byFamily: [RecordFamily: (name: String, bytes: Int64)] = [:]
+        do {
+            for _ in 0..<(try r.count()) {
+                let family = RecordFamily(rawValue: try r.string())
+                let name = try r.string()
+                let bytes = try r.int()
+                if let family { byFamily[family] = (name, bytes) }
+            }
+        } catch {
+            logger.warning("the checkpoint's output marks cannot be read: records since it may be written twice")
+            return
+        }
+        for family in [RecordFamily.readings, .rejects, .events, .alerts] {
+            var seen: [[UInt8]: Int] = [:]
+            for line in store.lines(after: byFamily[family], family: family) { seen[line, default: 0] += 1 }
+            if !seen.isEmpty { rewrites[family] = seen }
+        }
+    }
+
+    /// Whether the record just encoded (from `start`) was written before a crash: then it is
+    /// taken back out of the encoder.
+    private func isRewrite(_ family: RecordFamily, from start: Int) -> Bool {
+        guard !rewrites.isEmpty, var seen = rewrites[family] else { return false }
+        let line = Array(json.encoder.bytes[start...])
+        guard let n = seen[line] else { return false }
+        if n > 1 { seen[line] = n - 1 } else { seen[line] = nil }
+        rewrites[family] = seen.isEmpty ? nil : seen
+        json.encoder.truncate(to: start)
+        rewritesSkipped += 1
+        return true
     }
 
     private func append(_ family: RecordFamily) {
