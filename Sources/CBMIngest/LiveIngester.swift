@@ -55,6 +55,36 @@ public final class LiveIngester: Sendable {
         return Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
     }
 
+    /// Who may command the alarms (rebuilt on a reload).
+    private let commandGate = Mutex<AlarmCommandGate?>(nil)
+
+    /// An operator's command from the command topic: judged (signature, freshness, bounds),
+    /// applied or refused; either way an event says who and what.
+    func handleCommand(_ payload: [UInt8], pipeline: Pipeline) {
+        let t = now()
+        let logger = self.logger
+        let verdict = commandGate.withLock { gate -> AlarmCommandGate.Verdict in
+            if gate == nil { gate = AlarmCommandGate(service.withLock { $0.current?.alarmOutputs } ?? configuration.alarmOutputs) }
+            return gate!.judge(payload, now: t)
+        }
+        switch verdict {
+        case .apply(let command, let who):
+            pipeline.command(command, at: t) { result in
+                if result == "ok" {
+                    logger.info("alarm command applied", metadata: ["alert.command": "\(command.summary)", "alert.by": "\(who)"])
+                } else {
+                    logger.warning("alarm command refused: \(result)", metadata: ["alert.command": "\(command.summary)", "alert.by": "\(who)"])
+                }
+                pipeline.record([EventRecord(time: t, kind: .alarmCommand, id: who,
+                                             detail: "\(command.summary): " + (result == "ok" ? "applied" : "refused: \(result)"))])
+            }
+        case .refuse(let why, let who):
+            logger.warning("alarm command refused: \(why)", metadata: ["alert.by": "\(who)"])
+            let text = String(decoding: payload.prefix(300), as: UTF8.self)
+            pipeline.record([EventRecord(time: t, kind: .alarmCommand, id: who, detail: "refused: \(why); the command: \(text)")])
+        }
+    }
+
     /// Records the first reason to stop, and wakes `run`.
     public func finish(_ o: Outcome) {
         let first = outcome.withLock { current -> Bool in
@@ -141,16 +171,7 @@ public final class LiveIngester: Sendable {
                         return
                     }
                     if let commandTopic, m.topic == commandTopic {
-                        let t = now()
-                        switch AlarmCommandParser.parse(m.payload, now: t) {
-                        case .success(let c):
-                            pipeline.command(c, at: t) { result in
-                                if result == "ok" { logger.info("alarm command applied", metadata: ["alert.command": "\(c)"]) }
-                                else { logger.warning("alarm command refused: \(result)") }
-                            }
-                        case .failure(let e):
-                            logger.warning("alarm command refused: \(e.message)")
-                        }
+                        handleCommand(m.payload, pipeline: pipeline)
                         return
                     }
                     // Journal first: libmosquitto writes the PUBACK only after this returns.
@@ -313,6 +334,7 @@ public final class LiveIngester: Sendable {
                 logger.warning("reload: these sections change only with a restart; their running values are kept: \(kept.joined(separator: ", "))")
             }
             pipeline.reconfigure(new)
+            commandGate.withLock { $0 = AlarmCommandGate(new.alarmOutputs) }
             let command = new.alarmOutputs.commandTopic.map { [MQTTSubscription(topic: $0, qos: 1)] } ?? []
             client.update(subscriptions: new.mqttSubscriptions + command, unsubscriptions: new.coveredFilters)
             service.withLock { $0.current = new }

@@ -11,7 +11,7 @@ struct CBMIngestCommand: ParsableCommand {
         commandName: "cbm-ingest",
         abstract: "Telemetry ingester for coal-bed-methane gas fields: production and utilisation from MQTT.",
         version: "0.1.0",
-        subcommands: [Run.self, Replay.self, Simulate.self, CheckConfig.self]
+        subcommands: [Run.self, Replay.self, Simulate.self, CheckConfig.self, Command.self]
     )
 }
 
@@ -204,3 +204,37 @@ struct CheckConfig: ParsableCommand {
 }
 
 CBMIngestCommand.main()
+
+struct Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send an alarm command, signed with your key, to the configured command topic.",
+        discussion: """
+            The command is JSON, e.g. {"action":"shelve","rule":"well-low-output","scope":"well","id":"W01","for":"2h"} \
+            or {"action":"maintenance","ids":["W01"],"for":"8h","reason":"workover"}. It is signed with HMAC-SHA256 \
+            and your key (--key-file, a file of hex digits; or your line in alarm_outputs.command_users) and \
+            carries its time: the daemon takes it once, within five minutes.
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    @Option(name: .long, help: "Your name in alarm_outputs.command_users.")
+    var user: String
+
+    @Option(name: .long, help: "A file holding your key (hex); by default your line in command_users.")
+    var keyFile: String?
+
+    @Argument(help: "The command, as JSON.")
+    var command: String
+
+    func run() throws {
+        let configuration = try options.loadConfiguration()
+        do {
+            try CommandSender.send(command, user: user, keyFile: keyFile, configuration: configuration)
+            print("sent, signed by \(user)")
+        } catch {
+            FileHandle.standardError.write(Data("cbm-ingest: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+

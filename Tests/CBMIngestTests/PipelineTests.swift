@@ -189,3 +189,55 @@ struct AlarmHookTests {
         #expect(lines.all.contains { $0.contains("cannot run the alarm hook") })
     }
 }
+
+@Suite("Who may command the alarms")
+struct AlarmCommandGateTests {
+    let now = Timestamp(seconds: 1_796_140_800)
+    let key: [UInt8] = Array(0..<32)
+
+    func gate(users: [String: [UInt8]] = [:]) -> AlarmCommandGate {
+        var o = Configuration.AlarmOutputs()
+        o.commandUsers = users
+        return AlarmCommandGate(o)
+    }
+
+    func applied(_ v: AlarmCommandGate.Verdict) -> String? { if case .apply(_, let who) = v { return who } else { return nil } }
+    func refused(_ v: AlarmCommandGate.Verdict) -> String? { if case .refuse(let why, _) = v { return why } else { return nil } }
+
+    @Test("without users: an anonymous command may acknowledge, never suppress")
+    func unsigned() {
+        var g = gate()
+        let century = g.judge(Array(#"{"action":"maintenance","match":"*","for":"36500d"}"#.utf8), now: now)
+        #expect(refused(century)?.contains("may acknowledge or unshelve, not suppress") == true)
+        let shelve = g.judge(Array(#"{"action":"shelve","rule":"r","scope":"well","id":"W01","for":"1h","by":"x"}"#.utf8), now: now)
+        #expect(refused(shelve) != nil)
+        #expect(applied(g.judge(Array(#"{"action":"ack","rule":"r","scope":"well","id":"W01","by":"duty"}"#.utf8), now: now)) == "duty (unsigned)")
+    }
+
+    @Test("with users: signed commands are taken once, fresh, within bounds; everything else is refused")
+    func signed() throws {
+        var g = gate(users: ["duty-1": key])
+        let shelve = #"{"action":"shelve","rule":"r","scope":"well","id":"W01","for":"2h"}"#
+        let message = try #require(AlarmCommandGate.sign(shelve, user: "duty-1", key: key, now: now))
+        if case .apply(.shelve(_, _, _, let until, let by), let who) = g.judge(message, now: now) {
+            #expect(by == "duty-1" && who == "duty-1 (signed)" && until == now + 7_200_000_000)
+        } else {
+            Issue.record("a signed shelve was not applied: \(g.judge(message, now: now)) \(String(decoding: message, as: UTF8.self))")
+        }
+        // Played again: refused.
+        #expect(refused(g.judge(message, now: now + 1_000_000))?.contains("taken already") == true)
+        // Stale, forged, unknown, unsigned, too long.
+        let stale = try #require(AlarmCommandGate.sign(shelve, user: "duty-1", key: key, now: now))
+        #expect(refused(g.judge(stale, now: now + 600_000_000))?.contains("too old") == true)
+        let forged = try #require(AlarmCommandGate.sign(shelve, user: "duty-1", key: Array(repeating: 7, count: 32), now: now))
+        #expect(refused(g.judge(forged, now: now))?.contains("does not match") == true)
+        let stranger = try #require(AlarmCommandGate.sign(shelve, user: "mallory", key: key, now: now))
+        #expect(refused(g.judge(stranger, now: now))?.contains("not in alarm_outputs.command_users") == true)
+        #expect(refused(g.judge(Array(#"{"action":"ack","rule":"r","scope":"well","id":"W01"}"#.utf8), now: now))?.contains("unsigned") == true)
+        let long = try #require(AlarmCommandGate.sign(#"{"action":"maintenance","match":"*","for":"36500d"}"#, user: "duty-1", key: key, now: now))
+        #expect(refused(g.judge(long, now: now))?.contains("longer than alarm_outputs.max_maintenance (14d)") == true)
+        // A tampered text under a good signature.
+        let text = String(decoding: message, as: UTF8.self).replacingOccurrences(of: "2h", with: "9h")
+        #expect(refused(g.judge(Array(text.utf8), now: now))?.contains("does not match") == true)
+    }
+}

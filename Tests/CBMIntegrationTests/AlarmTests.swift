@@ -16,12 +16,25 @@ struct AlarmTests {
         (0...(hours * 6)).map { #"{"ts": \#(start + $0 * 600), "gas_m3h": \#(m3h)}"# }
     }
 
-    func config(hook: String, timeout: String = "5s") -> String {
+    func config(hook: String, timeout: String = "5s", users: Bool = false) -> String {
         """
         alerts:
           - { name: low, kind: low_output, scope: well, ids: [W01], window: hour, below: 0.5, clear_above: 0.6, on_delay: 2, off_delay: 1, min_coverage: 0.8, severity: critical }
-        alarm_outputs: { mqtt_prefix: test/alarms, command_topic: test/alarms/command, hook: { command: \(hook), timeout: \(timeout) } }
+        alarm_outputs: { mqtt_prefix: test/alarms, command_topic: test/alarms/command, hook: { command: \(hook), timeout: \(timeout) }\(users ? ", command_users: users.txt" : "") }
         """
+    }
+
+    /// The duty engineer's key, in the daemon's command users file (mode 600).
+    static let key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+    func writeUsers(_ daemon: Daemon) {
+        chmod(daemon.dir.write("users.txt", "# name key\nduty \(Self.key)\n"), 0o600)
+    }
+
+    /// `cbm-ingest command` as the duty engineer.
+    func command(_ daemon: Daemon, _ json: String) throws {
+        let r = try runProgram(cbmIngestBinary(), ["command", "--config", daemon.configPath, "--user", "duty", json])
+        #expect(r.status == 0, "\(r.stderr)")
     }
 
     @Test("low output raises one alarm with a retained state; an MQTT acknowledgement changes it; the hook gets the JSON; the state survives a restart")
@@ -30,7 +43,8 @@ struct AlarmTests {
         let dir = TemporaryDirectory("hook")
         let hook = dir.write("hook.sh", "#!/bin/sh\ncat > \(dir.path)/alert-$$.json\n")
         chmod(hook, 0o755)
-        let daemon = Daemon(port: broker.port, extra: config(hook: hook))
+        let daemon = Daemon(port: broker.port, extra: config(hook: hook, users: true))
+        writeUsers(daemon)
         try daemon.start()
         // W01 expects 1200 m3/d (50 m3 an hour); it makes 10 m3 an hour for four hours.
         let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 9 * 3600  // all of it closed by the wall clock
@@ -53,7 +67,7 @@ struct AlarmTests {
         let hookJSON = try String(contentsOfFile: dir.file(hookFile), encoding: .utf8)
         #expect(hookJSON.contains(#""rule":"low""#) && hookJSON.contains(#""state":"active""#))
 
-        try broker.publish("test/alarms/command", #"{"action": "ack", "rule": "low", "scope": "well", "id": "W01", "by": "duty"}"#)
+        try command(daemon, #"{"action": "ack", "rule": "low", "scope": "well", "id": "W01"}"#)
         #expect(eventually { retained(broker, topic).contains(#""acknowledged":true"#) })
         #expect(daemon.stop() == 0)
 
@@ -61,7 +75,7 @@ struct AlarmTests {
         // and a command on it is applied.
         let child = try daemon.start()
         try broker.publish("cbm/F1/B1/W01/telemetry", lines: lowHours(h0 + 4 * 3600 + 600, hours: 1, m3h: 10))
-        try broker.publish("test/alarms/command", #"{"action": "shelve", "rule": "low", "scope": "well", "id": "W01", "for": "1h", "by": "duty"}"#)
+        try command(daemon, #"{"action": "shelve", "rule": "low", "scope": "well", "id": "W01", "for": "1h"}"#)
         #expect(eventually { child.stderr.contains("alarm command applied") })
         #expect(!child.stderr.contains("refused"))
         #expect(eventually { retained(broker, topic).contains(#""suppressed_until":"#) && !retained(broker, topic).contains(#""suppressed_until":null"#) })
@@ -74,6 +88,33 @@ struct AlarmTests {
         #expect(eventually { daemon.alerts.contains { $0["state"] as? String == "cleared" } })
         #expect(daemon.stop() == 0)
         #expect(daemon.alerts.filter { $0["state"] as? String == "cleared" }.count == 1)
+    }
+
+    @Test("an anonymous command that would silence every alarm for a century is refused; a signed one within bounds is taken; each is an event saying who and what")
+    func whoMayCommand() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port, extra: config(hook: "/bin/true", users: true))
+        writeUsers(daemon)
+        let child = try daemon.start()
+        try broker.publish("test/alarms/command", #"{"action":"maintenance","match":"*","for":"36500d"}"#)
+        #expect(eventually { child.stderr.contains("alarm command refused") })
+        try command(daemon, #"{"action":"maintenance","match":"W0*","for":"36500d","reason":"too long"}"#)
+        try command(daemon, #"{"action":"maintenance","ids":["W02"],"for":"8h","reason":"workover"}"#)
+        // A signed command played again by whoever recorded it: refused.
+        let sub = try ChildProcess(which("mosquitto_sub")!, ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "test/alarms/command", "-C", "1"],
+                                   directory: daemon.dir.path, name: "eavesdropper")
+        Thread.sleep(forTimeInterval: 0.3)
+        try command(daemon, #"{"action":"ack","rule":"low","scope":"well","id":"W01"}"#)
+        #expect(sub.wait(timeout: 10) == 0)
+        try broker.publish("test/alarms/command", sub.stdout.trimmingCharacters(in: .newlines))
+        #expect(eventually { daemon.events.filter { $0["kind"] as? String == "alarm_command" }.count >= 5 })
+        #expect(daemon.stop() == 0)
+        let events = daemon.events.filter { $0["kind"] as? String == "alarm_command" }.map { "\($0["id"]!): \($0["detail"]!)" }
+        #expect(events.contains { $0.hasPrefix("someone (unsigned): refused: unsigned") && $0.contains("36500d") }, "\(events)")
+        #expect(events.contains { $0.hasPrefix("duty (signed): refused: maintenance for 36500d is longer than alarm_outputs.max_maintenance") },
+                "\(events)")
+        #expect(events.contains { $0.hasPrefix("duty (signed): maintenance of W02 until") && $0.hasSuffix(": applied") }, "\(events)")
+        #expect(events.contains { $0.contains("taken already") }, "\(events)")
     }
 
     @Test("replay backtests the rules: the same alarm, at the same event time, and a count per rule")

@@ -84,6 +84,8 @@ public struct EventRecord: Equatable, Sendable {
         case checkpointDamaged = "checkpoint_damaged"
         /// Recovery could not reach the full history: windows before a time are left as written.
         case recoveryIncomplete = "recovery_incomplete"
+        /// An operator's alarm command, taken or refused: who and what.
+        case alarmCommand = "alarm_command"
     }
     /// Event time of the reading that showed it.
     public var time: Timestamp

@@ -15,6 +15,10 @@ public enum JSONValue: Equatable, Sendable {
     public struct Member: Equatable, Sendable {
         public var key: String
         public var value: JSONValue
+        public init(key: String, value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
     }
 
     /// The value of a key of an object (the first, if the key repeats).
@@ -22,6 +26,25 @@ public enum JSONValue: Equatable, Sendable {
         guard case .object(let members) = self else { return nil }
         for m in members where m.key == key { return m.value }
         return nil
+    }
+
+    /// The value written as JSON text (compact; whole numbers without a fraction).
+    public var jsonText: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let n):
+            guard n.isFinite else { return "null" }
+            return n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : "\(n)"
+        case .string(let s):
+            var e = JSONLineEncoder()
+            e.begin()
+            e.string("s", s)
+            // {"s":"…" → the quoted text.
+            return String(decoding: e.bytes.dropFirst(5), as: UTF8.self)
+        case .array(let a): return "[" + a.map(\.jsonText).joined(separator: ",") + "]"
+        case .object(let m): return "{" + m.map { JSONValue.string($0.key).jsonText + ":" + $0.value.jsonText }.joined(separator: ",") + "}"
+        }
     }
 
     /// A short name of the value's type, for messages.

@@ -51,6 +51,12 @@ public struct Configuration: Sendable {
         /// A program run with each alarm change's JSON on stdin.
         public var hookCommand: String?
         public var hookTimeoutUS: Int64 = 10_000_000
+        /// Who may sign commands, and their keys (`command_users`); empty: commands are unsigned,
+        /// and may only acknowledge and unshelve.
+        public var commandUsers: [String: [UInt8]] = [:]
+        /// The longest a command may shelve an alarm, or declare maintenance.
+        public var maxShelveUS: Int64 = 86_400_000_000
+        public var maxMaintenanceUS: Int64 = 14 * 86_400_000_000
     }
 
     /// The journal and checkpoints.

@@ -330,10 +330,16 @@ struct RawAlarmOutputs: RawSection {
     var mqttPrefix: String?
     var commandTopic: String?
     var hook: RawHook?
+    var commandUsers: String?
+    var maxShelve: String?
+    var maxMaintenance: String?
     enum Keys: String, CodingKey, CaseIterable {
         case hook
         case mqttPrefix = "mqtt_prefix"
         case commandTopic = "command_topic"
+        case commandUsers = "command_users"
+        case maxShelve = "max_shelve"
+        case maxMaintenance = "max_maintenance"
     }
     typealias CodingKeys = Keys
     static var children: [String: KeySchema] { ["hook": .section(RawHook.self)] }

@@ -132,6 +132,30 @@ extension Validator {
             }
             o.hookTimeoutUS = duration(hook.timeout, path / "hook" / "timeout", default: o.hookTimeoutUS)
         }
+        o.maxShelveUS = duration(raw?.maxShelve, path / "max_shelve", default: o.maxShelveUS)
+        o.maxMaintenanceUS = duration(raw?.maxMaintenance, path / "max_maintenance", default: o.maxMaintenanceUS)
+        if let f = raw?.commandUsers, let full = readableFile(f, path / "command_users"), privateFile(full, path / "command_users") {
+            o.commandUsers = commandUsers(full)
+        }
         return o
+    }
+
+    /// The command users file: `name key` a line, the key at least 32 hex digits; `#` comments.
+    mutating func commandUsers(_ file: String) -> [String: [UInt8]] {
+        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        var users: [String: [UInt8]] = [:]
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let first = fields.first, !first.hasPrefix("#") else { continue }
+            func bad(_ why: String) { problems.append(ConfigProblem(file: file, line: n + 1, key: "command_users", message: why)) }
+            guard fields.count == 2 else { bad("expected a name and a key (hex) on the line"); continue }
+            guard let key = AlarmCommandGate.hex(String(fields[1])), key.count >= 16 else {
+                bad("the key of \(first) is not at least 32 hex digits")
+                continue
+            }
+            if users[String(first)] != nil { bad("\(first) is listed twice") }
+            users[String(first)] = key
+        }
+        return users
     }
 }
