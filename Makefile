@@ -1,7 +1,10 @@
 # cbm-ingest: make demo | make test | make build
-.PHONY: all deps build test demo clean install uninstall bench bench-decode bench-aggregate bench-output
+.PHONY: all deps build test fuzz demo clean install uninstall bench bench-decode bench-aggregate bench-output
 
 PREFIX ?= /usr/local
+# Seconds each fuzz target runs: briefly in make test, longer in make fuzz.
+TEST_FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 600
 SYSCONFDIR ?= /etc
 UNITDIR ?= /etc/systemd/system
 
@@ -13,10 +16,16 @@ deps:
 build: deps
 	swift build
 
-# The whole test suite: unit tests and integration tests against a real mosquitto.
+# The whole test suite: unit tests, integration tests against a real mosquitto, and a short run of
+# every fuzz target (libFuzzer).
 test: deps
 	swift build --build-tests
 	swift test --skip-build
+	scripts/fuzz.sh $(TEST_FUZZ_SECONDS)
+
+# The fuzz targets, each for FUZZ_SECONDS; what crashes one is kept in Tests/Fuzz/regressions/.
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 demo: build
 	@scripts/demo.sh
@@ -57,4 +66,4 @@ uninstall:
 	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload || true; fi
 
 clean:
-	rm -rf .build demo-out
+	rm -rf .build .build-fuzz demo-out

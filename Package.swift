@@ -56,10 +56,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What the fuzzers drive (scripts/fuzz.sh builds them with libFuzzer; the tests run the
+        // inputs they found).
+        .target(name: "CBMFuzz", dependencies: ["CBMCore", "CBMStorage"]),
         // Real components for tests: a private mosquitto broker, child processes, temporary folders.
         .target(name: "CBMTestSupport", dependencies: ["CBMMQTT", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CBMCoreTests", dependencies: ["CBMCore"]),
-        .testTarget(name: "CBMStorageTests", dependencies: ["CBMCore", "CBMStorage", "CBMTestSupport"]),
+        .testTarget(name: "CBMStorageTests", dependencies: ["CBMCore", "CBMStorage", "CBMTestSupport", "CBMFuzz"]),
         .testTarget(name: "CBMIngestTests", dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMTestSupport"]),
         .testTarget(
             name: "CBMIntegrationTests",

@@ -55,11 +55,7 @@ public struct CheckpointStore: Sendable {
         } catch {
             throw StorageError(operation: "create directory", path: path, errno: EACCES)
         }
-        let header = le(sequence) + le(UInt64(state.count)) + le(UInt64(outputs.count))
-        let crc = Journal.checksum(outputs[...], continuing: Journal.checksum(state[...], continuing: Journal.checksum(header[...])))
-        var bytes = Self.magic + header + le32(crc)
-        bytes += state
-        bytes += outputs
+        let bytes = Self.encode(sequence: sequence, state: state, outputs: outputs)
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError(operation: "create", path: tmp, errno: errno) }
@@ -79,6 +75,17 @@ public struct CheckpointStore: Sendable {
         return try? Self.read(previousPath).get().sequence
     }
 
+    /// A checkpoint file's bytes: magic, sequence, the two lengths, a checksum over all of them
+    /// and the contents, then the state and the output marks.
+    public static func encode(sequence: UInt64, state: [UInt8], outputs: [UInt8] = []) -> [UInt8] {
+        let header = le(sequence) + le(UInt64(state.count)) + le(UInt64(outputs.count))
+        let crc = Journal.checksum(outputs[...], continuing: Journal.checksum(state[...], continuing: Journal.checksum(header[...])))
+        var bytes = magic + header + le32(crc)
+        bytes += state
+        bytes += outputs
+        return bytes
+    }
+
     /// The checkpoints there are, newest first (the current one, then the previous one), each
     /// loaded or with why it cannot be.
     public func load() -> [Result<Checkpoint, Damaged>] {
@@ -87,11 +94,15 @@ public struct CheckpointStore: Sendable {
 
     static func read(_ file: String) -> Result<Checkpoint, Damaged> {
         guard let data = FileManager.default.contents(atPath: file) else { return .failure(Damaged(file: file, why: "cannot be read")) }
-        let b = [UInt8](data)
+        let written = (try? FileManager.default.attributesOfItem(atPath: file))?[.modificationDate] as? Date
+        return parse([UInt8](data), file: file, written: written)
+    }
+
+    /// A checkpoint file's bytes, checked.
+    public static func parse(_ b: [UInt8], file: String, written: Date? = nil) -> Result<Checkpoint, Damaged> {
         func damaged(_ why: String) -> Result<Checkpoint, Damaged> { .failure(Damaged(file: file, why: why)) }
         guard b.count >= 8 else { return damaged("\(b.count) bytes, shorter than a checkpoint's header") }
         let head = Array(b[0..<8])
-        let written = (try? FileManager.default.attributesOfItem(atPath: file))?[.modificationDate] as? Date
         if head == Self.magic {
             guard b.count >= 36 else { return damaged("\(b.count) bytes, shorter than a checkpoint's header") }
             let stateLength = readLE64(b, 16), outputsLength = readLE64(b, 24)

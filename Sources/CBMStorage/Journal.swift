@@ -159,6 +159,13 @@ public final class Journal: Sendable {
             .map { (directory as NSString).appendingPathComponent($0) }
     }
 
+    /// The bytes of a segment holding `messages`, numbered from `first`.
+    public static func segment(_ messages: [InboundMessage], from first: UInt64) -> [UInt8] {
+        var out = magic + le(first)
+        for (i, m) in messages.enumerated() { out += frame(sequence: first + UInt64(i), m) }
+        return out
+    }
+
     static func frame(sequence: UInt64, _ m: InboundMessage) -> [UInt8] {
         let topic = Array(m.topic.utf8.prefix(65_535))
         var body: [UInt8] = []

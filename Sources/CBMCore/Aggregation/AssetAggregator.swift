@@ -299,18 +299,19 @@ extension AssetAggregator {
     /// Restores, from one saved partition state, the assets that belong to `partition` of `count`
     /// (as `belongs` decides).
     public mutating func restore(from r: inout BinaryReader, belongs: (String) -> Bool) throws(BinaryReader.Malformed) {
-        let w = Timestamp(microseconds: try r.int())
+        let w = Timestamp(microseconds: try r.time(never: true))
         if w > watermark { watermark = w }
-        prunedThrough = max(prunedThrough, try r.int())
+        prunedThrough = max(prunedThrough, try r.time(never: true))
         let n = try r.count()
         for _ in 0..<n {
             let id = try r.string()
-            var a = AssetSeries(nextHour: try r.int(), lastTime: try r.int())
+            var a = AssetSeries(nextHour: try r.time(), lastTime: try r.time())
             a.gasTotal = try SeriesHistory.restore(from: &r)
             a.gasRate = try SeriesHistory.restore(from: &r)
             a.waterTotal = try SeriesHistory.restore(from: &r)
             a.waterRate = try SeriesHistory.restore(from: &r)
             guard belongs(id) else { continue }
+            guard index[id] == nil else { throw BinaryReader.Malformed() }
             index[id] = table.count
             ids.append(id)
             table.append(a)
@@ -318,8 +319,11 @@ extension AssetAggregator {
         let d = try r.count()
         for _ in 0..<d {
             let asset = try r.string()
-            let hour = try r.int()
-            if belongs(asset) { dirty.insert(DirtyHour(asset: asset, hourStart: hour)) }
+            let hour = try r.time()
+            guard belongs(asset) else { continue }
+            // A correction pending for a series the state does not hold: not a state this wrote.
+            guard index[asset] != nil else { throw BinaryReader.Malformed() }
+            dirty.insert(DirtyHour(asset: asset, hourStart: hour))
         }
         earliestClose = .min
     }

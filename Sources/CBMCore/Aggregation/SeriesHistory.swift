@@ -60,15 +60,15 @@ struct SeriesHistory: Sendable {
 
     static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> SeriesHistory {
         var h = SeriesHistory()
-        h.times = try r.ints()
+        h.times = try r.times(ascending: true)
         h.values = try r.doubles()
         h.counter.rollover = try r.optionalDouble()
         if r.version >= 2 {
             h.counter.resetBelow = try r.double()
             h.counter.rolloverMargin = try r.double()
             h.counter.maxRateM3d = try r.double()
-            h.counter.minSpanUS = try r.int()
-            h.counter.stepBackSpanUS = try r.int()
+            h.counter.minSpanUS = try r.amount()
+            h.counter.stepBackSpanUS = try r.amount()
         }
         guard h.times.count == h.values.count else { throw BinaryReader.Malformed() }
         return h

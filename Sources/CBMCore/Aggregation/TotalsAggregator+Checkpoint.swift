@@ -9,7 +9,7 @@ extension FluidTotals {
         w.bool(estimated)
     }
     static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> FluidTotals {
-        FluidTotals(volume: try r.double(), coveredUS: try r.int(), flowUS: try r.int(), samples: Int(try r.int()),
+        FluidTotals(volume: try r.double(), coveredUS: try r.amount(), flowUS: try r.amount(), samples: Int(try r.amount()),
                     estimated: try r.bool())
     }
 }
@@ -32,7 +32,7 @@ extension TotalsAggregator {
     private static func restoreTable(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> [Int64: [String: Figures]] {
         var table: [Int64: [String: Figures]] = [:]
         for _ in 0..<(try r.count()) {
-            let start = try r.int()
+            let start = try r.time()
             var assets: [String: Figures] = [:]
             for _ in 0..<(try r.count()) {
                 let id = try r.string()
@@ -85,26 +85,28 @@ extension TotalsAggregator {
         next = [:]
         for _ in 0..<(try r.count()) {
             guard let kind = WindowKind(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            next[kind] = WindowSpan(start: Timestamp(microseconds: try r.int()), end: Timestamp(microseconds: try r.int()))
+            let start = try r.time(), end = try r.time()
+            guard start < end else { throw BinaryReader.Malformed() }
+            next[kind] = WindowSpan(start: Timestamp(microseconds: start), end: Timestamp(microseconds: end))
         }
         revisions = [:]
         for _ in 0..<(try r.count()) {
             guard let window = WindowKind(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            let start = Timestamp(microseconds: try r.int())
+            let start = Timestamp(microseconds: try r.time())
             guard let scope = TotalsRecord.Scope(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
             let id = try r.string()
-            revisions[TotalsRecord.Key(window: window, start: start, scope: scope, id: id)] = Int(try r.int())
+            revisions[TotalsRecord.Key(window: window, start: start, scope: scope, id: id)] = Int(try r.amount())
         }
         dirty = []
         for _ in 0..<(try r.count()) {
             guard let window = WindowKind(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
-            dirty.insert(Dirty(window: window, start: try r.int(), asset: try r.string()))
+            dirty.insert(Dirty(window: window, start: try r.time(), asset: try r.string()))
         }
-        lastFlush = try r.int()
-        lastPrune = try r.int()
-        dataEnd = try r.int()
+        lastFlush = try r.time(never: true)
+        lastPrune = try r.time(never: true)
+        dataEnd = try r.time(never: true)
         unregistered = []
         for _ in 0..<(try r.count()) { unregistered.insert(try r.string()) }
-        incompleteBefore = r.version >= 3 ? try r.int() : .min
+        incompleteBefore = r.version >= 3 ? try r.time(never: true) : .min
     }
 }

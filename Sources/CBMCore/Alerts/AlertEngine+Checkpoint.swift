@@ -17,7 +17,7 @@ extension AlertRecord {
     }
 
     static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> AlertRecord {
-        let time = Timestamp(microseconds: try r.int())
+        let time = Timestamp(microseconds: try r.time())
         let rule = try r.string()
         guard let scope = TotalsRecord.Scope(rawValue: try r.string()) else { throw BinaryReader.Malformed() }
         let id = try r.string()
@@ -25,7 +25,7 @@ extension AlertRecord {
         return AlertRecord(time: time, rule: rule, scope: scope, id: id, state: state, severity: try r.string(),
                            value: try r.optionalDouble(), threshold: try r.optionalDouble(), window: WindowKind(rawValue: try r.string()),
                            message: try r.string(), acknowledged: try r.bool(),
-                           suppressedUntil: try r.optionalDouble().map { Timestamp(microseconds: Int64($0)) })
+                           suppressedUntil: try r.optionalTime().map { Timestamp(microseconds: $0) })
     }
 }
 
@@ -72,10 +72,10 @@ extension AlertEngine {
     }
 
     public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
-        started = try r.int()
-        watermark = try r.int()
+        started = try r.time(never: true)
+        watermark = try r.time(never: true)
         lastSeen = [:]
-        for _ in 0..<(try r.count()) { lastSeen[try r.string()] = try r.int() }
+        for _ in 0..<(try r.count()) { lastSeen[try r.string()] = try r.time(never: true) }
         alarms = [:]
         for _ in 0..<(try r.count()) {
             let rule = try r.string()
@@ -83,13 +83,13 @@ extension AlertEngine {
             let key = Key(rule: rule, scope: scope, id: try r.string())
             var a = Alarm()
             a.active = try r.bool()
-            a.bad = Int(try r.int())
-            a.good = Int(try r.int())
+            a.bad = Int(try r.amount())
+            a.good = Int(try r.amount())
             a.acknowledged = try r.bool()
-            a.shelvedUntil = try r.optionalDouble().map { Int64($0) }
-            a.lastWindow = try r.int()
+            a.shelvedUntil = try r.optionalTime()
+            a.lastWindow = try r.time(never: true)
             a.history = try r.doubles()
-            a.transitions = try r.ints()
+            a.transitions = try r.times(ascending: false)
             if try r.bool() { a.last = try AlertRecord.restore(from: &r) }
             alarms[key] = a
         }
@@ -99,11 +99,11 @@ extension AlertEngine {
             let text = try r.string()
             let selection: AlertRule.Selection = kind == "ids" ? .ids(text.split(separator: "\u{1}").map(String.init))
                 : kind == "match" ? .match(text) : .all
-            maintenance.append(Maintenance(selection: selection, from: Timestamp(microseconds: try r.int()),
-                                           until: Timestamp(microseconds: try r.int()), reason: try r.string()))
+            maintenance.append(Maintenance(selection: selection, from: Timestamp(microseconds: try r.time()),
+                                           until: Timestamp(microseconds: try r.time()), reason: try r.string()))
         }
         // Version 1 judged silence by the watermark: its last value is the nearest clock.
-        clock = r.version >= 2 ? try r.int() : watermark
+        clock = r.version >= 2 ? try r.time(never: true) : watermark
         nextDue = .min
         nextExpiry = .min
     }

@@ -183,8 +183,8 @@ extension TelemetryDecoder {
 
     /// Restores the state a checkpoint saved.
     public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
-        watermark = Timestamp(microseconds: try r.int())
-        unknownSeries = Int(try r.int())
+        watermark = Timestamp(microseconds: try r.time(never: true))
+        unknownSeries = Int(try r.amount())
         let n = try r.count()
         index = [:]
         assets = []
@@ -205,11 +205,12 @@ extension TelemetryDecoder {
             assets[state(asset)].mask |= m.bit
         }
         guard r.version >= 2 else { return }
-        lastReceived = try r.int()
+        lastReceived = try r.time(never: true)
         for _ in 0..<(try r.count()) {
             let i = state(try r.string())
             let m = try r.string()
-            let c = CounterState(time: try r.int(), value: try r.double(), rejectedTime: try r.int(), rejectedValue: try r.double())
+            let c = CounterState(time: try r.time(never: true), value: try r.double(), rejectedTime: try r.time(never: true),
+                                 rejectedValue: try r.double())
             switch m {
             case Measurement.gasTotal.rawValue: assets[i].gasTotal = c
             case Measurement.waterTotal.rawValue: assets[i].waterTotal = c

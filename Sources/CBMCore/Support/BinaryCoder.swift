@@ -112,4 +112,41 @@ public struct BinaryReader {
         for _ in 0..<n { out.append(try double()) }
         return out
     }
+
+    // A state read back is trusted no further than it is checked: a checkpoint passes its
+    // checksum whether or not what it holds is sane. Instants, durations and counts are held to
+    // ranges that the arithmetic on them (window ends, sums of hours) cannot overflow from.
+
+    /// The instants a state may hold: the years 1 to 9999.
+    public static let instants: ClosedRange<Int64> = -62_135_596_800_000_000 ... 253_402_300_799_999_999
+
+    /// An instant; with `never`, also `Int64.min`, the "not yet" of a fresh state.
+    public mutating func time(never: Bool = false) throws(Malformed) -> Int64 {
+        let t = try int()
+        guard Self.instants.contains(t) || (never && t == .min) else { throw Malformed() }
+        return t
+    }
+
+    /// Instants; with `ascending`, each after the one before it.
+    public mutating func times(ascending: Bool) throws(Malformed) -> [Int64] {
+        let t = try ints()
+        for i in t.indices {
+            guard Self.instants.contains(t[i]), !ascending || i == 0 || t[i - 1] < t[i] else { throw Malformed() }
+        }
+        return t
+    }
+
+    /// An instant kept as a double (an optional one), whole microseconds within ``instants``.
+    public mutating func optionalTime() throws(Malformed) -> Int64? {
+        guard let d = try optionalDouble() else { return nil }
+        guard d.isFinite, d >= Double(Self.instants.lowerBound), d <= Double(Self.instants.upperBound) else { throw Malformed() }
+        return Int64(d)
+    }
+
+    /// A duration in microseconds or a count: not negative, below 2^53.
+    public mutating func amount() throws(Malformed) -> Int64 {
+        let n = try int()
+        guard n >= 0, n < 1 << 53 else { throw Malformed() }
+        return n
+    }
 }

@@ -1,5 +1,6 @@
 import CBMCore
 import CBMMQTT
+import CBMStorage
 import Dispatch
 import Foundation
 import Logging

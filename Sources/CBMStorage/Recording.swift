@@ -1,5 +1,4 @@
 import CBMCore
-import CBMStorage
 import Foundation
 
 /// A recording of telemetry, in any of the formats `replay` reads (DESIGN §3.7): the daemon's own
@@ -128,13 +127,14 @@ public enum Recording {
         if !messages.isEmpty { try body(.journal, messages) }
     }
 
-    struct LineError: Error { var message: String }
+    /// Why a line cannot be read.
+    public struct LineError: Error { public var message: String }
 
     /// The largest unix time a line may give, in seconds (the microseconds must fit in 64 bits).
     static let maxSeconds: Int64 = Int64.max / 1_000_000 - 1
 
     /// `{"tst":"…","topic":"…","qos":1,"retain":0,"payloadlen":17,"payload":"…"}`
-    static func parseJSONLine(_ line: ArraySlice<UInt8>) -> Result<InboundMessage, LineError> {
+    public static func parseJSONLine(_ line: ArraySlice<UInt8>) -> Result<InboundMessage, LineError> {
         let value: JSONValue
         switch JSONParser.parse(Array(line)) {
         case .success(let v): value = v
@@ -157,7 +157,7 @@ public enum Recording {
     }
 
     /// `1795947864.221855698 cbm/f/b/W01/gas_rate 12.5`
-    static func parseTextLine(_ line: ArraySlice<UInt8>) -> Result<InboundMessage, LineError> {
+    public static func parseTextLine(_ line: ArraySlice<UInt8>) -> Result<InboundMessage, LineError> {
         guard let space = line.firstIndex(of: 32) else { return .failure(LineError(message: "expected: unix-time topic payload")) }
         var seconds: Int64 = 0
         var micros: Int64 = 0
