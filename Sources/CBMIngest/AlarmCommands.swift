@@ -238,3 +238,32 @@ extension AlertEngine.Command {
         }
     }
 }
+
+extension LiveIngester {
+    /// An operator's command from the command topic: judged (signature, freshness, bounds),
+    /// applied or refused; either way an event says who and what.
+    func handleCommand(_ payload: [UInt8], pipeline: Pipeline) {
+        let t = now()
+        let logger = self.logger
+        let verdict = commandGate.withLock { gate -> AlarmCommandGate.Verdict in
+            if gate == nil { gate = AlarmCommandGate(service.withLock { $0.current?.alarmOutputs } ?? configuration.alarmOutputs) }
+            return gate!.judge(payload, now: t)
+        }
+        switch verdict {
+        case .apply(let command, let who):
+            pipeline.command(command, at: t) { result in
+                if result == "ok" {
+                    logger.info("alarm command applied", metadata: ["alert.command": "\(command.summary)", "alert.by": "\(who)"])
+                } else {
+                    logger.warning("alarm command refused: \(result)", metadata: ["alert.command": "\(command.summary)", "alert.by": "\(who)"])
+                }
+                pipeline.record([EventRecord(time: t, kind: .alarmCommand, id: who,
+                                             detail: "\(command.summary): " + (result == "ok" ? "applied" : "refused: \(result)"))])
+            }
+        case .refuse(let why, let who):
+            logger.warning("alarm command refused: \(why)", metadata: ["alert.by": "\(who)"])
+            let text = String(decoding: payload.prefix(300), as: UTF8.self)
+            pipeline.record([EventRecord(time: t, kind: .alarmCommand, id: who, detail: "refused: \(why); the command: \(text)")])
+        }
+    }
+}

@@ -33,7 +33,7 @@ public final class LiveIngester: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let notifier = SystemdNotifier()
     /// What the service status line says, and what a reload changes.
-    private let service = Mutex(ServiceState())
+    let service = Mutex(ServiceState())
 
     struct ServiceState {
         var connected = false
@@ -56,34 +56,12 @@ public final class LiveIngester: Sendable {
     }
 
     /// Who may command the alarms (rebuilt on a reload).
-    private let commandGate = Mutex<AlarmCommandGate?>(nil)
-
-    /// An operator's command from the command topic: judged (signature, freshness, bounds),
-    /// applied or refused; either way an event says who and what.
-    func handleCommand(_ payload: [UInt8], pipeline: Pipeline) {
-        let t = now()
-        let logger = self.logger
-        let verdict = commandGate.withLock { gate -> AlarmCommandGate.Verdict in
-            if gate == nil { gate = AlarmCommandGate(service.withLock { $0.current?.alarmOutputs } ?? configuration.alarmOutputs) }
-            return gate!.judge(payload, now: t)
-        }
-        switch verdict {
-        case .apply(let command, let who):
-            pipeline.command(command, at: t) { result in
-                if result == "ok" {
-                    logger.info("alarm command applied", metadata: ["alert.command": "\(command.summary)", "alert.by": "\(who)"])
-                } else {
-                    logger.warning("alarm command refused: \(result)", metadata: ["alert.command": "\(command.summary)", "alert.by": "\(who)"])
-                }
-                pipeline.record([EventRecord(time: t, kind: .alarmCommand, id: who,
-                                             detail: "\(command.summary): " + (result == "ok" ? "applied" : "refused: \(result)"))])
-            }
-        case .refuse(let why, let who):
-            logger.warning("alarm command refused: \(why)", metadata: ["alert.by": "\(who)"])
-            let text = String(decoding: payload.prefix(300), as: UTF8.self)
-            pipeline.record([EventRecord(time: t, kind: .alarmCommand, id: who, detail: "refused: \(why); the command: \(text)")])
-        }
-    }
+    let commandGate = Mutex<AlarmCommandGate?>(nil)
+    /// Whether what arrives still goes into the pipeline. A stop closes it before it drains the
+    /// pipeline, while the broker connection stays up for the alarm states the drain publishes;
+    /// telemetry that arrives meanwhile is journaled (so acknowledged safely) and taken at the
+    /// next start.
+    private let intakeOpen = Mutex(true)
 
     /// Records the first reason to stop, and wakes `run`.
     public func finish(_ o: Outcome) {
@@ -171,14 +149,18 @@ public final class LiveIngester: Sendable {
                         return
                     }
                     if let commandTopic, m.topic == commandTopic {
-                        handleCommand(m.payload, pipeline: pipeline)
+                        let taken = intakeOpen.withLock { open in
+                            if open { handleCommand(m.payload, pipeline: pipeline) }
+                            return open
+                        }
+                        if !taken { logger.warning("alarm command not taken: the daemon is stopping; send it again once it runs") }
                         return
                     }
                     // Journal first: libmosquitto writes the PUBACK only after this returns.
                     var message = InboundMessage(topic: m.topic, payload: m.payload, receivedAt: now(),
                                                  qos: UInt8(m.qos), retained: m.retained, ownClock: true)
                     message.sequence = LiveIngester.append(message, to: journal, logger: logger)
-                    pipeline.submit(message)
+                    intakeOpen.withLock { open in if open { pipeline.submit(message) } }
                 },
                 onEvent: { [weak self] event in self?.handle(event, logger: logger) })
             clientBox.withLock { $0 = client }
@@ -272,8 +254,15 @@ public final class LiveIngester: Sendable {
         defer { deadline.cancel() }
         let result = outcome.withLock { $0! }
         logger.info("stopping: draining the pipeline", metadata: ["reason": "\(result)"])
-        client.stop()
+        // Intake first, the broker last: the alarm states the drain changes are published while
+        // the connection is up, and waited for (a while) before it goes.
+        intakeOpen.withLock { $0 = false }
         pipeline.stop(at: now())
+        let unacknowledged = client.waitUntilPublished(timeout: .microseconds(min(5_000_000, configuration.shutdownTimeoutUS / 4)))
+        if unacknowledged > 0 {
+            logger.warning("the broker has not acknowledged \(unacknowledged) alarm state(s) before the stop: it may show older ones until the next start")
+        }
+        client.stop()
         journal.close()
         sink.close()
         let s = pipeline.statistics

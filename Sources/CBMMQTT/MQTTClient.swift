@@ -29,6 +29,8 @@ public final class MQTTClient: Sendable {
         var stopping = false
         var refusedFatally = false
         var restartAttempt = 0
+        /// QoS 1 and 2 publishes the broker has not acknowledged yet.
+        var unacknowledged = 0
     }
 
     public let options: MQTTOptions
@@ -104,7 +106,9 @@ public final class MQTTClient: Sendable {
             client.onEvent(.subscriptionGranted(qos: qos))
         }
         mosquitto_publish_v5_callback_set(m) { _, userdata, mid, _, _ in
-            MQTTClient.from(userdata)?.onEvent(.published(mid: Int(mid)))
+            guard let client = MQTTClient.from(userdata) else { return }
+            client.state.withLock { $0.unacknowledged = max(0, $0.unacknowledged - 1) }
+            client.onEvent(.published(mid: Int(mid)))
         }
     }
 
@@ -143,11 +147,26 @@ public final class MQTTClient: Sendable {
     @discardableResult
     public func publish(topic: String, payload: [UInt8], qos: Int = 1, retain: Bool = false) throws(MQTTError) -> Int {
         var mid: Int32 = 0
+        // Counted before the call: the acknowledgement can arrive before it returns. (A QoS 0
+        // publish is "acknowledged" once written.)
+        state.withLock { $0.unacknowledged += 1 }
         let rc = payload.withUnsafeBytes { buf in
             mosquitto_publish_v5(handle.pointer, &mid, topic, Int32(buf.count), buf.baseAddress, Int32(qos), retain, nil)
         }
+        if rc != MOSQ_ERR_SUCCESS.rawValue { state.withLock { $0.unacknowledged = max(0, $0.unacknowledged - 1) } }
         try check(rc, "publish to \(topic)")
         return Int(mid)
+    }
+
+    /// Waits until the broker has acknowledged every message published so far, or `timeout`
+    /// has passed; returns how many it has not (0: all are at the broker).
+    public func waitUntilPublished(timeout: Duration) -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let left = state.withLock { $0.unacknowledged }
+            if left == 0 || ContinuousClock.now >= deadline { return left }
+            usleep(10_000)
+        }
     }
 
     /// Changes the subscriptions in place (a configuration reload): filters no longer wanted are

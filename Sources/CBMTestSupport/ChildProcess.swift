@@ -16,9 +16,10 @@ public final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var exitStatus: Int32?
 
-    /// Starts `executable` with `arguments`. Output goes to files in `directory`.
+    /// Starts `executable` with `arguments`. Output goes to files in `directory`; input comes
+    /// from the file `stdin`.
     public init(_ executable: String, _ arguments: [String], directory: String, name: String,
-                environment: [String: String]? = nil) throws {
+                environment: [String: String]? = nil, stdin: String = "/dev/null") throws {
         stdoutPath = (directory as NSString).appendingPathComponent("\(name).stdout")
         stderrPath = (directory as NSString).appendingPathComponent("\(name).stderr")
         var attr = posix_spawnattr_t()
@@ -35,7 +36,7 @@ public final class ChildProcess: @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let env = environment ?? ProcessInfo.processInfo.environment
@@ -107,29 +108,18 @@ public func which(_ name: String) -> String? {
     return nil
 }
 
-/// Runs a program to completion; returns its status and output.
+/// Runs a program to completion, or for `timeout` seconds at most (then it is killed); returns
+/// its status (128 + signal when killed by one) and output. Started like ``ChildProcess``, with no
+/// signals blocked, so a program's own timers (`mosquitto_sub -W`) work.
 @discardableResult
 public func runProgram(_ executable: String, _ arguments: [String], input: String? = nil, timeout: Double = 60)
     throws -> (status: Int32, stdout: String, stderr: String)
 {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe(), inp = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = input == nil ? FileHandle.nullDevice : inp
-    try p.run()
-    if let input {
-        inp.fileHandleForWriting.write(Data(input.utf8))
-        try? inp.fileHandleForWriting.close()
-    }
-    // Read before waiting, so a full pipe cannot deadlock the child.
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    if !eventually(timeout: timeout, interval: 0.01, { !p.isRunning }) { p.terminate() }
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    let dir = TemporaryDirectory("run")
+    let stdin = input.map { dir.write("stdin", $0) } ?? "/dev/null"
+    let p = try ChildProcess(executable, arguments, directory: dir.path, name: "run", stdin: stdin)
+    let status = p.wait(timeout: timeout) ?? p.stop(timeout: 2) ?? -1
+    return (status, p.stdout, p.stderr)
 }
 
 /// The built `cbm-ingest` binary: `$CBM_INGEST_BIN`, or the one beside the test bundle.

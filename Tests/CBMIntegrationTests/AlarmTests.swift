@@ -117,6 +117,35 @@ struct AlarmTests {
         #expect(events.contains { $0.contains("taken already") }, "\(events)")
     }
 
+    @Test("an alarm that the stop's last corrections raise is published before the broker connection goes")
+    func publishedAtStop() throws {
+        let broker = try MosquittoBroker()
+        // Corrections of closed windows wait for the flush: with a day between flushes, the ones
+        // below are written, and their alarm raised, by the stop.
+        let daemon = Daemon(port: broker.port, extra: config(hook: "/bin/true") + "\naggregation: { flush_interval: 1d }")
+        let day = { Int(Date().timeIntervalSince1970) / 86_400 }
+        let firstDay = day()
+        try daemon.start()
+        let h0 = Int(Date().timeIntervalSince1970) / 3600 * 3600 - 9 * 3600
+        // First the ends only: the hours between have no coverage and are judged by nothing.
+        let low = lowHours(h0, hours: 4, m3h: 10)
+        try broker.publish("cbm/F1/B1/W01/telemetry", lines: [low.first!, low.last!])
+        #expect(eventually { daemon.readings.count == 2 })
+        Thread.sleep(forTimeInterval: 1)
+        // Then the readings between: late, so corrections of hours already closed.
+        try broker.publish("cbm/F1/B1/W01/telemetry", lines: low)
+        #expect(eventually { daemon.readings.count + daemon.rejects.count == 2 + low.count })
+        Thread.sleep(forTimeInterval: 1)
+        let topic = "test/alarms/well/W01/low"
+        if day() == firstDay {  // (a UTC midnight would have flushed them)
+            #expect(!daemon.alerts.contains { $0["state"] as? String == "active" }, "the corrections were written before the stop")
+            #expect(!retained(broker, topic).contains(#""state":"active""#))
+        }
+        #expect(daemon.stop() == 0)
+        #expect(daemon.alerts.filter { $0["state"] as? String == "active" }.count == 1)
+        #expect(retained(broker, topic).contains(#""state":"active""#), "the alarm state the stop raised is at the broker")
+    }
+
     @Test("replay backtests the rules: the same alarm, at the same event time, and a count per rule")
     func backtest() throws {
         let broker = try MosquittoBroker()
