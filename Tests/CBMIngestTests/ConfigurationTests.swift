@@ -153,6 +153,37 @@ struct ConfigurationTests {
         ])
     }
 
+    @Test("a column named twice in the register's header is refused, with both columns")
+    func duplicateColumn() {
+        dir.write("twice.csv", "id,kind,field,block,Kind,expected_gas_m3d\nW01,well,F1,B1,flare,1200\n")
+        let p = problems(Self.minimal.replacingOccurrences(of: "assets: assets.csv", with: "assets: twice.csv"))
+        #expect(p == ["1: kind: the header names this column twice (columns 2 and 5)"])
+    }
+
+    @Test("every key given twice is reported, each repeat with its line and where it was first given")
+    func duplicateKeys() {
+        let yaml = Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: """
+              url: mqtt://127.0.0.1:1883
+              client_id: a
+              "client_id": b
+              client_id: c
+            """) + """
+
+            journal: { directory: journal, directory: j2 }
+            output: { directory: out }
+            output:
+              directory: out2
+              directory: out3
+            """
+        #expect(problems(yaml) == [
+            "4: broker.client_id: given again in one mapping (first on line 3)",
+            "5: broker.client_id: given again in one mapping (first on line 3)",
+            "13: journal.directory: given again in one mapping (first on line 13)",
+            "15: output: given again in one mapping (first on line 14)",
+            "17: output.directory: given again in one mapping (first on line 16)",
+        ])
+    }
+
     @Test("an inline register is validated with the YAML lines")
     func inlineRegister() throws {
         let yaml = Self.minimal.replacingOccurrences(of: "assets: assets.csv", with: """

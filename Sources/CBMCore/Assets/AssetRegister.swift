@@ -50,6 +50,16 @@ public struct AssetRegister: Sendable {
         for required in ["id", "kind"] where !columns.contains(required) {
             problems.append(ConfigProblem(file: file, line: header.line, key: required, message: "missing column in the header"))
         }
+        // A column named twice: which of the two would count is anyone's guess.
+        var firstColumn: [String: Int] = [:]
+        for (i, name) in columns.enumerated() where !name.isEmpty {
+            if let first = firstColumn[name] {
+                problems.append(ConfigProblem(file: file, line: header.line, key: name,
+                                              message: "the header names this column twice (columns \(first + 1) and \(i + 1))"))
+            } else {
+                firstColumn[name] = i
+            }
+        }
         if !problems.isEmpty { return (AssetRegister(), problems) }
         var assets: [Asset] = []
         var seen: [String: Int] = [:]

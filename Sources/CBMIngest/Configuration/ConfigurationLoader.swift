@@ -33,6 +33,11 @@ public enum ConfigurationLoader {
         do {
             node = try Yams.compose(yaml: yaml)
         } catch let e as YamlError {
+            if case .duplicatedKeysInMapping = e, let repeats = DuplicateKeys.find(in: yaml), !repeats.isEmpty {
+                return .failure(ConfigurationError(problems: repeats.map {
+                    ConfigProblem(file: file, line: $0.line, key: $0.path, message: "given again in one mapping (first on line \($0.firstLine))")
+                }))
+            }
             return .failure(ConfigurationError(problems: [yamlProblem(e, file: file)]))
         } catch {
             return .failure(ConfigurationError(problems: [ConfigProblem(file: file, line: 0, key: "", message: "not YAML: \(error)")]))
