@@ -55,7 +55,9 @@ struct AlarmTests {
         #expect(active.count == 1)
         let first = try #require(active.first)
         #expect(first["rule"] as? String == "low" && first["id"] as? String == "W01" && first["severity"] as? String == "critical")
-        #expect(abs((first["value"] as? Double ?? 0) - 10) < 1e-9 && first["threshold"] as? Double == 25)
+        // The hours are closed by the wall clock already: each is judged once, as soon as it has
+        // min_coverage (0.8) of its data, which on a loaded machine can be before all of it came.
+        #expect((8 - 1e-9...10 + 1e-9).contains(first["value"] as? Double ?? 0) && first["threshold"] as? Double == 25, "\(first)")
         // The end of the second low hour: on_delay 2.
         let expectedTime = ISO8601DateFormatter().date(from: first["time"] as! String)!.timeIntervalSince1970
         #expect(Int(expectedTime) == h0 + 2 * 3600)
