@@ -66,7 +66,8 @@ let package = Package(
         .testTarget(name: "CBMIngestTests", dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMTestSupport"]),
         .testTarget(
             name: "CBMIntegrationTests",
-            dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMStorage", "CBMTestSupport"]
+            dependencies: ["CBMCore", "CBMIngest", "CBMMQTT", "CBMStorage", "CBMTestSupport",
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )
