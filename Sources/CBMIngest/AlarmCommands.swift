@@ -239,16 +239,14 @@ extension AlertEngine.Command {
     }
 }
 
-extension LiveIngester {
+extension MessageIntake {
     /// An operator's command from the command topic: judged (signature, freshness, bounds),
     /// applied or refused; either way an event says who and what.
-    func handleCommand(_ payload: [UInt8], pipeline: Pipeline) {
+    func command(_ payload: [UInt8]) {
         let t = now()
         let logger = self.logger
-        let verdict = commandGate.withLock { gate -> AlarmCommandGate.Verdict in
-            if gate == nil { gate = AlarmCommandGate(service.withLock { $0.current?.alarmOutputs } ?? configuration.alarmOutputs) }
-            return gate!.judge(payload, now: t)
-        }
+        let pipeline = self.pipeline
+        let verdict = gate.withLock { $0.judge(payload, now: t) }
         switch verdict {
         case .apply(let command, let who):
             pipeline.command(command, at: t) { result in

@@ -29,23 +29,26 @@ public final class LiveIngester: Sendable {
     let configuration: Configuration
     let logger: Logger
     let now: @Sendable () -> Timestamp
+    let scheduler: any Scheduler
     private let outcome = Mutex<Outcome?>(nil)
     private let finished = DispatchSemaphore(value: 0)
-    private let notifier = SystemdNotifier()
-    /// What the service status line says, and what a reload changes.
+    let notifier = SystemdNotifier()
+    /// What the service status line says.
     let service = Mutex(ServiceState())
 
     struct ServiceState {
         var connected = false
         var lastError: String?
-        var current: Configuration?
         var messagesPerSecond = 0.0
     }
 
-    public init(configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Timestamp = LiveIngester.wallClock) {
+    /// `scheduler` runs the timers (the cadence, the journal's group commit, the watchdog).
+    public init(configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Timestamp = LiveIngester.wallClock,
+                scheduler: any Scheduler = DispatchScheduler()) {
         self.configuration = configuration
         self.logger = logger
         self.now = now
+        self.scheduler = scheduler
     }
 
     /// The system's real-time clock.
@@ -54,14 +57,6 @@ public final class LiveIngester: Sendable {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
     }
-
-    /// Who may command the alarms (rebuilt on a reload).
-    let commandGate = Mutex<AlarmCommandGate?>(nil)
-    /// Whether what arrives still goes into the pipeline. A stop closes it before it drains the
-    /// pipeline, while the broker connection stays up for the alarm states the drain publishes;
-    /// telemetry that arrives meanwhile is journaled (so acknowledged safely) and taken at the
-    /// next start.
-    private let intakeOpen = Mutex(true)
 
     /// Records the first reason to stop, and wakes `run`.
     public func finish(_ o: Outcome) {
@@ -73,56 +68,32 @@ public final class LiveIngester: Sendable {
         if first { finished.signal() }
     }
 
-    /// Runs until SIGINT/SIGTERM or a fatal refusal, then stops intake, drains the pipeline and
-    /// closes the files.
+    /// Runs until SIGINT/SIGTERM or a fatal refusal, then stops its services in reverse order:
+    ///
+    ///     recovery → alarm publisher → message intake → MQTT client → cadence → journal
+    ///     committer → watchdog → reloader
+    ///
+    /// A stop closes the intake first, drains the pipeline while the broker connection is up (the
+    /// alarm states the drain changes are published and waited for), then disconnects.
     public func run() -> Outcome {
         let signals = installSignalHandlers()
         defer { for s in signals { s.cancel() } }
-
-        let logger = self.logger
-        let now = self.now
         let started = ContinuousClock.now
-        let sink = FileSink(configuration: configuration, now: now, logger: logger)
-        // Alarm changes: the log, the retained MQTT state, the hook.
-        let clientBox = Mutex<MQTTClient?>(nil)
-        service.withLock { $0.current = configuration }
-        let hooks = Mutex<[String: AlarmHook]>([:])
-        let alarmEncoder = Mutex(RecordEncoder(zone: ZoneOffsets(zone: configuration.aggregation.timeZone), basis: configuration.aggregation.basis))
-        let onAlerts: @Sendable ([AlertRecord]) -> Void = { [self] records in
-            guard let outputs = self.service.withLock({ $0.current?.alarmOutputs }) else { return }
-            let hook = outputs.hookCommand.map { command in
-                hooks.withLock { h in
-                    if let existing = h[command], existing.timeoutUS == outputs.hookTimeoutUS { return existing }
-                    let made = AlarmHook(command: command, timeoutUS: outputs.hookTimeoutUS, logger: logger)
-                    h[command] = made
-                    return made
-                }
-            }
-            for a in records {
-                let json = alarmEncoder.withLock { e -> [UInt8] in
-                    e.encode(a)
-                    return e.take()
-                }
-                let announced = a.suppressedUntil == nil
-                let metadata: Logger.Metadata = ["alert.rule": "\(a.rule)", "alert.scope": "\(a.scope.rawValue)", "alert.id": "\(a.id)",
-                                                 "alert.state": "\(a.state.rawValue)", "alert.acknowledged": "\(a.acknowledged)"]
-                if announced { logger.notice("\(a.message)", metadata: metadata) } else { logger.info("\(a.message) (suppressed)", metadata: metadata) }
-                if let prefix = outputs.mqttPrefix, let client = clientBox.withLock({ $0 }) {
-                    do {
-                        try client.publish(topic: "\(prefix)/\(a.path)", payload: Array(json.dropLast()), qos: 1, retain: true)
-                    } catch {
-                        logger.warning("cannot publish the alarm state", metadata: ["error": "\(error)"])
-                    }
-                }
-                if announced, let hook { hook.run(json, alarm: a.path) }
-            }
-        }
-        let recovered: Recovery
+        let current = CurrentConfiguration(configuration)
+        let client: MQTTClient
         do {
-            recovered = try recover(sink: sink, onAlerts: onAlerts)
+            client = try makeClient()
+        } catch {
+            logger.critical("cannot start the MQTT client", metadata: ["error": "\(error)"])
+            return .failed(reason: "\(error)")
+        }
+        let publisher = AlarmPublisher(current: current, client: client, logger: logger)
+        let recovered: Recovery.Result
+        do {
+            let sink = FileSink(configuration: configuration, now: now, logger: logger)
+            recovered = try Recovery(configuration: configuration, logger: logger, now: now()).run(sink: sink, onAlarms: publisher.publish)
         } catch {
             logger.critical("cannot recover", metadata: ["error": "\(error)"])
-            sink.close()
             return .failed(reason: "cannot recover: \(error)")
         }
         let pipeline = recovered.pipeline
@@ -131,45 +102,17 @@ public final class LiveIngester: Sendable {
             "journal.replayed": "\(recovered.replayed)", "journal.checkpoint": "\(recovered.checkpoint)",
             "journal.next": "\(journal.nextSequence)", "recovery.duration": "\(ContinuousClock.now - started)",
         ])
-        let client: MQTTClient
+        let intake = MessageIntake(pipeline: pipeline, journal: journal, current: current, logger: logger, now: now)
+        publisher.start()
+        intake.start()
         do {
-            let commandTopic = configuration.alarmOutputs.commandTopic
-            let subscriptions = configuration.mqttSubscriptions
-                + (commandTopic.map { [MQTTSubscription(topic: $0, qos: 1)] } ?? [])
-            var brokerOptions = configuration.broker
-            brokerOptions.noLocal = true  // our alarm states are not telemetry
-            client = try MQTTClient(
-                options: brokerOptions,
-                subscriptions: subscriptions,
-                unsubscriptions: configuration.coveredFilters,
-                onMessage: { [self] m in
-                    // Our own alarm states (MQTT 3.1.1 has no "no local"): not telemetry.
-                    if let prefix = service.withLock({ $0.current?.alarmOutputs.mqttPrefix }), m.topic.hasPrefix(prefix + "/"),
-                       m.topic != commandTopic {
-                        return
-                    }
-                    if let commandTopic, m.topic == commandTopic {
-                        let taken = intakeOpen.withLock { open in
-                            if open { handleCommand(m.payload, pipeline: pipeline) }
-                            return open
-                        }
-                        if !taken { logger.warning("alarm command not taken: the daemon is stopping; send it again once it runs") }
-                        return
-                    }
-                    // Journal first: libmosquitto writes the PUBACK only after this returns.
-                    var message = InboundMessage(topic: m.topic, payload: m.payload, receivedAt: now(),
-                                                 qos: UInt8(m.qos), retained: m.retained, ownClock: true)
-                    message.sequence = LiveIngester.append(message, to: journal, logger: logger)
-                    intakeOpen.withLock { open in if open { pipeline.submit(message) } }
-                },
-                onEvent: { [weak self] event in self?.handle(event, logger: logger) })
-            clientBox.withLock { $0 = client }
-            try client.start()
+            try client.start(onMessage: intake.receive, onEvent: { [weak self] event in self?.handle(event) })
         } catch {
             logger.critical("cannot start the MQTT client", metadata: ["error": "\(error)"])
+            intake.stop()
             pipeline.stop(at: now())
             journal.close()
-            sink.close()
+            pipeline.close()
             return .failed(reason: "\(error)")
         }
         notifier.send("READY=1\nSTATUS=\(statusLine(pipeline))")
@@ -177,86 +120,34 @@ public final class LiveIngester: Sendable {
             "broker.host": "\(configuration.broker.host)", "broker.port": "\(configuration.broker.port)",
             "broker.client_id": "\(configuration.broker.clientID)", "output.directory": "\(configuration.output.directory)",
         ])
-
-        // The wall clock moves the watermark too, so windows close when the field goes quiet.
-        let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.ticker"))
-        ticker.schedule(deadline: .now() + 1, repeating: 1)
-        let snapshotEvery = max(1, Int(configuration.output.snapshotIntervalUS / 1_000_000))
-        let seconds = Mutex(0)
-        let checkpointEvery = max(1, Int(configuration.journal.checkpointIntervalUS / 1_000_000))
-        let lastCount = Mutex(pipeline.statistics.messages)
-        ticker.setEventHandler { [self] in
-            let t = now()
-            pipeline.tick(t)
-            let count = pipeline.statistics.messages
-            let rate = Double(count - lastCount.withLock { old in defer { old = count }; return old })
-            service.withLock { $0.messagesPerSecond = rate }
-            notifier.send("STATUS=\(statusLine(pipeline))")
-            let n = seconds.withLock { n -> Int in n += 1; return n }
-            if n % snapshotEvery == 0 { pipeline.requestSnapshot(t) }
-            if n % checkpointEvery == 0 { pipeline.requestCheckpoint() }
-        }
-        ticker.resume()
-        // The group commit of the journal.
-        // (A dispatch source released without ever being resumed traps: make them only when used.)
-        var committer: (any DispatchSourceTimer)?
+        var timers: [any DaemonService] = [
+            Cadence(pipeline: pipeline, configuration: configuration, scheduler: scheduler, now: now) { [self] rate in
+                service.withLock { $0.messagesPerSecond = rate }
+                notifier.send("STATUS=\(statusLine(pipeline))")
+            },
+        ]
         if configuration.journal.policy == .interval {
-            let committer_ = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.journal-sync"))
-            committer = committer_
-            let interval = DispatchTimeInterval.microseconds(Int(configuration.journal.fsyncIntervalUS))
-            committer_.schedule(deadline: .now() + interval, repeating: interval)
-            committer_.setEventHandler {
-                do { try journal.sync() } catch { logger.error("cannot sync the journal", metadata: ["error": "\(error)"]) }
-            }
-            committer_.resume()
+            timers.append(JournalCommitter(journal: journal, intervalUS: configuration.journal.fsyncIntervalUS, scheduler: scheduler, logger: logger))
         }
-
-        // The watchdog: pinged only while a probe makes it through every stage.
-        var watchdog: (any DispatchSourceTimer)?
         if let usec = SystemdNotifier.watchdogMicroseconds() {
-            let watchdog_ = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.watchdog"))
-            watchdog = watchdog_
-            let interval = DispatchTimeInterval.microseconds(Int(usec / 2))
-            let probe = Mutex(0)
-            watchdog_.schedule(deadline: .now(), repeating: interval)
-            watchdog_.setEventHandler { [notifier] in
-                let next = probe.withLock { p -> Int? in
-                    guard pipeline.probeSeen == p else { return nil }
-                    p += 1
-                    return p
-                }
-                guard let next else { return }  // a stage is stuck: no ping, and systemd restarts us
-                notifier.send("WATCHDOG=1")
-                pipeline.probe(next)
-            }
-            watchdog_.resume()
+            timers.append(Watchdog(pipeline: pipeline, intervalUS: usec / 2, scheduler: scheduler) { [notifier] in notifier.send("WATCHDOG=1") })
         }
-        // SIGHUP: reload the configuration in place.
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "cbm-ingest.reload"))
-        hangup.setEventHandler { [self] in reload(pipeline: pipeline, client: client) }
-        hangup.resume()
+        timers.append(Reloader(ingester: self, current: current, pipeline: pipeline, intake: intake, client: client))
+        for t in timers { try? t.start() }
 
         finished.wait()
         notifier.send("STOPPING=1")
-        hangup.cancel()
-        watchdog?.cancel()
-        ticker.cancel()
-        committer?.cancel()
+        for t in timers.reversed() { t.stop() }
         // A stop that takes too long ends anyway: the journal has everything.
-        let deadline = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cbm-ingest.shutdown"))
-        deadline.schedule(deadline: .now() + .microseconds(Int(configuration.shutdownTimeoutUS)))
-        deadline.setEventHandler { [logger] in
+        let deadline = scheduler.every(configuration.shutdownTimeoutUS, first: configuration.shutdownTimeoutUS, label: "cbm-ingest.shutdown") {
+            [logger] in
             logger.critical("the stop took longer than shutdown_timeout: exiting; the journal holds what was not written")
             exit(2)
         }
-        deadline.resume()
         defer { deadline.cancel() }
         let result = outcome.withLock { $0! }
         logger.info("stopping: draining the pipeline", metadata: ["reason": "\(result)"])
-        // Intake first, the broker last: the alarm states the drain changes are published while
-        // the connection is up, and waited for (a while) before it goes.
-        intakeOpen.withLock { $0 = false }
+        intake.stop()
         pipeline.stop(at: now())
         let unacknowledged = client.waitUntilPublished(timeout: .microseconds(min(5_000_000, configuration.shutdownTimeoutUS / 4)))
         if unacknowledged > 0 {
@@ -264,7 +155,8 @@ public final class LiveIngester: Sendable {
         }
         client.stop()
         journal.close()
-        sink.close()
+        pipeline.close()
+        publisher.stop()
         let s = pipeline.statistics
         logger.info("stopped", metadata: [
             "messages": "\(s.messages)", "readings": "\(s.readings)", "rejects": "\(s.rejects)", "totals": "\(s.totals)",
@@ -272,19 +164,13 @@ public final class LiveIngester: Sendable {
         return result
     }
 
-    /// Appends a message to the journal, retrying until it is there: the broker may not be
-    /// acknowledged for a message that is not (a full disk holds the broker back instead).
-    static func append(_ m: InboundMessage, to journal: Journal, logger: Logger) -> UInt64 {
-        var delay = 0.05
-        while true {
-            do {
-                return try journal.append(m)
-            } catch {
-                logger.error("cannot append to the journal; retrying before the broker is acknowledged", metadata: ["error": "\(error)"])
-                Thread.sleep(forTimeInterval: delay)
-                delay = min(delay * 2, 5)
-            }
-        }
+    /// The MQTT client, not started: the configured subscriptions and the command topic.
+    private func makeClient() throws -> MQTTClient {
+        let command = configuration.alarmOutputs.commandTopic.map { [MQTTSubscription(topic: $0, qos: 1)] } ?? []
+        var options = configuration.broker
+        options.noLocal = true  // our alarm states are not telemetry
+        return try MQTTClient(options: options, subscriptions: configuration.mqttSubscriptions + command,
+                              unsubscriptions: configuration.coveredFilters)
     }
 
     /// The service status line: connection, rate, open windows, last error.
@@ -297,44 +183,7 @@ public final class LiveIngester: Sendable {
             + (s.lastError.map { ", last error: \($0)" } ?? "")
     }
 
-    /// Reloads the configuration file in place: subscriptions, assets, alert rules and output
-    /// settings change without losing state; a broken file is refused and the running one kept.
-    /// Sections that cannot change while running (broker, aggregation, journal, pipeline) keep
-    /// their running values, with a warning.
-    func reload(pipeline: Pipeline, client: MQTTClient) {
-        notifier.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())")
-        defer { notifier.send("READY=1\nSTATUS=\(statusLine(pipeline))") }
-        guard let old = service.withLock({ $0.current }) else { return }
-        switch ConfigurationLoader.load(file: old.file) {
-        case .failure(let e):
-            logger.error("reload refused: the configuration has \(e.problems.count) problem(s); the running one is kept")
-            for p in e.problems { logger.error("\(p)") }
-            service.withLock { $0.lastError = "reload refused (\(e.problems.count) problems)" }
-        case .success(var new):
-            var kept: [String] = []
-            if new.broker != old.broker { new.broker = old.broker; kept.append("broker") }
-            if new.aggregation != old.aggregation { new.aggregation = old.aggregation; kept.append("aggregation") }
-            if new.pipeline != old.pipeline { new.pipeline = old.pipeline; kept.append("pipeline") }
-            if new.journal.directory != old.journal.directory || new.journal.policy != old.journal.policy {
-                new.journal = old.journal
-                kept.append("journal")
-            }
-            if !kept.isEmpty {
-                logger.warning("reload: these sections change only with a restart; their running values are kept: \(kept.joined(separator: ", "))")
-            }
-            pipeline.reconfigure(new)
-            commandGate.withLock { $0 = AlarmCommandGate(new.alarmOutputs) }
-            let command = new.alarmOutputs.commandTopic.map { [MQTTSubscription(topic: $0, qos: 1)] } ?? []
-            client.update(subscriptions: new.mqttSubscriptions + command, unsubscriptions: new.coveredFilters)
-            service.withLock { $0.current = new }
-            logger.notice("configuration reloaded", metadata: [
-                "config.subscriptions": "\(new.subscriptions.count)", "config.assets": "\(new.register.count)",
-                "config.alerts": "\(new.alerts.count)",
-            ])
-        }
-    }
-
-    private func handle(_ event: MQTTEvent, logger: Logger) {
+    private func handle(_ event: MQTTEvent) {
         switch event {
         case .connected(let sessionPresent):
             service.withLock { $0.connected = true }

@@ -39,22 +39,27 @@ public final class MQTTClient: Sendable {
     private let topics: Mutex<(subscribe: [MQTTSubscription], unsubscribe: [String])>
     public var subscriptions: [MQTTSubscription] { topics.withLock { $0.subscribe } }
     private let handle: Handle
-    private let onMessage: @Sendable (MQTTMessage) -> Void
-    private let onEvent: @Sendable (MQTTEvent) -> Void
+    private struct Handlers {
+        var message: @Sendable (MQTTMessage) -> Void
+        var event: @Sendable (MQTTEvent) -> Void
+    }
+    private let handlers: Mutex<Handlers>
+    private func onMessage(_ m: MQTTMessage) { handlers.withLock { $0.message }(m) }
+    private func onEvent(_ e: MQTTEvent) { handlers.withLock { $0.event }(e) }
     private let state = Mutex(State())
     private let restartQueue = DispatchQueue(label: "cbm-ingest.mqtt.restart")
 
     private static let libraryInit: Void = { mosquitto_lib_init(); return () }()
 
-    /// Creates a client. Nothing is sent until ``start()``.
+    /// Creates a client. Nothing is sent until ``start()``; the handlers may also be given then
+    /// (``start(onMessage:onEvent:)``), when what handles messages is made after the client.
     public init(options: MQTTOptions, subscriptions: [MQTTSubscription], unsubscriptions: [String] = [],
-                onMessage: @escaping @Sendable (MQTTMessage) -> Void,
-                onEvent: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
+                onMessage: @escaping @Sendable (MQTTMessage) -> Void = { _ in },
+                onEvent: @escaping @Sendable (MQTTEvent) -> Void = { _ in }) throws(MQTTError) {
         _ = Self.libraryInit
         self.options = options
         self.topics = Mutex((subscriptions, unsubscriptions))
-        self.onMessage = onMessage
-        self.onEvent = onEvent
+        self.handlers = Mutex(Handlers(message: onMessage, event: onEvent))
         guard let m = mosquitto_new(options.clientID, !options.persistentSession, nil) else {
             throw MQTTError(code: Int(MOSQ_ERR_NOMEM.rawValue), operation: "mosquitto_new",
                             message: "could not create a client (client id \"\(options.clientID)\")")
@@ -115,6 +120,12 @@ public final class MQTTClient: Sendable {
     private static func from(_ userdata: UnsafeMutableRawPointer?) -> MQTTClient? {
         guard let userdata else { return nil }
         return Unmanaged<MQTTClient>.fromOpaque(userdata).takeUnretainedValue()
+    }
+
+    /// Installs the handlers, then connects and starts the loop thread.
+    public func start(onMessage: @escaping @Sendable (MQTTMessage) -> Void, onEvent: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
+        handlers.withLock { $0 = Handlers(message: onMessage, event: onEvent) }
+        try start()
     }
 
     /// Connects and starts the loop thread. A broker that is not there yet is not an error: the

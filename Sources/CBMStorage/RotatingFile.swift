@@ -187,7 +187,12 @@ public final class RotatingFile {
         finalPath = (directory as NSString).appendingPathComponent(name)
         openPath = finalPath + ".open"
         // Read and write: a file replaced behind our back is read back through this descriptor.
-        let newFD = open(openPath, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o640)
+        var newFD = open(openPath, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o640)
+        if newFD < 0 && errno == ENOENT {
+            // The folder was removed behind our back: made again (a failure is retried by the caller).
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            newFD = open(openPath, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o640)
+        }
         guard newFD >= 0 else { throw StorageError(operation: "create", path: openPath, errno: errno) }
         _ = fchmod(newFD, 0o640)  // whatever the umask
         fd = newFD

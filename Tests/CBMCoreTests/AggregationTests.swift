@@ -2,9 +2,9 @@ import Foundation
 import Testing
 @testable import CBMCore
 
-/// Runs readings through partitioned asset aggregators and the roll-up, as the pipeline does:
-/// after each batch the watermark (the latest time seen) goes to every partition, then the
-/// roll-up advances; at the end everything is closed.
+/// Runs readings through the real partition steps and roll-up (``StepDriver``), routed as the
+/// pipeline routes them: after each batch the watermark (the latest time seen) goes to every
+/// partition; at the end everything is closed.
 struct AggregationHarness {
     var settings = AggregationSettings()
     var factors = Factors()
@@ -31,34 +31,15 @@ struct AggregationHarness {
     }
 
     func run(_ batches: [[Reading]], partitions: Int = 1, extraWatermarks: [Int: Timestamp] = [:]) -> Result {
-        var parts = (0..<partitions).map { _ in AssetAggregator(settings: settings, horizonUS: settings.horizonUS) }
-        var totals = TotalsAggregator(settings: settings, factors: factors, register: register, horizonUS: settings.horizonUS)
-        var result = Result()
+        var driver = StepDriver(settings: PipelineSettings(aggregation: settings, partitions: partitions, register: register, factors: factors))
         var watermark = Timestamp(microseconds: .min)
         for (n, batch) in batches.enumerated() {
-            for r in batch {
-                parts[partition(r.asset, partitions)].add(r, events: &result.events)
-                if r.time > watermark { watermark = r.time }
-            }
+            for r in batch where r.time > watermark { watermark = r.time }
             if let w = extraWatermarks[n], w > watermark { watermark = w }
-            for i in parts.indices {
-                var hours: [AssetHour] = []
-                parts[i].advance(to: watermark, into: &hours)
-                totals.receive(hours)
-            }
-            totals.advance(to: watermark, into: &result.records)
+            driver.take(readings: batch, watermark: watermark)
         }
-        for i in parts.indices {
-            var hours: [AssetHour] = []
-            parts[i].finish(into: &hours)
-            totals.receive(hours)
-        }
-        totals.finish(into: &result.records)
-        return result
-    }
-
-    private func partition(_ asset: String, _ n: Int) -> Int {
-        Int(asset.utf8.reduce(UInt32(7)) { $0 &* 31 &+ UInt32($1) } % UInt32(n))
+        driver.end(.close)
+        return Result(records: driver.totals, events: driver.events)
     }
 }
 

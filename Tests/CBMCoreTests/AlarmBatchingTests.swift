@@ -2,9 +2,9 @@ import Foundation
 import Testing
 @testable import CBMCore
 
-/// Messages through the decode step, the partitions, the roll-up and the alert engine, as the
-/// synchronous pipeline wires them: the input taken `batch` messages at a time, each batch (and
-/// every boundary the decode step names) handed on to `partitions` partitions.
+/// Messages through the real decode step, partitions, roll-up and alert engine (``StepDriver``),
+/// as the live pipeline takes them: `batch` messages at a time, each batch (and every boundary
+/// the decode step names) handed on to `partitions` partitions.
 struct StreamHarness {
     var settings = AggregationSettings()
     var register: AssetRegister
@@ -20,55 +20,17 @@ struct StreamHarness {
     }
 
     func run(_ messages: [InboundMessage], batch: Int, partitions: Int) -> Result {
-        var step = DecodeStep(decoder: TelemetryDecoder(rules: decodeRules, register: register, limits: DecodeLimits()),
-                              partitions: partitions, settings: settings, silenceAfterUS: DecodeStep.silenceAfter(alertRules))
-        var parts = (0..<partitions).map { _ in AssetAggregator(settings: settings, horizonUS: settings.horizonUS) }
-        var totals = TotalsAggregator(settings: settings, factors: Factors(), register: register, horizonUS: settings.horizonUS)
-        var alerts = AlertEngine(rules: alertRules, register: register, maintenance: maintenance)
-        for (c, t) in commands { _ = alerts.apply(c, at: t) }
-        var watermarks = [Timestamp](repeating: Timestamp(microseconds: .min), count: partitions)
-        var closedAt = Timestamp(microseconds: .min)
-        var result = Result()
-        var events: [EventRecord] = []
-        func send(_ records: [TotalsRecord]) {
-            guard !records.isEmpty else { return }
-            alerts.evaluate(records, into: &result.alerts)
-            result.totals += records
-        }
-        func forward() {
-            let h = step.handOn()
-            for i in 0..<partitions { parts[i].add(h.readings[i], events: &events) }
-            if let heard = h.heard { alerts.heard(heard, into: &result.alerts) }
-            for i in 0..<partitions {
-                var hours: [AssetHour] = []
-                parts[i].advance(to: h.watermark, into: &hours)
-                totals.receive(hours)
-                watermarks[i] = h.watermark
-                let low = watermarks.min()!
-                if low > closedAt {
-                    closedAt = low
-                    var records: [TotalsRecord] = []
-                    totals.advance(to: low, into: &records)
-                    send(records)
-                    alerts.advance(to: low + -settings.allowedLatenessUS, into: &result.alerts)
-                }
-            }
-        }
+        var driver = StepDriver(settings: PipelineSettings(aggregation: settings, partitions: partitions, rules: decodeRules,
+                                                           register: register, alerts: alertRules, maintenance: maintenance))
+        for (n, (c, t)) in commands.enumerated() { driver.control(.command(c, at: t, ticket: n)) }
+        driver.alarms.removeAll()  // what the commands themselves changed is not under test
         var i = 0
         while i < messages.count {
-            for m in messages[i..<min(i + batch, messages.count)] where step.take(m) { forward() }
-            forward()
+            driver.take(messages[i..<min(i + batch, messages.count)].map { .message($0) }, handOnAtEnd: true)
             i += batch
         }
-        var records: [TotalsRecord] = []
-        for p in parts.indices {
-            var hours: [AssetHour] = []
-            parts[p].finish(into: &hours)
-            totals.receive(hours)
-        }
-        totals.finish(into: &records)
-        send(records)
-        return result
+        driver.end(.close)
+        return Result(totals: driver.totals, alerts: driver.alarms)
     }
 }
 

@@ -13,7 +13,7 @@ struct PipelineTests {
         let gate = DispatchSemaphore(value: 0)
         let lock = NSLock()
         var handled: [Int] = []
-        let stage = Stage<Int>(label: "test.stage", capacity: 4, batch: 2) { items in
+        let stage = Stage<Int, Void>(label: "test.stage", capacity: 4, batch: 2, state: ()) { _, items in
             gate.wait()
             lock.withLock { handled += items }
         }
@@ -54,7 +54,7 @@ struct PipelineTests {
         let config = try ConfigurationLoader.parse(yaml: yaml, file: "c.yaml", baseDirectory: dir.path).get()
         let clock: @Sendable () -> Timestamp = { Timestamp(seconds: 1_800_000_000) }
         let sink = FileSink(configuration: config, now: clock, logger: Logger(label: "test"))
-        let pipeline = try Pipeline(configuration: config, sink: sink)
+        let pipeline = Pipeline(configuration: config, sink: sink)
         var expected: [String: [Double]] = [:]
         for i in 0..<2_000 {
             let asset = "W\(i % 8)"
@@ -63,8 +63,7 @@ struct PipelineTests {
             pipeline.submit(InboundMessage(topic: topic, payload: Array("\(i)".utf8),
                                            receivedAt: Timestamp(seconds: 1_800_000_000 + Int64(i))))
         }
-        pipeline.drain()
-        sink.close()
+        pipeline.close()
         let stats = pipeline.statistics
         #expect(stats.messages == 2_000)
         #expect(stats.rejects == 21)
@@ -119,10 +118,10 @@ extension PipelineTests {
                 """
             let config = try ConfigurationLoader.parse(yaml: yaml, file: "c.yaml", baseDirectory: dir.path).get()
             let sink = FileSink(configuration: config, now: { Timestamp(seconds: start) }, logger: Logger(label: "test"))
-            let pipeline = try Pipeline(configuration: config, sink: sink, synchronous: synchronous)
+            let pipeline = Pipeline(configuration: config, sink: sink, synchronous: synchronous)
             for m in messages { pipeline.submit(m) }
             pipeline.finish(at: Timestamp(seconds: start))
-            sink.close()
+            pipeline.close()
             var tree: [String: Data] = [:]
             for family in ["totals", "alerts"] {
                 let root = dir.file("out/\(family)")

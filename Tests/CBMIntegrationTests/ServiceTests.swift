@@ -14,11 +14,9 @@ struct ServiceTests {
         let broker = try MosquittoBroker()
         let daemon = Daemon(port: broker.port)
         let listener = try NotifyListener(directory: daemon.dir.path)
-        let stall = daemon.dir.file("stall")
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = listener.path
         env["WATCHDOG_USEC"] = "400000"
-        env["CBM_INGEST_TEST_STALL_FILE"] = stall
         env["JOURNAL_STREAM"] = "8:12345"  // stderr is the journal: lines carry <N> priorities
         let child = try daemon.start(environment: env)
         func pings() -> Int { listener.messages.filter { $0 == "WATCHDOG=1" }.count }
@@ -29,14 +27,19 @@ struct ServiceTests {
         #expect(eventually { (listener.messages.lastIndex { $0.hasPrefix("READY=1") } ?? -1)
             > (listener.messages.firstIndex { $0.hasPrefix("RELOADING=1") } ?? Int.max) })
 
-        // A stuck stage: the probes stop coming out, and so do the pings.
-        FileManager.default.createFile(atPath: stall, contents: nil)
+        // A stuck stage: a file stands where the rejects folder should be, so the sink cannot
+        // write a reject and retries; the probes stop coming out, and so do the pings.
+        let rejects = daemon.dir.file("out/rejects")
+        try? FileManager.default.removeItem(atPath: rejects)
+        FileManager.default.createFile(atPath: rejects, contents: nil)
+        try broker.publish("cbm/F1/B1/W01/telemetry", "not json")
         Thread.sleep(forTimeInterval: 0.6)
         let stalled = pings()
         Thread.sleep(forTimeInterval: 1.5)
         #expect(pings() <= stalled + 1, "pings went on while a stage was stuck")
-        try FileManager.default.removeItem(atPath: stall)
+        try FileManager.default.removeItem(atPath: rejects)
         #expect(eventually { pings() >= stalled + 3 })
+        #expect(eventually { daemon.rejects.count == 1 }, "the reject was written once the folder could be made")
 
         #expect(daemon.stop() == 0)
         #expect(eventually { listener.messages.contains("STOPPING=1") })

@@ -38,6 +38,10 @@ public struct DecodeStep: Sendable {
 
     /// A step for `partitions` partitions; `silenceAfterUS` is the shortest `after` of the
     /// `no_data` rules (nil: none, and no note is kept of when assets were heard from).
+    public init(decoder: TelemetryDecoder, settings: PipelineSettings) {
+        self.init(decoder: decoder, partitions: settings.partitions, settings: settings.aggregation, silenceAfterUS: settings.silenceAfterUS)
+    }
+
     public init(decoder: TelemetryDecoder, partitions: Int, settings: AggregationSettings, silenceAfterUS: Int64?) {
         self.decoder = decoder
         self.partitions = max(1, partitions)
@@ -133,10 +137,10 @@ public struct DecodeStep: Sendable {
         return out
     }
 
-    /// Takes a new configuration (hand on first: what was taken is decoded under the old one).
-    public mutating func reconfigure(rules: [DecodeRule], register: AssetRegister, limits: DecodeLimits, silenceAfterUS: Int64?) {
-        decoder.reconfigure(rules: rules, register: register, limits: limits)
-        heard = silenceAfterUS.map { HeardFrom(minGapUS: $0) }
+    /// Takes new settings (hand on first: what was taken is decoded under the old ones).
+    public mutating func reconfigure(_ s: PipelineSettings) {
+        decoder.reconfigure(rules: s.rules, register: s.register, limits: s.limits)
+        heard = s.silenceAfterUS.map { HeardFrom(minGapUS: $0) }
     }
 
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).

@@ -4,8 +4,8 @@ import Foundation
 import Logging
 import Synchronization
 
-/// What reaches the sink.
-public enum SinkBatch: Sendable {
+/// What the sink writes.
+public enum OutputBatch: Sendable {
     case readings([Reading])
     case rejects([Reject])
     case totals([TotalsRecord])
@@ -13,14 +13,6 @@ public enum SinkBatch: Sendable {
     case alerts([AlertRecord])
     /// `latest.json`, encoded.
     case snapshot([UInt8])
-    /// Time passes: idle files rotate.
-    case tick(Timestamp)
-    /// A checkpoint: the output so far is synced, then the state is handed on.
-    case checkpoint(sequence: UInt64, state: [UInt8])
-    /// A liveness probe (handled by the pipeline).
-    case probe(Int)
-    /// New output settings (handled by the pipeline, through ``FileSink/reconfigure(_:)``).
-    case reconfigure(Configuration)
 }
 
 /// Writes the record families as rotating files under the output directory (`totals/`,
@@ -40,9 +32,6 @@ public final class FileSink {
     private let now: @Sendable () -> Timestamp
     private let logger: Logger
     private var pendingEvents: [EventRecord] = []
-    /// Takes a checkpoint once the output it reflects is durable: the journal sequence, the
-    /// pipeline's state, and how far the output files were written (``checkpointMarks()``).
-    public var onCheckpoint: (UInt64, [UInt8], [UInt8]) -> Void = { _, _, _ in }
     /// After a crash: the lines written after the last checkpoint, per family, not to be written
     /// again when recovery derives them anew (until the next checkpoint).
     private var rewrites: [RecordFamily: [[UInt8]: Int]] = [:]
@@ -116,13 +105,41 @@ public final class FileSink {
     /// The output folder of a family.
     public func folder(_ family: RecordFamily) -> String { store.folder(family) }
 
-    /// Writes a batch.
-    public func write(_ batch: SinkBatch) {
+    /// Writes what happened to the files themselves (repairs, retried failures) as events.
+    private func writePendingEvents() {
         if !pendingEvents.isEmpty {
             let events = pendingEvents
             pendingEvents.removeAll()
             write(.events(events))
         }
+    }
+
+    /// Time passes: idle files rotate.
+    public func tick(_ t: Timestamp) {
+        writePendingEvents()
+        retry("rotation") { () throws(StorageError) in try store.tick(t) }
+    }
+
+    /// Makes what was written durable (for a checkpoint); returns how far each family's output is
+    /// written (``checkpointMarks()``).
+    public func sync() -> [UInt8] {
+        writePendingEvents()
+        retry("output sync") { () throws(StorageError) in try store.sync() }
+        return checkpointMarks()
+    }
+
+    /// A checkpoint has been taken: records written before a crash are no longer looked for.
+    public func checkpointed() {
+        if !rewrites.isEmpty || rewritesSkipped > 0 {
+            logger.notice("records written before the crash were not written again", metadata: ["output.skipped": "\(rewritesSkipped)"])
+            rewrites.removeAll()
+            rewritesSkipped = 0
+        }
+    }
+
+    /// Writes a batch.
+    public func write(_ batch: OutputBatch) {
+        writePendingEvents()
         switch batch {
         case .readings(let readings):
             guard writeReadings, !readings.isEmpty else { return }
@@ -163,18 +180,6 @@ public final class FileSink {
             append(.events)
         case .snapshot(let bytes):
             retry("latest.json") { () throws(StorageError) in try store.writeSnapshot(bytes) }
-        case .tick(let t):
-            retry("rotation") { () throws(StorageError) in try store.tick(t) }
-        case .checkpoint(let sequence, let state):
-            retry("output sync") { () throws(StorageError) in try store.sync() }
-            onCheckpoint(sequence, state, checkpointMarks())
-            if !rewrites.isEmpty || rewritesSkipped > 0 {
-                logger.notice("records written before the crash were not written again", metadata: ["output.skipped": "\(rewritesSkipped)"])
-                rewrites.removeAll()
-                rewritesSkipped = 0
-            }
-        case .probe, .reconfigure:
-            break
         }
     }
 
@@ -249,47 +254,34 @@ public final class FileSink {
         }
     }
 
-    /// Runs `body` until it succeeds, backing off up to 5 s; logs the failure at most every 10 s,
-    /// and after recovering, records it as an event.
+    /// Runs `body` until it succeeds (``RetryPolicy/storage``); logs the failure at most every
+    /// 10 s, and after recovering, records it as an event.
     private func retry(_ what: String, _ body: () throws(StorageError) -> Void) {
-        var delay = 0.05
         var since: Timestamp?
         var lastLogged: Timestamp?
         var attempts = 0
         var lastError = ""
-        while true {
-            do {
-                try body()
-                if let since {
-                    let t = now()
-                    logger.notice("output written again", metadata: ["output.family": "\(what)", "output.attempts": "\(attempts)"])
-                    pendingEvents.append(EventRecord(time: t, kind: .outputError, id: what,
-                        detail: "could not write for \(Quantities.describe(microseconds: t - since)) (\(lastError)); retried \(attempts) times; nothing was dropped"))
-                }
-                return
-            } catch {
-                let t = now()
-                attempts += 1
-                lastError = "\(error)"
-                if since == nil { since = t }
-                if lastLogged.map({ t - $0 > 10_000_000 }) ?? true {
-                    logger.error("cannot write output; retrying, nothing is dropped",
-                                 metadata: ["output.family": "\(what)", "error": "\(error)"])
-                    lastLogged = t
-                }
-                Thread.sleep(forTimeInterval: delay)
-                delay = min(delay * 2, 5)
+        RetryPolicy.storage.run(body) { error, attempt in
+            let t = now()
+            attempts = attempt
+            lastError = "\(error)"
+            if since == nil { since = t }
+            if lastLogged.map({ t - $0 > 10_000_000 }) ?? true {
+                logger.error("cannot write output; retrying, nothing is dropped", metadata: ["output.family": "\(what)", "error": "\(error)"])
+                lastLogged = t
             }
+        }
+        if let since {
+            let t = now()
+            logger.notice("output written again", metadata: ["output.family": "\(what)", "output.attempts": "\(attempts)"])
+            pendingEvents.append(EventRecord(time: t, kind: .outputError, id: what,
+                detail: "could not write for \(Quantities.describe(microseconds: t - since)) (\(lastError)); retried \(attempts) times; nothing was dropped"))
         }
     }
 
     /// Closes every file (writing pending events first) and waits for compression and pruning.
     public func close() {
-        if !pendingEvents.isEmpty {
-            let events = pendingEvents
-            pendingEvents.removeAll()
-            write(.events(events))
-        }
+        writePendingEvents()
         do { try store.close() } catch {
             logger.error("cannot close the output files", metadata: ["error": "\(error)"])
         }

@@ -2,9 +2,6 @@ import CBMCore
 import Synchronization
 
 extension Pipeline {
-    /// The partition of an asset.
-    static func partition(of asset: String, count: Int) -> Int { DecodeStep.partition(of: asset, count: count) }
-
     /// Hands a message to the pipeline; blocks while the intake queue is full.
     public func submit(_ message: InboundMessage) { intake.submit(.message(message)) }
 
@@ -19,15 +16,10 @@ extension Pipeline {
     }
 
     /// Asks for `latest.json`: the running totals of the open windows, as of now.
-    public func requestSnapshot(_ now: Timestamp) { intake.submit(.snapshot(now)) }
-
-    /// Applies an operator's alarm command; `reply` hears "ok" or why not.
-    public func command(_ c: AlertEngine.Command, at t: Timestamp, reply: @escaping @Sendable (String) -> Void) {
-        rollup.submit(.command(c, t, reply: reply))
-    }
+    public func requestSnapshot(_ now: Timestamp) { intake.submit(.control(.snapshot(now))) }
 
     /// Sends a liveness probe through every stage; ``probeSeen`` says which came out last.
-    public func probe(_ id: Int) { intake.submit(.probe(id)) }
+    public func probe(_ id: Int) { intake.submit(.control(.probe(id))) }
 
     /// The last probe that came out of the sink.
     public var probeSeen: Int { counters.probe.load(ordering: .relaxed) }
@@ -35,30 +27,26 @@ extension Pipeline {
     /// Hours with data not yet closed.
     public var openWindows: Int { counters.openWindows.load(ordering: .relaxed) }
 
-    /// Takes a new configuration in place (a reload): rules, register, alert rules, output
-    /// settings; the state is kept.
-    public func reconfigure(_ c: Configuration) { intake.submit(.reconfigure(c)) }
-
     /// Writes events (of recovery, say) to `events/`.
-    public func record(_ events: [EventRecord]) { sinkStage.submit(.events(events)) }
+    public func record(_ events: [EventRecord]) { sinkStage.submit(.output(.events(events))) }
 
     /// Asks for a checkpoint of the state after everything submitted so far.
-    public func requestCheckpoint() { intake.submit(.checkpoint) }
+    public func requestCheckpoint() { intake.submit(.control(.checkpoint)) }
 
     /// Ends the input: every window that has data is closed and written, then `latest.json`
     /// (replay, tests).
     public func finish(at now: Timestamp) {
-        intake.submit(.end(.close))
-        intake.submit(.snapshot(now))
+        intake.submit(.control(.end(.close)))
+        intake.submit(.control(.snapshot(now)))
         drain()
     }
 
     /// Stops: everything submitted goes through, corrections of closed windows, `latest.json`
     /// and a checkpoint are written; open windows stay open (in the checkpoint).
     public func stop(at now: Timestamp) {
-        intake.submit(.end(.flush))
-        intake.submit(.snapshot(now))
-        intake.submit(.checkpoint)
+        intake.submit(.control(.end(.flush)))
+        intake.submit(.control(.snapshot(now)))
+        intake.submit(.control(.checkpoint))
         drain()
     }
 

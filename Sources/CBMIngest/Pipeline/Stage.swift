@@ -1,18 +1,22 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// One stage of the pipeline: a bounded queue drained in batches by a serial `DispatchQueue`.
 ///
 /// `submit` blocks while the queue is full, so a slow stage holds back the one before it, and in
 /// the end the MQTT callback, and with it the broker (back-pressure instead of unbounded memory).
-/// The handler runs on the stage's queue, one batch at a time, in submission order.
-final class Stage<Item: Sendable>: @unchecked Sendable {
-    // @unchecked: every mutable field is guarded by `condition`.
+/// The handler runs on the stage's queue, one batch at a time, in submission order, with the
+/// stage's state (the step it runs) under a lock of its own: the state is only ever touched by
+/// the handler, so the lock is never contended, but nothing relies on that.
+final class Stage<Item: Sendable, State>: @unchecked Sendable {
+    // @unchecked: every mutable field is guarded by `condition`; the state by its mutex.
     let label: String
     private let capacity: Int
     private let batchSize: Int
     private let queue: DispatchQueue
-    private let handler: ([Item]) -> Void
+    private let handler: (inout State, [Item]) -> Void
+    private let state: Mutex<State>
     private let condition = NSCondition()
     private var pending: [Item] = []
     private var scheduled = false
@@ -23,7 +27,9 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
     private let synchronous: Bool
 
     /// Creates a stage. `capacity` is the most items waiting; `batch` the most handed over at once.
-    init(label: String, capacity: Int, batch: Int, synchronous: Bool = false, handler: @escaping ([Item]) -> Void) {
+    init(label: String, capacity: Int, batch: Int, synchronous: Bool = false, state: sending State,
+         handler: @escaping (inout State, [Item]) -> Void) {
+        self.state = Mutex(state)
         self.synchronous = synchronous
         self.label = label
         self.capacity = max(1, capacity)
@@ -36,7 +42,7 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
     /// Adds one item, waiting while the stage is full.
     func submit(_ item: Item) {
         if synchronous {
-            handler([item])
+            handle([item])
             return
         }
         condition.lock()
@@ -56,7 +62,7 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
             var i = 0
             while i < items.count {
                 let end = min(i + batchSize, items.count)
-                handler(Array(items[i..<end]))
+                handle(Array(items[i..<end]))
                 i = end
             }
             return
@@ -89,8 +95,17 @@ final class Stage<Item: Sendable>: @unchecked Sendable {
             }
             condition.broadcast()
             condition.unlock()
-            handler(taken)
+            handle(taken)
         }
+    }
+
+    private func handle(_ items: [Item]) {
+        state.withLock { handler(&$0, items) }
+    }
+
+    /// Runs `body` with the state (after ``drain()``: closing what it holds).
+    func withState(_ body: (inout State) -> Void) {
+        state.withLock { body(&$0) }
     }
 
     /// Waits until everything submitted so far has been handled.

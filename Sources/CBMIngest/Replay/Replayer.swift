@@ -45,7 +45,7 @@ public struct Replayer {
         let raised = Mutex<[String: Int]>([:])
         // The replay's clock (file names, latest.json) is the watermark: what rejected lines say of
         // the time never moves it.
-        let pipeline = try Pipeline(configuration: configuration, sink: sink, synchronous: true, onAlerts: { records in
+        let pipeline = Pipeline(configuration: configuration, sink: sink, synchronous: true, onAlarms: { records in
             raised.withLock { counts in
                 for r in records where r.state == .active && !r.message.contains("expired") && !r.acknowledged { counts[r.rule, default: 0] += 1 }
             }
@@ -86,7 +86,7 @@ public struct Replayer {
             }
         }
         pipeline.finish(at: Timestamp(microseconds: clock.load(ordering: .relaxed)))
-        sink.close()
+        pipeline.close()
         let s = pipeline.statistics
         summary.readings = s.readings
         summary.rejects = s.rejects

@@ -1,0 +1,66 @@
+import CBMCore
+import CBMMQTT
+import CBMStorage
+import Foundation
+import Logging
+import Synchronization
+
+/// Where the broker's messages come in (on libmosquitto's loop thread): telemetry is journaled,
+/// then submitted to the pipeline; commands go to the alarm command gate; our own alarm states
+/// are not telemetry. Its stop closes it: what arrives after is journaled only (so acknowledged
+/// safely) and taken at the next start, while the broker connection stays up for the alarm
+/// states the drain publishes.
+final class MessageIntake: DaemonService {
+    let pipeline: Pipeline
+    let journal: Journal
+    let current: CurrentConfiguration
+    let logger: Logger
+    let now: @Sendable () -> Timestamp
+    private let open = Mutex(false)
+    /// Who may command the alarms (rebuilt on a reload).
+    let gate: Mutex<AlarmCommandGate>
+
+    init(pipeline: Pipeline, journal: Journal, current: CurrentConfiguration, logger: Logger, now: @escaping @Sendable () -> Timestamp) {
+        self.pipeline = pipeline
+        self.journal = journal
+        self.current = current
+        self.logger = logger
+        self.now = now
+        gate = Mutex(AlarmCommandGate(current.configuration.alarmOutputs))
+    }
+
+    /// New alarm outputs (a reload): the gate is rebuilt from them.
+    func reconfigure(_ outputs: Configuration.AlarmOutputs) { gate.withLock { $0 = AlarmCommandGate(outputs) } }
+
+    func start() { open.withLock { $0 = true } }
+    func stop() { open.withLock { $0 = false } }
+
+    /// A message from the broker (the loop thread: libmosquitto acknowledges it after this returns).
+    func receive(_ m: MQTTMessage) {
+        let outputs = current.configuration.alarmOutputs
+        let commandTopic = outputs.commandTopic
+        // Our own alarm states (MQTT 3.1.1 has no "no local"): not telemetry.
+        if let prefix = outputs.mqttPrefix, m.topic.hasPrefix(prefix + "/"), m.topic != commandTopic { return }
+        if let commandTopic, m.topic == commandTopic {
+            let taken = open.withLock { open in
+                if open { command(m.payload) }
+                return open
+            }
+            if !taken { logger.warning("alarm command not taken: the daemon is stopping; send it again once it runs") }
+            return
+        }
+        // Journal first: libmosquitto writes the PUBACK only after this returns.
+        var message = InboundMessage(topic: m.topic, payload: m.payload, receivedAt: now(),
+                                     qos: UInt8(m.qos), retained: m.retained, ownClock: true)
+        message.sequence = Self.append(message, to: journal, logger: logger)
+        open.withLock { open in if open { pipeline.submit(message) } }
+    }
+
+    /// Appends a message to the journal, retrying until it is there: the broker may not be
+    /// acknowledged for a message that is not (a full disk holds the broker back instead).
+    static func append(_ m: InboundMessage, to journal: Journal, logger: Logger) -> UInt64 {
+        RetryPolicy.storage.run { () throws(StorageError) in try journal.append(m) } failed: { error, _ in
+            logger.error("cannot append to the journal; retrying before the broker is acknowledged", metadata: ["error": "\(error)"])
+        }
+    }
+}
