@@ -123,19 +123,8 @@ public final class OutputStore {
                 guard let d = FileManager.default.contents(atPath: path) else { continue }
                 bytes = [UInt8](d)
             }
-            var start = 0
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != 10 { end += 1 }
-                if end > start, case .success(let v) = JSONParser.parse(Array(bytes[start..<end])),
-                   case .string(let w)? = v["window"], let window = WindowKind(rawValue: w),
-                   case .string(let s)? = v["start"], case .success(let t) = RFC3339.parse(s),
-                   case .string(let sc)? = v["scope"], let scope = TotalsRecord.Scope(rawValue: sc),
-                   case .string(let id)? = v["id"], case .number(let rev)? = v["revision"] {
-                    let key = TotalsRecord.Key(window: window, start: t, scope: scope, id: id)
-                    out[key] = max(out[key] ?? 0, Int(rev))
-                }
-                start = end + 1
+            for line in splitLines(bytes) {
+                if let (key, revision) = TotalsRecord.decodeIdentity(jsonLine: line) { out[key] = max(out[key] ?? 0, revision) }
             }
         }
         return out

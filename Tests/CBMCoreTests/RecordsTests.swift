@@ -232,3 +232,27 @@ struct QuantitiesTests {
         #expect(Quantities.describe(bytes: 1_099_511_627_776) == "1TiB")
     }
 }
+
+@Suite("Totals records read back")
+struct TotalsRecordDecodingTests {
+    @Test("every totals record's identity and revision read back from its JSON line; other lines are not records")
+    func identityRoundTrip() {
+        let r = AggregationHarness().run([[
+            reading("W01", .gasTotal, "2026-11-28T07:10:00+08:00", 100),
+            reading("W01", .gasTotal, "2026-11-28T09:20:00+08:00", 400),
+            reading("M01", .gasRate, "2026-11-28T07:30:00+08:00", 2400),
+            reading("M01", .gasRate, "2026-11-28T08:30:00+08:00", 2400),
+        ]])
+        #expect(r.records.count > 5)
+        var e = RecordEncoder(zone: ZoneOffsets(zone: zone("Asia/Shanghai")), basis: .c20)
+        for record in r.records { e.encode(record, factors: Factors()) }
+        let lines = splitLines(e.take())
+        #expect(lines.count == r.records.count)
+        for (line, record) in zip(lines, r.records) {
+            let back = TotalsRecord.decodeIdentity(jsonLine: line)
+            #expect(back?.key == record.key && back?.revision == record.revision)
+        }
+        #expect(TotalsRecord.decodeIdentity(jsonLine: ArraySlice(#"{"time":"2026-11-28T08:00:00+08:00","kind":"x"}"#.utf8)) == nil)
+        #expect(TotalsRecord.decodeIdentity(jsonLine: ArraySlice("not json".utf8)) == nil)
+    }
+}
