@@ -74,7 +74,7 @@ struct ServicesTests {
         // A file where the rejects folder should be: the sink retries the reject, the probe behind it waits.
         let rejects = dir.file("out/rejects")
         try FileManager.default.removeItem(atPath: rejects)
-        FileManager.default.createFile(atPath: rejects, contents: nil)
+        #expect(FileManager.default.createFile(atPath: rejects, contents: nil))
         pipeline.submit(InboundMessage(topic: "cbm/F/B/NOPE/gas_rate", payload: Array("1".utf8), receivedAt: Timestamp(seconds: 1_800_000_000)))
         scheduler.fire("watchdog")  // the last probe came through: a ping, and the next probe goes in behind the reject
         Thread.sleep(forTimeInterval: 0.3)

@@ -31,7 +31,7 @@ struct ServiceTests {
         // write a reject and retries; the probes stop coming out, and so do the pings.
         let rejects = daemon.dir.file("out/rejects")
         try? FileManager.default.removeItem(atPath: rejects)
-        FileManager.default.createFile(atPath: rejects, contents: nil)
+        #expect(FileManager.default.createFile(atPath: rejects, contents: nil))
         try broker.publish("cbm/F1/B1/W01/telemetry", "not json")
         Thread.sleep(forTimeInterval: 0.6)
         let stalled = pings()

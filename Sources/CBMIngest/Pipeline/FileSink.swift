@@ -142,45 +142,36 @@ public final class FileSink {
         writePendingEvents()
         switch batch {
         case .readings(let readings):
-            guard writeReadings, !readings.isEmpty else { return }
-            for r in readings {
-                let start = json.encoder.bytes.count
-                json.encode(r)
-                if !isRewrite(.readings, from: start) { csv.encode(r) }
-            }
-            append(.readings)
+            guard writeReadings else { return }
+            write(readings, .readings, json: { $0.encode($1) }, csv: { $0.encode($1) })
         case .rejects(let rejects):
-            guard !rejects.isEmpty else { return }
-            for r in rejects {
-                let start = json.encoder.bytes.count
-                json.encode(r)
-                if !isRewrite(.rejects, from: start) { csv.encode(r, maxPayload: json.maxRejectPayload) }
-            }
-            append(.rejects)
+            let max = json.maxRejectPayload
+            write(rejects, .rejects, json: { $0.encode($1) }, csv: { $0.encode($1, maxPayload: max) })
         case .totals(let totals):
             guard !totals.isEmpty else { return }
             for r in totals { json.encode(r, factors: factors) }
             for r in totals { csv.encode(r) }
             append(.totals)
         case .alerts(let alerts):
-            guard !alerts.isEmpty else { return }
-            for a in alerts {
-                let start = json.encoder.bytes.count
-                json.encode(a)
-                if !isRewrite(.alerts, from: start) { csv.encode(a) }
-            }
-            append(.alerts)
+            write(alerts, .alerts, json: { $0.encode($1) }, csv: { $0.encode($1) })
         case .events(let events):
-            guard !events.isEmpty else { return }
-            for e in events {
-                let start = json.encoder.bytes.count
-                json.encode(e)
-                if !isRewrite(.events, from: start) { csv.encode(e) }
-            }
-            append(.events)
+            write(events, .events, json: { $0.encode($1) }, csv: { $0.encode($1) })
         case .snapshot(let bytes):
             retry("latest.json") { () throws(StorageError) in try store.writeSnapshot(bytes) }
         }
+    }
+
+    /// Encodes records of a family in both formats (leaving out, after a crash, the lines that were
+    /// written before it) and appends them.
+    private func write<R>(_ records: [R], _ family: RecordFamily, json encodeJSON: (inout RecordEncoder, R) -> Void,
+                          csv encodeCSV: (inout CSVRecordEncoder, R) -> Void) {
+        guard !records.isEmpty else { return }
+        for r in records {
+            let start = json.encoder.bytes.count
+            encodeJSON(&json, r)
+            if !isRewrite(family, from: start) { encodeCSV(&csv, r) }
+        }
+        append(family)
     }
 
     /// How far each family's output is written, for a checkpoint.
