@@ -50,28 +50,12 @@ public struct CheckpointStore: Sendable {
     /// previous one now kept (the journal must keep what it needs), if it can be read.
     @discardableResult
     public func write(sequence: UInt64, state: [UInt8], outputs: [UInt8] = []) throws(StorageError) -> UInt64? {
-        do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        } catch {
-            throw StorageError(operation: "create directory", path: path, errno: EACCES)
+        // The one before is kept as the fallback.
+        try SafeFiles.replace(path, with: Self.encode(sequence: sequence, state: state, outputs: outputs), mode: 0o600) { () throws(StorageError) in
+            if FileManager.default.fileExists(atPath: path) && rename(path, previousPath) != 0 {
+                throw StorageError(operation: "rename", path: path, errno: errno)
+            }
         }
-        let bytes = Self.encode(sequence: sequence, state: state, outputs: outputs)
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StorageError(operation: "create", path: tmp, errno: errno) }
-        _ = fchmod(fd, 0o600)
-        let ok = writeAll(fd, bytes, bytes.count) && fsync(fd) == 0
-        let e = errno
-        close(fd)
-        guard ok else {
-            unlink(tmp)
-            throw StorageError(operation: "write", path: tmp, errno: e)
-        }
-        if FileManager.default.fileExists(atPath: path) && rename(path, previousPath) != 0 {
-            throw StorageError(operation: "rename", path: path, errno: errno)
-        }
-        guard rename(tmp, path) == 0 else { throw StorageError(operation: "rename", path: tmp, errno: errno) }
-        syncDirectory(of: path)
         return try? Self.read(previousPath).get().sequence
     }
 

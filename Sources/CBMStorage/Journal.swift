@@ -62,11 +62,7 @@ public final class Journal: Sendable {
         self.segmentBytes = segmentBytes
         self.policy = policy
         state = Mutex(State(nextSequence: lastSequence + 1))
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw StorageError(operation: "create directory", path: directory, errno: EACCES)
-        }
+        try SafeFiles.makeDirectory(directory, mode: 0o700)
         _ = chmod(directory, 0o700)
     }
 
@@ -240,7 +236,7 @@ public final class Journal: Sendable {
     /// Copies damaged bytes of a segment to `quarantine/<segment>.<offset>.bin` beside it.
     static func quarantine(_ segment: String, offset: Int64, bytes: [UInt8]) {
         let folder = ((segment as NSString).deletingLastPathComponent as NSString).appendingPathComponent("quarantine")
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try? SafeFiles.makeDirectory(folder, mode: 0o700)
         let path = (folder as NSString).appendingPathComponent("\((segment as NSString).lastPathComponent).\(offset).bin")
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }

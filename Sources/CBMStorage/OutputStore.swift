@@ -240,24 +240,6 @@ public final class OutputStore {
 
     /// Replaces `latest.json` atomically: written to a temporary file, fsynced, renamed.
     public func writeSnapshot(_ bytes: [UInt8]) throws(StorageError) {
-        do {
-            try FileManager.default.createDirectory(atPath: settings.directory, withIntermediateDirectories: true)
-        } catch {
-            throw StorageError(operation: "create directory", path: settings.directory, errno: EACCES)
-        }
-        let path = (settings.directory as NSString).appendingPathComponent("latest.json")
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        if fd >= 0 { _ = fchmod(fd, 0o640) }
-        guard fd >= 0 else { throw StorageError(operation: "create", path: tmp, errno: errno) }
-        let ok = writeAll(fd, bytes, bytes.count) && fsync(fd) == 0
-        let e = errno
-        Glibc.close(fd)
-        guard ok else {
-            unlink(tmp)
-            throw StorageError(operation: "write", path: tmp, errno: e)
-        }
-        guard rename(tmp, path) == 0 else { throw StorageError(operation: "rename", path: tmp, errno: errno) }
-        syncDirectory(of: path)
+        try SafeFiles.replace((settings.directory as NSString).appendingPathComponent("latest.json"), with: bytes, mode: 0o640)
     }
 }

@@ -61,11 +61,7 @@ public final class RotatingFile {
         self.options = options
         self.onClose = onClose
         schedule = RotationSchedule(intervalUS: options.intervalUS, zone: options.zone)
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw StorageError(operation: "create directory", path: directory, errno: EACCES)
-        }
+        try SafeFiles.makeDirectory(directory)
         try recover(events: events)
     }
 
@@ -190,7 +186,7 @@ public final class RotatingFile {
         var newFD = open(openPath, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o640)
         if newFD < 0 && errno == ENOENT {
             // The folder was removed behind our back: made again (a failure is retried by the caller).
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try? SafeFiles.makeDirectory(directory)
             newFD = open(openPath, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o640)
         }
         guard newFD >= 0 else { throw StorageError(operation: "create", path: openPath, errno: errno) }

@@ -80,22 +80,6 @@ enum Fixtures {
 
     // MARK: the messages
 
-    /// A small deterministic generator, so every run measures the same bytes.
-    struct SplitMix64 {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        /// Uniform in [lo, hi).
-        mutating func next(_ lo: Double, _ hi: Double) -> Double {
-            lo + (hi - lo) * Double(next() >> 11) / Double(1 << 53)
-        }
-    }
-
     /// `{"ts":1764374400,"gas_m3h":48.657,"gas_total":359074.3,"water_m3d":1.17,"casing_kpa":752.2}`
     /// from every well, every minute for `roundsPerWell` minutes; rounds are interleaved as a
     /// broker would deliver them.

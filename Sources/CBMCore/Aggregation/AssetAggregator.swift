@@ -11,26 +11,26 @@ public struct AssetAggregator: Sendable {
     public let settings: AggregationSettings
     /// How far back readings are kept for corrections, in microseconds.
     public let horizonUS: Int64
-    private var calendar: WindowCalendar
-    private var index: [String: Int] = [:]
-    private var lastAsset = ""
-    private var lastIndex = 0
-    private var ids: [String] = []
-    private var table: [AssetSeries] = []
-    private var dirty = Set<DirtyHour>()
-    private var watermark = Timestamp(microseconds: .min)
-    private var prunedThrough = Int64.min
+    var calendar: WindowCalendar
+    var index: [String: Int] = [:]
+    var lastAsset = ""
+    var lastIndex = 0
+    var ids: [String] = []
+    var table: [AssetSeries] = []
+    var dirty = Set<DirtyHour>()
+    var watermark = Timestamp(microseconds: .min)
+    var prunedThrough = Int64.min
     /// The earliest watermark at which some asset's next hour closes: below it, `advance` has
     /// nothing to do.
-    private var earliestClose = Int64.min
+    var earliestClose = Int64.min
 
-    private struct DirtyHour: Hashable {
+    struct DirtyHour: Hashable {
         var asset: String
         var hourStart: Int64
     }
 
     /// The volume series of one asset, and how far its hours have been handed on.
-    private struct AssetSeries {
+    struct AssetSeries {
         var gasTotal = SeriesHistory()
         var gasRate = SeriesHistory()
         var waterTotal = SeriesHistory()
@@ -268,63 +268,5 @@ public struct AssetAggregator: Sendable {
         // rate gave volume (addRate marks that).
         if rateSamples > 0 && !fromTotalizer { f.estimated = true }
         return f
-    }
-}
-
-// MARK: checkpoint
-
-extension AssetAggregator {
-    /// The state of every asset, for a checkpoint. The states of several partitions can be saved
-    /// one after another and restored into any number of partitions (``restore(from:partition:of:)``).
-    public func save(into w: inout BinaryWriter) {
-        w.int(watermark.microseconds)
-        w.int(prunedThrough)
-        w.int(table.count)
-        for (id, a) in zip(ids, table) {
-            w.string(id)
-            w.int(a.nextHour)
-            w.int(a.lastTime)
-            a.gasTotal.save(into: &w)
-            a.gasRate.save(into: &w)
-            a.waterTotal.save(into: &w)
-            a.waterRate.save(into: &w)
-        }
-        w.int(dirty.count)
-        for d in dirty.sorted(by: { ($0.hourStart, $0.asset) < ($1.hourStart, $1.asset) }) {
-            w.string(d.asset)
-            w.int(d.hourStart)
-        }
-    }
-
-    /// Restores, from one saved partition state, the assets that belong to `partition` of `count`
-    /// (as `belongs` decides).
-    public mutating func restore(from r: inout BinaryReader, belongs: (String) -> Bool) throws(BinaryReader.Malformed) {
-        let w = Timestamp(microseconds: try r.time(never: true))
-        if w > watermark { watermark = w }
-        prunedThrough = max(prunedThrough, try r.time(never: true))
-        let n = try r.count()
-        for _ in 0..<n {
-            let id = try r.string()
-            var a = AssetSeries(nextHour: try r.time(), lastTime: try r.time())
-            a.gasTotal = try SeriesHistory.restore(from: &r)
-            a.gasRate = try SeriesHistory.restore(from: &r)
-            a.waterTotal = try SeriesHistory.restore(from: &r)
-            a.waterRate = try SeriesHistory.restore(from: &r)
-            guard belongs(id) else { continue }
-            guard index[id] == nil else { throw BinaryReader.Malformed() }
-            index[id] = table.count
-            ids.append(id)
-            table.append(a)
-        }
-        let d = try r.count()
-        for _ in 0..<d {
-            let asset = try r.string()
-            let hour = try r.time()
-            guard belongs(asset) else { continue }
-            // A correction pending for a series the state does not hold: not a state this wrote.
-            guard index[asset] != nil else { throw BinaryReader.Malformed() }
-            dirty.insert(DirtyHour(asset: asset, hourStart: hour))
-        }
-        earliestClose = .min
     }
 }

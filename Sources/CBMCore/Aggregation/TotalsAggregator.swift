@@ -10,7 +10,8 @@ public struct TotalsAggregator: Sendable {
     public let settings: AggregationSettings
     public private(set) var factors: Factors
     public let horizonUS: Int64
-    private var register: AssetRegister
+    private(set) var hierarchy: AssetHierarchy
+    private var register: AssetRegister { hierarchy.register }
     private var calendar: WindowCalendar
 
     /// One asset's figures over a window.
@@ -44,46 +45,28 @@ public struct TotalsAggregator: Sendable {
         var asset: String
     }
 
-    // The register's structure, sorted once.
-    var wellsByBlock: [(block: String, wells: [String])] = []
-    var blocksByField: [(field: String, blocks: [String])] = []
-    var metersBySector: [(sector: String, meters: [String])] = []
-    var flares: [String] = []
-
     public init(settings: AggregationSettings, factors: Factors, register: AssetRegister, horizonUS: Int64) {
+        self.init(settings: settings, factors: factors, hierarchy: AssetHierarchy(register), horizonUS: horizonUS)
+    }
+
+    public init(settings: AggregationSettings, factors: Factors, hierarchy: AssetHierarchy, horizonUS: Int64) {
         self.settings = settings
         self.factors = factors
-        self.register = register
+        self.hierarchy = hierarchy
         self.horizonUS = max(horizonUS, settings.allowedLatenessUS + 3_600_000_000)
         calendar = WindowCalendar(zone: settings.timeZone, dayStartMinutes: settings.dayStartMinutes)
-        structure()
     }
 
     /// Takes a new register and factor set (a reload), keeping every figure.
-    public mutating func reconfigure(register: AssetRegister, factors: Factors) {
-        self.register = register
+    public mutating func reconfigure(hierarchy: AssetHierarchy, factors: Factors) {
+        self.hierarchy = hierarchy
         self.factors = factors
-        structure()
     }
 
     /// Hours with data not yet closed (for the service status).
     public var openHourCount: Int {
         guard let next = next[.hour], dataEnd > next.start.microseconds else { return 0 }
         return Int((dataEnd - next.start.microseconds + 3_599_999_999) / 3_600_000_000)
-    }
-
-    private mutating func structure() {
-        let wells = register.assets.filter { $0.kind == .well }
-        wellsByBlock = Dictionary(grouping: wells, by: { $0.block ?? "" })
-            .map { ($0.key, $0.value.map(\.id).sorted()) }.sorted { $0.0 < $1.0 }
-        var fieldOf: [String: String] = [:]
-        for w in wells { fieldOf[w.block ?? ""] = fieldOf[w.block ?? ""] ?? (w.field ?? "") }
-        blocksByField = Dictionary(grouping: fieldOf.keys, by: { fieldOf[$0]! })
-            .map { ($0.key, $0.value.sorted()) }.sorted { $0.0 < $1.0 }
-        let meters = register.assets.filter { $0.kind == .delivery }
-        metersBySector = Dictionary(grouping: meters, by: { $0.sector?.rawValue ?? "" })
-            .map { ($0.key, $0.value.map(\.id).sorted()) }.sorted { $0.0 < $1.0 }
-        flares = register.assets.filter { $0.kind == .flare }.map(\.id).sorted()
     }
 
     // MARK: input
@@ -200,7 +183,7 @@ public struct TotalsAggregator: Sendable {
             guard settings.windows.contains(key.window), key.start >= incompleteBefore else { continue }
             let span = calendar.window(key.window, containing: Timestamp(microseconds: key.start))
             var keep = Set<String>()
-            for d in groups[key]! { keep.formUnion(affected(by: d.asset)) }
+            for d in groups[key]! { keep.formUnion(hierarchy.affected(by: d.asset)) }
             // A window never written (late data from before the first one closed) is written whole.
             let whole = revisions[TotalsRecord.Key(window: key.window, start: span.start, scope: .all, id: "all")] == nil
             for var r in records(key.window, span, figures(key.window, span)) where whole || keep.contains("\(r.scope.rawValue)/\(r.id)") {
@@ -218,16 +201,6 @@ public struct TotalsAggregator: Sendable {
     private struct WindowKey: Hashable {
         var window: WindowKind
         var start: Int64
-    }
-
-    /// The records a change of one asset's figures changes: its own and its roll-ups.
-    private func affected(by asset: String) -> Set<String> {
-        guard let a = register[asset] else { return ["unregistered/\(asset)"] }
-        switch a.kind {
-        case .well: return ["well/\(asset)", "block/\(a.block ?? "")", "field/\(a.field ?? "")", "all/all"]
-        case .delivery: return ["meter/\(asset)", "sector/\(a.sector?.rawValue ?? "")", "all/all"]
-        case .flare: return ["flare/\(asset)", "all/all"]
-        }
     }
 
     private mutating func prune(cutoff: Int64) {

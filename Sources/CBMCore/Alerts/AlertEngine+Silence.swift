@@ -13,7 +13,7 @@ extension AlertEngine {
         let silence = silenceRules
         if !silence.isEmpty {
             for (asset, x) in h.assets {
-                let scope = Self.scope(of: asset, register)
+                let scope = hierarchy.scope(of: asset)
                 for (rule, after) in silence where rule.scope == scope && rule.selection.selects(asset) {
                     let key = Key(rule: rule.name, scope: scope, id: asset)
                     let known = alarms[key]
@@ -60,7 +60,7 @@ extension AlertEngine {
             if rule.scope == .unregistered {
                 candidates = lastSeen.keys.filter { register[$0] == nil }.sorted()
             } else {
-                for a in register.assets where Self.scope(of: a.id, register) == rule.scope { candidates.append(a.id) }
+                for a in register.assets where hierarchy.scope(of: a.id) == rule.scope { candidates.append(a.id) }
             }
             for asset in candidates where rule.selection.selects(asset) {
                 let due = (lastSeen[asset] ?? started) + after
@@ -103,16 +103,6 @@ extension AlertEngine {
                                  acknowledged: false, suppressedUntil: suppression(key, at: t, shelved: a.shelvedUntil))
         a.last = record
         out.append(record)
-    }
-
-    /// The scope an asset's own alarms have.
-    static func scope(of asset: String, _ register: AssetRegister) -> TotalsRecord.Scope {
-        switch register[asset]?.kind {
-        case .well?: return .well
-        case .delivery?: return .meter
-        case .flare?: return .flare
-        case nil: return .unregistered
-        }
     }
 
     // MARK: shelving, maintenance

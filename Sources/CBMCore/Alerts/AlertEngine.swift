@@ -12,7 +12,8 @@
 /// replay raises the alarms the live run raised.
 public struct AlertEngine: Sendable {
     public private(set) var rules: [AlertRule]
-    var register: AssetRegister
+    private(set) var hierarchy: AssetHierarchy
+    var register: AssetRegister { hierarchy.register }
     var alarms: [Key: Alarm] = [:]
     /// When each asset was last heard from (receive time).
     var lastSeen: [String: Int64] = [:]
@@ -70,16 +71,20 @@ public struct AlertEngine: Sendable {
     }
 
     public init(rules: [AlertRule], register: AssetRegister, maintenance: [Maintenance] = []) {
+        self.init(rules: rules, hierarchy: AssetHierarchy(register), maintenance: maintenance)
+    }
+
+    public init(rules: [AlertRule], hierarchy: AssetHierarchy, maintenance: [Maintenance] = []) {
         self.rules = rules
-        self.register = register
+        self.hierarchy = hierarchy
         self.maintenance = maintenance
     }
 
     /// Takes new rules, register and declared maintenance (a reload): the states of alarms whose
     /// rule is still there are kept.
-    public mutating func reconfigure(rules: [AlertRule], register: AssetRegister, maintenance: [Maintenance]) {
+    public mutating func reconfigure(rules: [AlertRule], hierarchy: AssetHierarchy, maintenance: [Maintenance]) {
         self.rules = rules
-        self.register = register
+        self.hierarchy = hierarchy
         let names = Set(rules.map(\.name))
         alarms = alarms.filter { names.contains($0.key.rule) }
         nextDue = .min
@@ -114,7 +119,7 @@ public struct AlertEngine: Sendable {
         case .absolute(let below, let clear):
             judge(rule, r, value: value, setBelow: below, clearAbove: clear, into: &out)
         case .fractionOfExpected(let below, let clear):
-            let expected = expectedM3d(r.scope, r.id) * Double(r.span.length) / 86_400_000_000
+            let expected = hierarchy.expectedGasM3d(r.scope, r.id) * Double(r.span.length) / 86_400_000_000
             guard expected > 0 else { return }
             judge(rule, r, value: value, setBelow: below * expected, clearAbove: clear * expected, into: &out)
         case .baseline(let below, let clear, let windows):
@@ -137,18 +142,6 @@ public struct AlertEngine: Sendable {
     static func median(_ v: [Double]) -> Double {
         let s = v.sorted()
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
-    /// What the register expects a scope to make per day: a well's figure, or the sum of its wells.
-    func expectedM3d(_ scope: TotalsRecord.Scope, _ id: String) -> Double {
-        let wells = register.assets.filter { $0.kind == .well }
-        switch scope {
-        case .well: return register[id]?.expectedGasM3d ?? 0
-        case .block: return wells.filter { $0.block == id }.reduce(0) { $0 + ($1.expectedGasM3d ?? 0) }
-        case .field: return wells.filter { $0.field == id }.reduce(0) { $0 + ($1.expectedGasM3d ?? 0) }
-        case .all: return wells.reduce(0) { $0 + ($1.expectedGasM3d ?? 0) }
-        default: return 0
-        }
     }
 
     /// One evaluation of a window: the deadband, the delays and the chatter guard.

@@ -51,8 +51,8 @@ public struct PipelineCheckpoint: Sendable, Equatable {
             let a = s.aggregation
             decoder = TelemetryDecoder(rules: s.rules, register: s.register, limits: s.limits)
             partitions = (0..<s.partitions).map { _ in AssetAggregator(settings: a, horizonUS: a.horizonUS) }
-            totals = TotalsAggregator(settings: a, factors: s.factors, register: s.register, horizonUS: a.horizonUS)
-            alerts = AlertEngine(rules: s.alerts, register: s.register, maintenance: s.maintenance)
+            totals = TotalsAggregator(settings: a, factors: s.factors, hierarchy: s.hierarchy, horizonUS: a.horizonUS)
+            alerts = AlertEngine(rules: s.alerts, hierarchy: s.hierarchy, maintenance: s.maintenance)
         }
     }
 

@@ -5,7 +5,9 @@ public struct PipelineSettings: Sendable {
     public var aggregation: AggregationSettings
     public var partitions: Int
     public var rules: [DecodeRule]
-    public var register: AssetRegister
+    public var register: AssetRegister { didSet { hierarchy = AssetHierarchy(register) } }
+    /// The register's structure, built once for both the roll-up and the alerts.
+    public private(set) var hierarchy: AssetHierarchy
     public var limits: DecodeLimits
     public var alerts: [AlertRule]
     public var maintenance: [AlertEngine.Maintenance]
@@ -18,6 +20,7 @@ public struct PipelineSettings: Sendable {
         self.partitions = max(1, partitions)
         self.rules = rules
         self.register = register
+        hierarchy = AssetHierarchy(register)
         self.limits = limits
         self.alerts = alerts
         self.maintenance = maintenance

@@ -138,8 +138,8 @@ public struct RollupCoordinator: Sendable {
             case .failure(let e): actions.append(.answer(ticket: ticket, e.message))
             }
         case .reconfigure(let s):
-            totals.reconfigure(register: s.register, factors: s.factors)
-            alerts.reconfigure(rules: s.alerts, register: s.register, maintenance: s.maintenance)
+            totals.reconfigure(hierarchy: s.hierarchy, factors: s.factors)
+            alerts.reconfigure(rules: s.alerts, hierarchy: s.hierarchy, maintenance: s.maintenance)
             factors = s.factors
             flush(into: &actions)
             actions.append(.reconfigured)

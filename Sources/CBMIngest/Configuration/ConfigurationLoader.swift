@@ -59,7 +59,7 @@ public enum ConfigurationLoader {
         KeyAudit.unknownKeys(in: node, schema: .section(RawConfiguration.self), path: .root) { path, line, message in
             v.problems.append(ConfigProblem(file: file, line: line, key: path.description, message: message))
         }
-        let config = v.validate(raw)
+        let config = v.configuration(raw)
         if v.problems.isEmpty, let config { return .success(config) }
         return .failure(ConfigurationError(problems: v.problems.sorted { ($0.file, $0.line) < ($1.file, $1.line) }))
     }

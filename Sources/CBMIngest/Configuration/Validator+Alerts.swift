@@ -13,7 +13,7 @@ extension Validator {
         return v
     }
 
-    mutating func validate(_ raw: [RawAlertRule]?, _ path: ConfigPath, windows: [WindowKind]) -> [AlertRule] {
+    mutating func alertRules(_ raw: [RawAlertRule]?, _ path: ConfigPath, windows: [WindowKind]) -> [AlertRule] {
         var out: [AlertRule] = []
         var names = Set<String>()
         for (i, r) in (raw ?? []).enumerated() {
@@ -84,7 +84,7 @@ extension Validator {
         return out
     }
 
-    mutating func validate(_ raw: [RawMaintenance]?, _ path: ConfigPath) -> [AlertEngine.Maintenance] {
+    mutating func maintenance(_ raw: [RawMaintenance]?, _ path: ConfigPath) -> [AlertEngine.Maintenance] {
         var out: [AlertEngine.Maintenance] = []
         for (i, m) in (raw ?? []).enumerated() {
             let p = path.index(i)
@@ -109,7 +109,7 @@ extension Validator {
         return out
     }
 
-    mutating func validate(_ raw: RawAlarmOutputs?, _ path: ConfigPath) -> Configuration.AlarmOutputs {
+    mutating func alarmOutputs(_ raw: RawAlarmOutputs?, _ path: ConfigPath) -> Configuration.AlarmOutputs {
         var o = Configuration.AlarmOutputs()
         if let prefix = raw?.mqttPrefix {
             if prefix.contains("+") || prefix.contains("#") || prefix.isEmpty {

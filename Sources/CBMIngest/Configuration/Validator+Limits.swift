@@ -4,7 +4,7 @@ import Foundation
 extension Validator {
     // MARK: aggregation, limits
 
-    mutating func validate(_ raw: RawAggregation?, _ path: ConfigPath) -> AggregationSettings {
+    mutating func aggregation(_ raw: RawAggregation?, _ path: ConfigPath) -> AggregationSettings {
         var a = AggregationSettings()
         if let tz = raw?.timezone {
             if let zone = TimeZone(identifier: tz) { a.timeZone = zone } else {
@@ -48,7 +48,7 @@ extension Validator {
         return a
     }
 
-    mutating func validate(_ raw: RawLimits?, _ path: ConfigPath) -> DecodeLimits {
+    mutating func limits(_ raw: RawLimits?, _ path: ConfigPath) -> DecodeLimits {
         var l = DecodeLimits()
         l.maxPayload = Int(size(raw?.maxPayload, path / "max_payload", default: Int64(l.maxPayload)))
         if l.maxPayload > 268_435_455 { problem(path / "max_payload", "larger than any MQTT packet (256MiB)") }
@@ -60,7 +60,7 @@ extension Validator {
         return l
     }
 
-    mutating func validate(_ raw: RawPlausibility?, _ path: ConfigPath) -> Plausibility {
+    mutating func plausibility(_ raw: RawPlausibility?, _ path: ConfigPath) -> Plausibility {
         var p = Plausibility()
         for (m, given) in raw?.byMeasurement ?? [] {
             guard let given else { continue }

@@ -6,30 +6,30 @@ import Logging
 
 extension Validator {
     /// Validates every section; returns nil when a problem was found.
-    mutating func validate(_ raw: RawConfiguration) -> Configuration? {
+    mutating func configuration(_ raw: RawConfiguration) -> Configuration? {
         let root = ConfigPath.root
-        let aggregation = validate(raw.aggregation, root / "aggregation")
-        let (broker, passwordSource) = validate(raw.broker, root / "broker")
-        let subscriptions = validate(raw.subscriptions, root / "subscriptions", reportingBasis: aggregation.basis)
-        var limits = validate(raw.limits, root / "limits")
-        limits.plausibility = validate(raw.plausibility, root / "plausibility")
+        let aggregation = aggregation(raw.aggregation, root / "aggregation")
+        let (broker, passwordSource) = broker(raw.broker, root / "broker")
+        let subscriptions = subscriptions(raw.subscriptions, root / "subscriptions", reportingBasis: aggregation.basis)
+        var limits = limits(raw.limits, root / "limits")
+        limits.plausibility = plausibility(raw.plausibility, root / "plausibility")
         let unknown = raw.unknownAssets
         limits.acceptUnknownAssets = bool(unknown?.accept, root / "unknown_assets" / "accept", default: false)
         limits.maxUnknownSeries = integer(unknown?.maxSeries, root / "unknown_assets" / "max_series", default: 1_000, range: 0...10_000_000)
         limits.horizonUS = aggregation.horizonUS
-        let (register, source) = validate(raw.assets, root / "assets", acceptUnknown: limits.acceptUnknownAssets)
+        let (register, source) = register(raw.assets, root / "assets", acceptUnknown: limits.acceptUnknownAssets)
         var factors = Factors()
         factors.coalKgcePerM3 = positive(raw.factors?.coalKgcePerM3, root / "factors" / "coal_kgce_per_m3", default: factors.coalKgcePerM3)
         factors.co2eKgPerM3 = positive(raw.factors?.co2eKgPerM3, root / "factors" / "co2e_kg_per_m3", default: factors.co2eKgPerM3)
-        let output = validate(raw.output, root / "output")
+        let output = output(raw.output, root / "output")
         var pipeline = Configuration.Pipeline()
         pipeline.queueCapacity = integer(raw.pipeline?.queueCapacity, root / "pipeline" / "queue_capacity", default: pipeline.queueCapacity, range: 1...10_000_000)
         pipeline.partitions = integer(raw.pipeline?.partitions, root / "pipeline" / "partitions", default: pipeline.partitions, range: 1...64)
         pipeline.batch = integer(raw.pipeline?.batch, root / "pipeline" / "batch", default: pipeline.batch, range: 1...1_000_000)
-        let journal = validate(raw.journal, root / "journal")
-        let alerts = validate(raw.alerts, root / "alerts", windows: aggregation.windows)
-        let maintenance = validate(raw.maintenance, root / "maintenance")
-        let alarmOutputs = validate(raw.alarmOutputs, root / "alarm_outputs")
+        let journal = journal(raw.journal, root / "journal")
+        let alerts = alertRules(raw.alerts, root / "alerts", windows: aggregation.windows)
+        let maintenance = maintenance(raw.maintenance, root / "maintenance")
+        let alarmOutputs = alarmOutputs(raw.alarmOutputs, root / "alarm_outputs")
         var logLevel = Logger.Level.info
         if let l = raw.logLevel {
             if let level = Logger.Level(rawValue: l) { logLevel = level } else {
@@ -51,7 +51,7 @@ extension Validator {
 
     // MARK: broker
 
-    mutating func validate(_ raw: RawBroker?, _ path: ConfigPath) -> (MQTTOptions?, String?) {
+    mutating func broker(_ raw: RawBroker?, _ path: ConfigPath) -> (MQTTOptions?, String?) {
         let url = raw?.url ?? "mqtt://127.0.0.1:1883"
         guard let parsed = MQTTOptions.parseURL(url) else {
             problem(path / "url", "\"\(url)\" is not a broker URL (mqtt://host:port or mqtts://host:port)")
@@ -125,19 +125,19 @@ extension Validator {
 
     // MARK: subscriptions
 
-    mutating func validate(_ raw: [RawSubscription]?, _ path: ConfigPath, reportingBasis: VolumeBasis) -> [Configuration.Subscription] {
+    mutating func subscriptions(_ raw: [RawSubscription]?, _ path: ConfigPath, reportingBasis: VolumeBasis) -> [Configuration.Subscription] {
         guard let raw, !raw.isEmpty else {
             problem(path, "missing: at least one subscription is needed")
             return []
         }
         var out: [Configuration.Subscription] = []
         for (i, s) in raw.enumerated() {
-            if let sub = validate(s, path.index(i), reportingBasis: reportingBasis) { out.append(sub) }
+            if let sub = subscription(s, path.index(i), reportingBasis: reportingBasis) { out.append(sub) }
         }
         return out
     }
 
-    mutating func validate(_ s: RawSubscription, _ path: ConfigPath, reportingBasis: VolumeBasis) -> Configuration.Subscription? {
+    mutating func subscription(_ s: RawSubscription, _ path: ConfigPath, reportingBasis: VolumeBasis) -> Configuration.Subscription? {
         let before = problems.count
         var filter: TopicFilter?
         if let t = s.topic {
@@ -279,7 +279,7 @@ extension Validator {
 
     // MARK: assets
 
-    mutating func validate(_ raw: RawAssets?, _ path: ConfigPath, acceptUnknown: Bool) -> (AssetRegister, String) {
+    mutating func register(_ raw: RawAssets?, _ path: ConfigPath, acceptUnknown: Bool) -> (AssetRegister, String) {
         switch raw {
         case nil:
             if !acceptUnknown {
@@ -316,7 +316,7 @@ extension Validator {
 
     // MARK: journal
 
-    mutating func validate(_ raw: RawJournal?, _ path: ConfigPath) -> Configuration.JournalSettings {
+    mutating func journal(_ raw: RawJournal?, _ path: ConfigPath) -> Configuration.JournalSettings {
         var j = Configuration.JournalSettings(directory: resolve(raw?.directory ?? "/var/lib/cbm-ingest/journal"))
         if let f = raw?.fsync {
             if let p = Journal.SyncPolicy(rawValue: f) { j.policy = p } else {
@@ -340,7 +340,7 @@ extension Validator {
 
     // MARK: output
 
-    mutating func validate(_ raw: RawOutput?, _ path: ConfigPath) -> Configuration.Output {
+    mutating func output(_ raw: RawOutput?, _ path: ConfigPath) -> Configuration.Output {
         var o = Configuration.Output(directory: resolve(raw?.directory ?? "/var/lib/cbm-ingest/out"),
                                      readings: bool(raw?.readings, path / "readings", default: false))
         if let formats = raw?.formats {

@@ -39,22 +39,11 @@ public struct FieldSimulator {
 
     public let options: Options
     public private(set) var assets: [Asset] = []
-    private var rng: Generator
-
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    private var rng: SplitMix64
 
     public init(_ options: Options) {
         self.options = options
-        rng = Generator(state: options.seed &* 0x2545_F491_4F6C_DD1D &+ 1)
+        rng = SplitMix64(state: options.seed &* 0x2545_F491_4F6C_DD1D &+ 1)
     }
 
     /// The field and its messages, and the truth: every generated gas volume, per asset and hour.

@@ -1,5 +1,7 @@
+/// Rolling up scopes: a closed window's per-asset figures become the records of every scope, by the
+/// register's ``AssetHierarchy`` (wells → blocks → fields → all, meters → sectors → all, flares →
+/// all). Closing windows is in `TotalsAggregator.swift`.
 extension TotalsAggregator {
-    // MARK: records
 
     /// The records of every scope for one window.
     func records(_ kind: WindowKind, _ span: WindowSpan, _ figs: [String: Figures]) -> [TotalsRecord] {
@@ -70,7 +72,7 @@ extension TotalsAggregator {
         }
         // Production: wells, blocks, fields.
         var blockSums: [String: Rollup] = [:]
-        for (block, wells) in wellsByBlock {
+        for (block, wells) in hierarchy.wellsByBlock {
             var sum = Rollup()
             for id in wells {
                 let q = member(id)
@@ -81,7 +83,7 @@ extension TotalsAggregator {
             blockSums[block] = sum
         }
         var production = Rollup()
-        for (field, blocks) in blocksByField {
+        for (field, blocks) in hierarchy.blocksByField {
             var sum = Rollup()
             for b in blocks { sum.add(blockSums[b] ?? Rollup()) }
             out.append(make(.field, field, sum))
@@ -89,7 +91,7 @@ extension TotalsAggregator {
         }
         // Utilisation: meters, sectors.
         var utilisation = Rollup()
-        for (sector, meters) in metersBySector {
+        for (sector, meters) in hierarchy.metersBySector {
             var sum = Rollup()
             for id in meters {
                 let q = member(id)
@@ -101,7 +103,7 @@ extension TotalsAggregator {
         }
         // Losses: flares.
         var flared = Rollup()
-        for id in flares {
+        for id in hierarchy.flares {
             let q = member(id)
             out.append(make(.flare, id, q))
             flared.add(q)
