@@ -102,7 +102,8 @@ public final class LiveIngester: Sendable {
             "journal.replayed": "\(recovered.replayed)", "journal.checkpoint": "\(recovered.checkpoint)",
             "journal.next": "\(journal.nextSequence)", "recovery.duration": "\(ContinuousClock.now - started)",
         ])
-        let intake = MessageIntake(pipeline: pipeline, journal: journal, current: current, logger: logger, now: now)
+        let intake = MessageIntake(pipeline: pipeline, journal: journal, current: current, logger: logger, now: now,
+                                   abandon: { [client] in client.dropConnection() })
         publisher.start()
         intake.start()
         do {

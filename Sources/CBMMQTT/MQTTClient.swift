@@ -180,6 +180,16 @@ public final class MQTTClient: Sendable {
         }
     }
 
+    /// Drops the connection at once, without a DISCONNECT. Called inside the message callback, it
+    /// keeps the message being handled from being acknowledged: its PUBACK, queued for after the
+    /// callback, meets a closed socket. The broker keeps the message in the session and delivers it
+    /// again after the reconnect that the loop makes with its backoff (libmosquitto clears the
+    /// packets queued for the old connection when it reconnects).
+    public func dropConnection() {
+        let fd = mosquitto_socket(handle.pointer)
+        if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
     /// Changes the subscriptions in place (a configuration reload): filters no longer wanted are
     /// unsubscribed, new ones subscribed now (if connected) and on every later connect.
     public func update(subscriptions new: [MQTTSubscription], unsubscriptions: [String]) {

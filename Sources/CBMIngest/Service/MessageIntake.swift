@@ -10,6 +10,13 @@ import Synchronization
 /// are not telemetry. Its stop closes it: what arrives after is journaled only (so acknowledged
 /// safely) and taken at the next start, while the broker connection stays up for the alarm
 /// states the drain publishes.
+///
+/// A journal that cannot take a message (a full disk) is retried on the loop thread for at most
+/// half the keep-alive interval, so the connection's keep-alive is never missed. If it still
+/// fails, the connection is dropped without acknowledging (`abandon`): the broker keeps the
+/// message and every later one in the session, libmosquitto reconnects with its backoff, and
+/// the broker delivers them again. The back-pressure stays with the broker and nothing
+/// acknowledged is lost.
 final class MessageIntake: DaemonService {
     let pipeline: Pipeline
     let journal: Journal
@@ -17,10 +24,15 @@ final class MessageIntake: DaemonService {
     let logger: Logger
     let now: @Sendable () -> Timestamp
     private let open = Mutex(false)
+    private let retry: RetryPolicy
+    private let abandon: @Sendable () -> Void
     /// Who may command the alarms (rebuilt on a reload).
     let gate: Mutex<AlarmCommandGate>
 
-    init(pipeline: Pipeline, journal: Journal, current: CurrentConfiguration, logger: Logger, now: @escaping @Sendable () -> Timestamp) {
+    init(pipeline: Pipeline, journal: Journal, current: CurrentConfiguration, logger: Logger, now: @escaping @Sendable () -> Timestamp,
+         abandon: @escaping @Sendable () -> Void) {
+        retry = RetryPolicy(maxDelay: 1, budget: max(1, Double(current.configuration.broker.keepAliveSeconds) / 2))
+        self.abandon = abandon
         self.pipeline = pipeline
         self.journal = journal
         self.current = current
@@ -52,15 +64,20 @@ final class MessageIntake: DaemonService {
         // Journal first: libmosquitto writes the PUBACK only after this returns.
         var message = InboundMessage(topic: m.topic, payload: m.payload, receivedAt: now(),
                                      qos: UInt8(m.qos), retained: m.retained, ownClock: true)
-        message.sequence = Self.append(message, to: journal, logger: logger)
-        open.withLock { open in if open { pipeline.submit(message) } }
-    }
-
-    /// Appends a message to the journal, retrying until it is there: the broker may not be
-    /// acknowledged for a message that is not (a full disk holds the broker back instead).
-    static func append(_ m: InboundMessage, to journal: Journal, logger: Logger) -> UInt64 {
-        RetryPolicy.storage.run { () throws(StorageError) in try journal.append(m) } failed: { error, _ in
-            logger.error("cannot append to the journal; retrying before the broker is acknowledged", metadata: ["error": "\(error)"])
+        let journal = self.journal
+        let logger = self.logger
+        let sequence = retry.attempt { () throws(StorageError) in try journal.append(message) } failed: { error, attempt in
+            if attempt == 1 {
+                logger.error("cannot append to the journal; retrying before the broker is acknowledged", metadata: ["error": "\(error)"])
+            }
         }
+        guard let sequence else {
+            logger.error("the journal cannot take messages: the broker connection is dropped without acknowledging; the broker keeps them and delivers them again after the reconnect",
+                         metadata: ["mqtt.topic": "\(m.topic)"])
+            abandon()
+            return
+        }
+        message.sequence = sequence
+        open.withLock { open in if open { pipeline.submit(message) } }
     }
 }
