@@ -3,9 +3,9 @@
 /// of readings, never on the order or batches they came in.
 struct SeriesHistory: Sendable {
     /// Event times, ascending, unique.
-    private(set) var times: [Int64] = []
+    var times: [Int64] = []
     /// Values, in the reporting unit.
-    private(set) var values: [Double] = []
+    var values: [Double] = []
     /// How a totalizer's changes are read (the latest rules its readings carried).
     var counter = CounterRules()
 
@@ -45,33 +45,6 @@ struct SeriesHistory: Sendable {
         guard i > 1 else { return }
         times.removeFirst(i - 1)
         values.removeFirst(i - 1)
-    }
-
-    func save(into w: inout BinaryWriter) {
-        w.ints(times)
-        w.doubles(values)
-        w.optionalDouble(counter.rollover)
-        w.double(counter.resetBelow)
-        w.double(counter.rolloverMargin)
-        w.double(counter.maxRateM3d)
-        w.int(counter.minSpanUS)
-        w.int(counter.stepBackSpanUS)
-    }
-
-    static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> SeriesHistory {
-        var h = SeriesHistory()
-        h.times = try r.times(ascending: true)
-        h.values = try r.doubles()
-        h.counter.rollover = try r.optionalDouble()
-        if r.version >= 2 {
-            h.counter.resetBelow = try r.double()
-            h.counter.rolloverMargin = try r.double()
-            h.counter.maxRateM3d = try r.double()
-            h.counter.minSpanUS = try r.amount()
-            h.counter.stepBackSpanUS = try r.amount()
-        }
-        guard h.times.count == h.values.count else { throw BinaryReader.Malformed() }
-        return h
     }
 
     /// The time of reading `i`.

@@ -38,16 +38,9 @@ public final class FileSink {
     private var rewritesSkipped = 0
 
     public init(configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
-        let (store, repaired) = Self.open(configuration, logger: logger)
-        self.store = store
-        writeReadings = configuration.output.readings
-        factors = configuration.factors
-        let zone = ZoneOffsets(zone: configuration.aggregation.timeZone)
-        json = RecordEncoder(zone: zone, basis: configuration.aggregation.basis)
-        csv = CSVRecordEncoder(zone: zone, basis: configuration.aggregation.basis, factors: configuration.factors)
         self.now = now
         self.logger = logger
-        note(repaired)
+        (store, writeReadings, factors, json, csv) = Self.made(configuration, logger: logger, now: now, pending: &pendingEvents)
     }
 
     /// New output settings in place (a reload): the files open now are closed, and the next
@@ -56,24 +49,25 @@ public final class FileSink {
         do { try store.close() } catch {
             logger.error("cannot close the output files", metadata: ["error": "\(error)"])
         }
-        let (store, repaired) = Self.open(configuration, logger: logger)
-        self.store = store
-        writeReadings = configuration.output.readings
-        factors = configuration.factors
-        let zone = ZoneOffsets(zone: configuration.aggregation.timeZone)
-        json = RecordEncoder(zone: zone, basis: configuration.aggregation.basis)
-        csv = CSVRecordEncoder(zone: zone, basis: configuration.aggregation.basis, factors: configuration.factors)
-        note(repaired)
+        (store, writeReadings, factors, json, csv) = Self.made(configuration, logger: logger, now: now, pending: &pendingEvents)
     }
 
-    private func note(_ repaired: [RotatingFile.Event]) {
+    /// What a configuration makes of the sink, at the start and at a reload alike.
+    private static func made(_ configuration: Configuration, logger: Logger, now: () -> Timestamp, pending: inout [EventRecord])
+        -> (OutputStore, Bool, Factors, RecordEncoder, CSVRecordEncoder)
+    {
+        let (store, repaired) = open(configuration, logger: logger)
         let t = now()
         for case .repaired(let file, let cut) in repaired {
             logger.warning("repaired an output file left open by a crash", metadata: ["output.file": "\(file)", "output.cut_bytes": "\(cut)"])
-            pendingEvents.append(EventRecord(time: t, kind: .fileRepaired, id: (file as NSString).lastPathComponent,
+            pending.append(EventRecord(time: t, kind: .fileRepaired, id: (file as NSString).lastPathComponent,
                 detail: cut > 0 ? "left open by a crash; a partial last line of \(cut) bytes was cut away and the file closed"
                     : "left open by a crash; it ended on a whole line and was closed"))
         }
+        let a = configuration.aggregation
+        let zone = ZoneOffsets(zone: a.timeZone)
+        return (store, configuration.output.readings, configuration.factors, RecordEncoder(zone: zone, basis: a.basis),
+                CSVRecordEncoder(zone: zone, basis: a.basis, factors: configuration.factors))
     }
 
     private static func open(_ configuration: Configuration, logger: Logger) -> (OutputStore, [RotatingFile.Event]) {
