@@ -11,11 +11,9 @@ struct PipelineTests {
     @Test("a full stage blocks its submitter until the handler catches up; nothing is lost or reordered")
     func backPressure() {
         let gate = DispatchSemaphore(value: 0)
-        let lock = NSLock()
-        var handled: [Int] = []
-        let stage = Stage<Int, Void>(label: "test.stage", capacity: 4, batch: 2, state: ()) { _, items in
+        let stage = Stage<Int, [Int]>(label: "test.stage", capacity: 4, batch: 2, state: []) { handled, items in
             gate.wait()
-            lock.withLock { handled += items }
+            handled += items
         }
         let submitted = ManagedAtomicCounter()
         let producer = Thread {
@@ -34,7 +32,9 @@ struct PipelineTests {
         for _ in 0..<20 { gate.signal() }
         #expect(eventually(timeout: 5) { submitted.value == 20 })
         stage.drain()
-        #expect(lock.withLock { handled } == Array(0..<20))
+        var handled: [Int] = []
+        stage.withState { handled = $0 }
+        #expect(handled == Array(0..<20))
     }
 
     @Test("per-asset order is kept through the partitions, and every message is accounted for")

@@ -9,17 +9,29 @@ import Synchronization
 /// The handler runs on the stage's queue, one batch at a time, in submission order, with the
 /// stage's state (the step it runs) under a lock of its own: the state is only ever touched by
 /// the handler, so the lock is never contended, but nothing relies on that.
-final class Stage<Item: Sendable, State>: @unchecked Sendable {
-    // @unchecked: every mutable field is guarded by `condition`; the state by its mutex.
+///
+/// The queue is under a `Mutex`; who waits for room or for the stage to go idle counts itself in
+/// under that mutex and then waits on a semaphore, which the handler's loop signals once for
+/// every waiter when it takes items or finds the queue empty (a semaphore counts, so a signal
+/// given before its wait is not lost).
+final class Stage<Item: Sendable, State>: Sendable {
     let label: String
     private let capacity: Int
     private let batchSize: Int
     private let queue: DispatchQueue
-    private let handler: (inout State, [Item]) -> Void
+    private let handler: @Sendable (inout State, [Item]) -> Void
     private let state: Mutex<State>
-    private let condition = NSCondition()
-    private var pending: [Item] = []
-    private var scheduled = false
+    private let items = Mutex(Queue())
+    private let room = DispatchSemaphore(value: 0)
+    private let idle = DispatchSemaphore(value: 0)
+
+    private struct Queue {
+        var pending: [Item] = []
+        var scheduled = false
+        /// Submitters waiting for room, and callers of `drain` waiting for the stage to go idle.
+        var waitingForRoom = 0
+        var waitingForIdle = 0
+    }
 
     /// In synchronous mode `submit` runs the handler on the caller's thread: no queue, no
     /// threads, and batches exactly as submitted (replay, where the output must not depend on
@@ -28,7 +40,7 @@ final class Stage<Item: Sendable, State>: @unchecked Sendable {
 
     /// Creates a stage. `capacity` is the most items waiting; `batch` the most handed over at once.
     init(label: String, capacity: Int, batch: Int, synchronous: Bool = false, state: sending State,
-         handler: @escaping (inout State, [Item]) -> Void) {
+         handler: @escaping @Sendable (inout State, [Item]) -> Void) {
         self.state = Mutex(state)
         self.synchronous = synchronous
         self.label = label
@@ -36,7 +48,6 @@ final class Stage<Item: Sendable, State>: @unchecked Sendable {
         self.batchSize = max(1, batch)
         self.queue = DispatchQueue(label: label)
         self.handler = handler
-        pending.reserveCapacity(min(capacity, 65_536))
     }
 
     /// Adds one item, waiting while the stage is full.
@@ -45,62 +56,77 @@ final class Stage<Item: Sendable, State>: @unchecked Sendable {
             handle([item])
             return
         }
-        condition.lock()
-        while pending.count >= capacity { condition.wait() }
-        pending.append(item)
-        let start = !scheduled
-        scheduled = true
-        condition.unlock()
-        if start { queue.async { self.run() } }
+        admit([item]) { q in q.pending.count < capacity }
     }
 
     /// Adds items, waiting while the stage is full. A batch larger than the capacity is admitted
     /// whole once the stage is empty.
-    func submit(contentsOf items: [Item]) {
-        guard !items.isEmpty else { return }
+    func submit(contentsOf batch: [Item]) {
+        guard !batch.isEmpty else { return }
         if synchronous {
             var i = 0
-            while i < items.count {
-                let end = min(i + batchSize, items.count)
-                handle(Array(items[i..<end]))
+            while i < batch.count {
+                let end = min(i + batchSize, batch.count)
+                handle(Array(batch[i..<end]))
                 i = end
             }
             return
         }
-        condition.lock()
-        while !pending.isEmpty && pending.count + items.count > capacity { condition.wait() }
-        pending.append(contentsOf: items)
-        let start = !scheduled
-        scheduled = true
-        condition.unlock()
-        if start { queue.async { self.run() } }
+        admit(batch) { q in q.pending.isEmpty || q.pending.count + batch.count <= capacity }
+    }
+
+    /// Appends `batch` once `fits` says there is room, waiting for the handler otherwise.
+    private func admit(_ batch: [Item], when fits: (borrowing Queue) -> Bool) {
+        while true {
+            let outcome = items.withLock { q -> Bool? in
+                guard fits(q) else {
+                    q.waitingForRoom += 1
+                    return nil
+                }
+                q.pending.append(contentsOf: batch)
+                defer { q.scheduled = true }
+                return !q.scheduled
+            }
+            guard let start = outcome else {
+                room.wait()
+                continue
+            }
+            if start { queue.async { self.run() } }
+            return
+        }
     }
 
     private func run() {
         while true {
-            condition.lock()
-            if pending.isEmpty {
-                scheduled = false
-                condition.broadcast()
-                condition.unlock()
+            let (taken, roomWaiters, idleWaiters) = items.withLock { q -> ([Item], Int, Int) in
+                var taken: [Item] = []
+                if q.pending.count <= batchSize {
+                    swap(&taken, &q.pending)
+                } else {
+                    taken = Array(q.pending.prefix(batchSize))
+                    q.pending.removeFirst(batchSize)
+                }
+                let room = q.waitingForRoom
+                q.waitingForRoom = 0
+                var idle = 0
+                if taken.isEmpty {
+                    q.scheduled = false
+                    idle = q.waitingForIdle
+                    q.waitingForIdle = 0
+                }
+                return (taken, room, idle)
+            }
+            for _ in 0..<roomWaiters { room.signal() }
+            if taken.isEmpty {
+                for _ in 0..<idleWaiters { idle.signal() }
                 return
             }
-            var taken: [Item] = []
-            if pending.count <= batchSize {
-                swap(&taken, &pending)
-                pending.reserveCapacity(min(capacity, 65_536))
-            } else {
-                taken = Array(pending.prefix(batchSize))
-                pending.removeFirst(batchSize)
-            }
-            condition.broadcast()
-            condition.unlock()
             handle(taken)
         }
     }
 
-    private func handle(_ items: [Item]) {
-        state.withLock { handler(&$0, items) }
+    private func handle(_ batch: [Item]) {
+        state.withLock { handler(&$0, batch) }
     }
 
     /// Runs `body` with the state (after ``drain()``: closing what it holds).
@@ -110,15 +136,17 @@ final class Stage<Item: Sendable, State>: @unchecked Sendable {
 
     /// Waits until everything submitted so far has been handled.
     func drain() {
-        condition.lock()
-        while scheduled || !pending.isEmpty { condition.wait() }
-        condition.unlock()
+        while true {
+            let done = items.withLock { q -> Bool in
+                if !q.scheduled && q.pending.isEmpty { return true }
+                q.waitingForIdle += 1
+                return false
+            }
+            if done { return }
+            idle.wait()
+        }
     }
 
     /// Items waiting now.
-    var depth: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return pending.count
-    }
+    var depth: Int { items.withLock { $0.pending.count } }
 }
