@@ -7,9 +7,7 @@ import Synchronization
 /// `cbm-ingest command`: an operator's alarm command, signed with their key and published to
 /// the configured command topic with QoS 1 (see ``AlarmCommandGate``).
 public enum CommandSender {
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-    }
+    typealias Failure = PublishingClient.Failure
 
     /// Signs `command` (JSON) as `user` and publishes it; waits for the broker's acknowledgement.
     public static func send(_ command: String, user: String, keyFile: String?, configuration: Configuration) throws {
@@ -31,25 +29,9 @@ public enum CommandSender {
         guard let payload = AlarmCommandGate.sign(command, user: user, key: key, now: LiveIngester.wallClock()) else {
             throw Failure(description: "the command is not a JSON object")
         }
-        var options = configuration.broker
-        options.clientID += "-command"
-        options.persistentSession = false
-        let done = DispatchSemaphore(value: 0)
-        let connected = DispatchSemaphore(value: 0)
-        let failure = Mutex<String?>(nil)
-        let client = try MQTTClient(options: options, subscriptions: [], onMessage: { _ in }, onEvent: { e in
-            switch e {
-            case .connected: connected.signal()
-            case .published: done.signal()
-            case .refused(_, let reason, true): failure.withLock { $0 = reason }; connected.signal()
-            default: break
-            }
-        })
-        try client.start()
+        let client = try PublishingClient.connect(configuration, suffix: "command")
         defer { client.stop() }
-        guard connected.wait(timeout: .now() + 30) == .success else { throw Failure(description: "cannot connect to the broker") }
-        if let reason = failure.withLock({ $0 }) { throw Failure(description: reason) }
         try client.publish(topic: topic, payload: payload, qos: 1, retain: false)
-        guard done.wait(timeout: .now() + 30) == .success else { throw Failure(description: "the broker did not acknowledge the command") }
+        guard client.waitUntilPublished(timeout: .seconds(30)) == 0 else { throw Failure(description: "the broker did not acknowledge the command") }
     }
 }

@@ -169,6 +169,9 @@ public final class MQTTClient: Sendable {
         return Int(mid)
     }
 
+    /// QoS 1 and 2 publishes the broker has not acknowledged yet.
+    public var unacknowledged: Int { state.withLock { $0.unacknowledged } }
+
     /// Waits until the broker has acknowledged every message published so far, or `timeout`
     /// has passed; returns how many it has not (0: all are at the broker).
     public func waitUntilPublished(timeout: Duration) -> Int {

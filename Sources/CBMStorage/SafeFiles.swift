@@ -5,13 +5,22 @@ import Glibc
 
 /// File system steps that several stores share, each failing with the system's errno.
 public enum SafeFiles {
-    /// Makes a directory and its parents (`mkdir -p`).
-    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(StorageError) {
+    /// Makes a directory and its parents (`mkdir -p`): the directory with `mode`, its parents as
+    /// the umask says. A file where a directory should be is an error (`ENOTDIR`).
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o777) throws(StorageError) {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw StorageError(operation: "create directory", path: path, errno: ENOTDIR) }
+            return
+        }
         let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty && parent != path && parent != "/" { try makeDirectory(parent, mode: mode) }
-        if mkdir(path, mode) != 0 && errno != EEXIST { throw StorageError(operation: "create directory", path: path, errno: errno) }
+        if !parent.isEmpty && parent != path && parent != "/" { try makeDirectory(parent) }
+        if mkdir(path, mode) != 0 {
+            let e = errno
+            guard e == EEXIST, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw StorageError(operation: "create directory", path: path, errno: e)
+            }
+        }
     }
 
     /// Writes a file whole or not at all: to `path.tmp`, fsynced, then renamed over `path` (after

@@ -100,28 +100,9 @@ public struct Replayer {
     /// Re-publishes recordings to the configured broker with QoS 1, at the recorded pace × speed
     /// (or as fast as the broker acknowledges), and waits for every acknowledgement.
     public func publish(_ files: [String]) throws -> Summary {
-        var options = configuration.broker
-        options.clientID += "-replay"
-        options.persistentSession = false
-        let acked = Atomic<Int>(0)
-        let connected = DispatchSemaphore(value: 0)
-        let failure = Mutex<String?>(nil)
-        let client = try MQTTClient(options: options, subscriptions: [], onMessage: { _ in }, onEvent: { e in
-            switch e {
-            case .connected: connected.signal()
-            case .published: acked.add(1, ordering: .relaxed)
-            case .refused(_, let reason, true): failure.withLock { $0 = reason }; connected.signal()
-            default: break
-            }
-        })
-        try client.start()
-        guard connected.wait(timeout: .now() + 30) == .success else { throw ReplayError(message: "cannot connect to the broker") }
-        if let reason = failure.withLock({ $0 }) { throw ReplayError(message: reason) }
+        let client = try PublishingClient.connect(configuration, suffix: "replay")
         defer { client.stop() }
         var summary = Summary()
-        // Lines longer than any payload this configuration takes (escaped, as %j writes them) are
-        // damage: reported and skipped, never held whole.
-        let maxLine = max(16 << 20, 8 * configuration.limits.maxPayload + 65_536)
         let started = ContinuousClock.now
         var pacer = Pacer(speed: speed)
         var lastProgress = ContinuousClock.now
@@ -130,7 +111,7 @@ public struct Replayer {
             for m in messages {
                 pacer.wait(for: m.receivedAt)
                 // Keep at most a thousand unacknowledged: libmosquitto queues the rest in memory.
-                while summary.messages - acked.load(ordering: .relaxed) > 1000 { Thread.sleep(forTimeInterval: 0.001) }
+                while client.unacknowledged > 1000 { Thread.sleep(forTimeInterval: 0.001) }
                 var sent = false
                 while !sent {
                     do {
@@ -143,18 +124,13 @@ public struct Replayer {
                 summary.messages += 1
                 if ContinuousClock.now - lastProgress > .seconds(1) {
                     lastProgress = ContinuousClock.now
-                    progress("publish: \(summary.messages) messages, \(acked.load(ordering: .relaxed)) acknowledged")
+                    progress("publish: \(summary.messages) messages, \(summary.messages - client.unacknowledged) acknowledged")
                 }
             }
             }
         }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while acked.load(ordering: .relaxed) < summary.messages && ContinuousClock.now < deadline {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        guard acked.load(ordering: .relaxed) >= summary.messages else {
-            throw ReplayError(message: "\(summary.messages - acked.load(ordering: .relaxed)) messages not acknowledged by the broker")
-        }
+        let left = client.waitUntilPublished(timeout: .seconds(60))
+        guard left == 0 else { throw ReplayError(message: "\(left) messages not acknowledged by the broker") }
         summary.seconds = Self.seconds(ContinuousClock.now - started)
         return summary
     }

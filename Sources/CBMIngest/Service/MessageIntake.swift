@@ -11,16 +11,16 @@ import Synchronization
 /// safely) and taken at the next start, while the broker connection stays up for the alarm
 /// states the drain publishes.
 ///
-/// A journal that cannot take a message (a full disk) is retried on the loop thread for at most
-/// half the keep-alive interval, so the connection's keep-alive is never missed. If it still
+/// A journal that cannot take a QoS 1 message (a full disk) is retried on the loop thread for at
+/// most half the keep-alive interval, so the connection's keep-alive is never missed. If it still
 /// fails, the connection is dropped without acknowledging (`abandon`): the broker keeps the
 /// message and every later one in the session, libmosquitto reconnects with its backoff, and
 /// the broker delivers them again. The back-pressure stays with the broker and nothing
-/// acknowledged is lost.
+/// acknowledged is lost. (A QoS 0 message is retried until it is taken: no broker would send it
+/// again.)
 final class MessageIntake: DaemonService {
     let pipeline: Pipeline
     let journal: Journal
-    let current: CurrentConfiguration
     let logger: Logger
     let now: @Sendable () -> Timestamp
     private let open = Mutex(false)
@@ -28,6 +28,8 @@ final class MessageIntake: DaemonService {
     private let abandon: @Sendable () -> Void
     /// Who may command the alarms (rebuilt on a reload).
     let gate: Mutex<AlarmCommandGate>
+    /// Where our own alarm states and the command topic are (changed by a reload).
+    private let routing: Mutex<(prefix: String?, commandTopic: String?)>
 
     init(pipeline: Pipeline, journal: Journal, current: CurrentConfiguration, logger: Logger, now: @escaping @Sendable () -> Timestamp,
          abandon: @escaping @Sendable () -> Void) {
@@ -35,24 +37,27 @@ final class MessageIntake: DaemonService {
         self.abandon = abandon
         self.pipeline = pipeline
         self.journal = journal
-        self.current = current
         self.logger = logger
         self.now = now
-        gate = Mutex(AlarmCommandGate(current.configuration.alarmOutputs))
+        let outputs = current.configuration.alarmOutputs
+        gate = Mutex(AlarmCommandGate(outputs))
+        routing = Mutex((outputs.mqttPrefix, outputs.commandTopic))
     }
 
     /// New alarm outputs (a reload): the gate is rebuilt from them.
-    func reconfigure(_ outputs: Configuration.AlarmOutputs) { gate.withLock { $0 = AlarmCommandGate(outputs) } }
+    func reconfigure(_ outputs: Configuration.AlarmOutputs) {
+        gate.withLock { $0 = AlarmCommandGate(outputs) }
+        routing.withLock { $0 = (outputs.mqttPrefix, outputs.commandTopic) }
+    }
 
     func start() { open.withLock { $0 = true } }
     func stop() { open.withLock { $0 = false } }
 
     /// A message from the broker (the loop thread: libmosquitto acknowledges it after this returns).
     func receive(_ m: MQTTMessage) {
-        let outputs = current.configuration.alarmOutputs
-        let commandTopic = outputs.commandTopic
+        let (prefix, commandTopic) = routing.withLock { $0 }
         // Our own alarm states (MQTT 3.1.1 has no "no local"): not telemetry.
-        if let prefix = outputs.mqttPrefix, m.topic.hasPrefix(prefix + "/"), m.topic != commandTopic { return }
+        if let prefix, m.topic.hasPrefix(prefix + "/"), m.topic != commandTopic { return }
         if let commandTopic, m.topic == commandTopic {
             let taken = open.withLock { open in
                 if open { command(m.payload) }
@@ -66,7 +71,9 @@ final class MessageIntake: DaemonService {
                                      qos: UInt8(m.qos), retained: m.retained, ownClock: true)
         let journal = self.journal
         let logger = self.logger
-        let sequence = retry.attempt { () throws(StorageError) in try journal.append(message) } failed: { error, attempt in
+        // A QoS 0 message the broker would not send again: retried until the journal takes it.
+        let policy = m.qos == 0 ? RetryPolicy(maxDelay: 1) : retry
+        let sequence = policy.attempt { () throws(StorageError) in try journal.append(message) } failed: { error, attempt in
             if attempt == 1 {
                 logger.error("cannot append to the journal; retrying before the broker is acknowledged", metadata: ["error": "\(error)"])
             }
