@@ -235,14 +235,17 @@ struct QuantitiesTests {
 
 @Suite("Totals records read back")
 struct TotalsRecordDecodingTests {
-    @Test("every totals record's identity and revision read back from its JSON line; other lines are not records")
+    @Test("every totals record read back from its JSON line, whole and to the bit; other lines are not records")
     func identityRoundTrip() {
         let r = AggregationHarness().run([[
             reading("W01", .gasTotal, "2026-11-28T07:10:00+08:00", 100),
             reading("W01", .gasTotal, "2026-11-28T09:20:00+08:00", 400),
             reading("M01", .gasRate, "2026-11-28T07:30:00+08:00", 2400),
             reading("M01", .gasRate, "2026-11-28T08:30:00+08:00", 2400),
+            reading("FL1", .gasRate, "2026-11-28T07:40:00+08:00", 300),
+            reading("FL1", .gasRate, "2026-11-28T08:40:00+08:00", 300),
         ]])
+        #expect(r.records.contains { $0.flaredM3 != nil } && r.records.contains { $0.hasUtilisationRate } && r.records.contains { $0.coalT != nil })
         #expect(r.records.count > 5)
         var e = RecordEncoder(zone: ZoneOffsets(zone: zone("Asia/Shanghai")), basis: .c20)
         for record in r.records { e.encode(record, factors: Factors()) }
@@ -251,6 +254,7 @@ struct TotalsRecordDecodingTests {
         for (line, record) in zip(lines, r.records) {
             let back = TotalsRecord.decodeIdentity(jsonLine: line)
             #expect(back?.key == record.key && back?.revision == record.revision)
+            #expect(TotalsRecord.decode(jsonLine: line) == record, "read back whole, every figure to the bit")
         }
         #expect(TotalsRecord.decodeIdentity(jsonLine: ArraySlice(#"{"time":"2026-11-28T08:00:00+08:00","kind":"x"}"#.utf8)) == nil)
         #expect(TotalsRecord.decodeIdentity(jsonLine: ArraySlice("not json".utf8)) == nil)

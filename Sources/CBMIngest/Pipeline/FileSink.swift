@@ -169,38 +169,20 @@ public final class FileSink {
     }
 
     /// How far each family's output is written, for a checkpoint.
-    public func checkpointMarks() -> [UInt8] {
-        var w = BinaryWriter()
-        let marks = store.marks()
-        w.int(marks.count)
-        for m in marks {
-            w.string(m.family.rawValue)
-            w.string(m.name)
-            w.int(m.bytes)
-        }
-        return w.bytes
-    }
+    public func checkpointMarks() -> [UInt8] { OutputMarks(of: store).encoded() }
 
     /// After a crash: what was written to `readings/`, `rejects/`, `events/` and `alerts/` after
     /// the checkpoint's marks is not written again as recovery derives it anew (each record that
     /// comes out as a line already there is skipped, once). Totals go by revision instead.
     public func skipRewrites(after marks: [UInt8]) {
-        var r = BinaryReader(marks)
-        var byFamily: [RecordFamily: (name: String, bytes: Int64)] = [:]
-        do {
-            for _ in 0..<(try r.count()) {
-                let family = RecordFamily(rawValue: try r.string())
-                let name = try r.string()
-                let bytes = try r.int()
-                if let family { byFamily[family] = (name, bytes) }
-            }
-        } catch {
+        guard let decoded = OutputMarks.decode(marks) else {
             logger.warning("the checkpoint's output marks cannot be read: records since it may be written twice")
             return
         }
         for family in [RecordFamily.readings, .rejects, .events, .alerts] {
             var seen: [[UInt8]: Int] = [:]
-            for line in store.lines(after: byFamily[family], family: family) { seen[line, default: 0] += 1 }
+            let mark = decoded.marks[family].map { (name: $0.name, bytes: $0.bytes) }
+            for line in store.lines(after: mark, family: family) { seen[line, default: 0] += 1 }
             if !seen.isEmpty { rewrites[family] = seen }
         }
     }
