@@ -117,6 +117,7 @@ public final class LiveIngester: Sendable {
             return .failed(reason: "\(error)")
         }
         notifier.send("READY=1\nSTATUS=\(statusLine(pipeline))")
+        for w in configuration.warnings { logger.warning("configuration: \(w)") }
         logger.info("running", metadata: [
             "broker.host": "\(configuration.broker.host)", "broker.port": "\(configuration.broker.port)",
             "broker.client_id": "\(configuration.broker.clientID)", "output.directory": "\(configuration.output.directory)",

@@ -199,6 +199,7 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         let configuration = try options.loadConfiguration()
         print("\(configuration.file): OK")
+        for w in configuration.warnings { print("warning: \(w)") }
         print(configuration.summary)
     }
 }

@@ -324,4 +324,24 @@ struct ConfigurationTests {
             .replacingOccurrences(of: ", rollover: 100000", with: ""))
         #expect(rate.contains { $0.hasPrefix("8: subscriptions[0].values.g.reset_below: only a totalizer") })
     }
+
+    @Test("ages that contradict each other are warned of with their line: a horizon shorter than max_past, a max_past shorter than the session expiry")
+    func ageWarnings() throws {
+        func warnings(_ extra: String) throws -> [String] {
+            try load(Self.minimal + "\n" + extra).get().warnings.map { "\($0.line): \($0.key): \($0.message)" }
+        }
+        let both = try warnings("aggregation: { horizon: 1d }\nlimits: { max_past: 2d }")
+        #expect(both.count == 2, "\(both)")
+        #expect(both.contains { $0.hasPrefix("10: aggregation.horizon: 1d is shorter than limits.max_past (2d)") && $0.contains("beyond_horizon") }, "\(both)")
+        #expect(both.contains { $0.hasPrefix("11: limits.max_past: 2d is shorter than broker.session_expiry (7d)") && $0.contains("time_too_old") }, "\(both)")
+        #expect(try warnings("aggregation: { horizon: 7d }\nlimits: { max_past: 7d }").isEmpty)
+        // MQTT 3.1.1 has no session expiry to compare with.
+        let old = Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: "  url: mqtt://127.0.0.1:1883\n  protocol: \"3.1.1\"")
+        #expect(try load(old + "\naggregation: { horizon: 2d }\nlimits: { max_past: 2d }").get().warnings.isEmpty)
+        // check-config prints them.
+        let file = dir.write("w.yaml", Self.minimal + "\naggregation: { horizon: 1d }\nlimits: { max_past: 2d }")
+        let p = try runProgram(cbmIngestBinary(), ["check-config", "--config", file])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(p.stdout.contains("warning: \(file):10: aggregation.horizon: 1d is shorter than limits.max_past"), "\(p.stdout)")
+    }
 }

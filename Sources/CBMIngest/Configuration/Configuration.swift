@@ -39,6 +39,8 @@ public struct Configuration: Sendable {
     public var alerts: [AlertRule] = []
     /// Declared maintenance.
     public var maintenance: [AlertEngine.Maintenance] = []
+    /// What is allowed but probably not meant, each with its line and key.
+    public var warnings: [ConfigProblem] = []
     /// Where alarms go besides `alerts/`.
     public var alarmOutputs = AlarmOutputs()
 

@@ -101,6 +101,8 @@ struct Validator {
     let locator: NodeLocator
     let environment: [String: String]
     var problems: [ConfigProblem] = []
+    /// What is allowed but probably not meant (`check-config` prints them, the daemon logs them).
+    var warnings: [ConfigProblem] = []
 
     init(file: String, base: String, locator: NodeLocator, environment: [String: String]) {
         self.file = file
@@ -111,6 +113,10 @@ struct Validator {
 
     mutating func problem(_ path: ConfigPath, _ message: String) {
         problems.append(ConfigProblem(file: file, line: locator.line(of: path), key: path.description, message: message))
+    }
+
+    mutating func warning(_ path: ConfigPath, _ message: String) {
+        warnings.append(ConfigProblem(file: file, line: locator.line(of: path), key: path.description, message: message))
     }
 
     func resolve(_ path: String) -> String {

@@ -46,7 +46,24 @@ extension Validator {
         c.shutdownTimeoutUS = shutdownTimeout
         c.maintenance = maintenance
         c.alarmOutputs = alarmOutputs
+        warnAboutAge(c, root)
+        c.warnings = warnings
         return c
+    }
+
+    /// Ages that contradict each other: readings the configuration says it takes, but the
+    /// aggregation refuses; a broker that queues longer than readings are taken for.
+    mutating func warnAboutAge(_ c: Configuration, _ root: ConfigPath) {
+        let d = Quantities.describe(microseconds:)
+        if c.aggregation.horizonUS < c.limits.maxPastUS {
+            warning(root / "aggregation" / "horizon", "\(d(c.aggregation.horizonUS)) is shorter than limits.max_past (\(d(c.limits.maxPastUS))): "
+                + "readings older than the horizon are rejected (beyond_horizon) although max_past would take them")
+        }
+        let expiryUS = Int64(c.broker.sessionExpirySeconds) * 1_000_000
+        if c.broker.protocolVersion == .v5, c.broker.persistentSession, c.limits.maxPastUS < expiryUS {
+            warning(root / "limits" / "max_past", "\(d(c.limits.maxPastUS)) is shorter than broker.session_expiry (\(d(expiryUS))): "
+                + "after an outage the broker delivers messages older than max_past, and they are rejected (time_too_old)")
+        }
     }
 
     // MARK: assets
