@@ -150,6 +150,9 @@ struct Simulate: ParsableCommand {
     @Option(help: "Where to write assets.csv, truth.jsonl and recording.txt.") var out = "simulated"
     @Flag(help: "Publish the recording to the configured broker.") var publish = false
     @Option(help: "With --publish: max, or a factor of the recorded pace.") var speed = "max"
+    @Option(help: "Store and forward: this many wells hold their first --backfill-hours of messages and send them after the live stream.")
+    var backfillWells = 0
+    @Option(help: "With --backfill-wells: the hours of history held back.") var backfillHours = 0
 
     func run() throws {
         let configuration = try options.loadConfiguration()
@@ -160,6 +163,8 @@ struct Simulate: ParsableCommand {
         o.hours = hours
         o.intervalSeconds = interval
         o.seed = seed
+        o.backfillWells = backfillWells
+        o.backfillHours = backfillHours
         if let start {
             guard case .success(let t) = RFC3339.parse(start) else { throw ValidationError("--start is not an RFC 3339 time: \(start)") }
             o.start = t

@@ -27,6 +27,11 @@ public struct FieldSimulator {
         public var junk = 0.002
         /// Share of wells with a communication outage whose history arrives late.
         public var outages = 0.05
+        /// Store and forward: the first `backfillWells` wells' messages of the first
+        /// `backfillHours` hours are held by their RTUs and arrive, in order, after the live stream
+        /// has ended (a weekend on a failed radio link). The truth is the same: it is by event time.
+        public var backfillWells = 0
+        public var backfillHours = 0
         public init() {}
     }
 
@@ -191,7 +196,28 @@ public struct FieldSimulator {
         // Buffered history arrives when each outage ends.
         messages += late
         messages = messages.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
+        if o.backfillWells > 0 && o.backfillHours > 0 {
+            messages = Self.heldBack(messages, wells: Set(wells.prefix(o.backfillWells).map(\.id)),
+                                     before: o.start + Int64(o.backfillHours) * 3_600_000_000,
+                                     arriving: o.start + Int64(o.hours * 3600 + o.intervalSeconds) * 1_000_000)
+        }
         return (messages, hourly)
+    }
+
+    /// The messages of `wells` received before `before`, moved after the rest, received from
+    /// `arriving` on, one a millisecond, in their order.
+    static func heldBack(_ messages: [Message], wells: Set<String>, before: Timestamp, arriving: Timestamp) -> [Message] {
+        var live: [Message] = [], held: [Message] = []
+        for m in messages {
+            let parts = m.topic.split(separator: "/")
+            if m.time < before, parts.count >= 4, wells.contains(String(parts[3])) { held.append(m) } else { live.append(m) }
+        }
+        for (k, m) in held.enumerated() {
+            var late = m
+            late.time = arriving + Int64(k) * 1000
+            live.append(late)
+        }
+        return live
     }
 
     /// A number as JSON writes it, full precision (the totalizers must be exact).
