@@ -25,7 +25,14 @@ extension AssetAggregator {
 
     /// Restores, from one saved partition state, the assets that belong to `partition` of `count`
     /// (as `belongs` decides).
+    /// All or nothing: a state that fails to read leaves this one as it was.
     public mutating func restore(from r: inout BinaryReader, belongs: (String) -> Bool) throws(BinaryReader.Malformed) {
+        var restored = self
+        try restored.restoreInPlace(from: &r, belongs: belongs)
+        self = restored
+    }
+
+    private mutating func restoreInPlace(from r: inout BinaryReader, belongs: (String) -> Bool) throws(BinaryReader.Malformed) {
         let w = Timestamp(microseconds: try r.time(never: true))
         if w > watermark { watermark = w }
         prunedThrough = max(prunedThrough, try r.time(never: true))
@@ -53,5 +60,17 @@ extension AssetAggregator {
             dirty.insert(DirtyHour(asset: asset, hourStart: hour))
         }
         earliestClose = .min
+    }
+
+    /// The longest stretch of hours some asset has not handed on yet, up to its last reading or
+    /// the watermark `w` (what ``advance(to:into:)`` to `w` walks through, at most).
+    public func pendingSpanUS(through w: Timestamp) -> Int64 {
+        var longest: Int64 = 0
+        let through = max(watermark, w).microseconds
+        for a in table {
+            let (span, overflow) = min(a.lastTime, through).subtractingReportingOverflow(a.nextHour)
+            longest = max(longest, overflow ? .max : span)
+        }
+        return longest
     }
 }

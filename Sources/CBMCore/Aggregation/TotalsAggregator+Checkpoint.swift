@@ -79,7 +79,14 @@ extension TotalsAggregator {
     }
 
     /// Restores the state a checkpoint saved.
+    /// All or nothing: a state that fails to read leaves this one as it was.
     public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
+        var restored = self
+        try restored.restoreInPlace(from: &r)
+        self = restored
+    }
+
+    private mutating func restoreInPlace(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
         hours = try Self.restoreTable(from: &r)
         days = try Self.restoreTable(from: &r)
         next = [:]

@@ -71,7 +71,14 @@ extension AlertEngine {
         w.int(clock)
     }
 
+    /// All or nothing: a state that fails to read leaves this one as it was.
     public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
+        var restored = self
+        try restored.restoreInPlace(from: &r)
+        self = restored
+    }
+
+    private mutating func restoreInPlace(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
         started = try r.time(never: true)
         watermark = try r.time(never: true)
         lastSeen = [:]

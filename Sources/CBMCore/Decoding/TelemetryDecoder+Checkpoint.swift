@@ -32,7 +32,14 @@ extension TelemetryDecoder {
     }
 
     /// Restores the state a checkpoint saved.
+    /// All or nothing: a state that fails to read leaves this one as it was.
     public mutating func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
+        var restored = self
+        try restored.restoreInPlace(from: &r)
+        self = restored
+    }
+
+    private mutating func restoreInPlace(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
         watermark = Timestamp(microseconds: try r.time(never: true))
         unknownSeries = Int(try r.amount())
         let n = try r.count()
