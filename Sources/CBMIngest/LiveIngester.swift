@@ -135,7 +135,7 @@ public final class LiveIngester: Sendable {
             timers.append(Watchdog(pipeline: pipeline, intervalUS: usec / 2, scheduler: scheduler) { [notifier] in notifier.send("WATCHDOG=1") })
         }
         timers.append(Reloader(ingester: self, current: current, pipeline: pipeline, intake: intake, client: client))
-        for t in timers { try? t.start() }
+        for t in timers { t.start() }
 
         finished.wait()
         notifier.send("STOPPING=1")

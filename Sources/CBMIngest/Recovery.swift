@@ -128,25 +128,24 @@ struct Recovery {
 
     /// The event (and log line) for a damage the journal reader found.
     private func report(_ d: Journal.Damage) -> EventRecord {
+        let segment: String, offset: Int64, what: String, kind: EventRecord.Kind, detail: String
         switch d {
-        case .skipped(let segment, let offset, let bytes, let sequence):
-            let name = (segment as NSString).lastPathComponent
-            logger.warning("skipped damaged journal bytes", metadata: ["journal.segment": "\(segment)", "journal.offset": "\(offset)"])
-            return EventRecord(time: now, kind: .journalRecordSkipped, id: name,
-                detail: "\(bytes) bytes at byte \(offset)\(sequence.map { " (a record claiming sequence \($0))" } ?? "") fail their "
-                    + "checksum: skipped, reading went on at the next good record; the bytes are kept in quarantine/\(name).\(offset).bin")
-        case .lengthRepaired(let segment, let offset, let sequence):
-            let name = (segment as NSString).lastPathComponent
-            logger.warning("recovered a journal record with a damaged length", metadata: ["journal.segment": "\(segment)", "journal.offset": "\(offset)"])
-            return EventRecord(time: now, kind: .journalRecordRepaired, id: name,
-                detail: "the record at byte \(offset) (sequence \(sequence)) had a damaged length; its checksum matched the bytes up to "
-                    + "the next record: recovered whole")
-        case .tornTail(let segment, let offset, let bytes):
-            let name = (segment as NSString).lastPathComponent
-            logger.warning("cut a torn journal tail", metadata: ["journal.segment": "\(segment)", "journal.offset": "\(offset)"])
-            return EventRecord(time: now, kind: .journalTailCut, id: name,
-                detail: "\(bytes) bytes of an incomplete record at byte \(offset), with nothing valid after them, cut away "
-                    + "(kept in quarantine/\(name).\(offset).bin)")
+        case .skipped(let s, let o, let bytes, let sequence):
+            (segment, offset, what, kind) = (s, o, "skipped damaged journal bytes", .journalRecordSkipped)
+            detail = "\(bytes) bytes at byte \(o)\(sequence.map { " (a record claiming sequence \($0))" } ?? "") fail their "
+                + "checksum: skipped, reading went on at the next good record; the bytes are kept in quarantine/\(Self.name(s)).\(o).bin"
+        case .lengthRepaired(let s, let o, let sequence):
+            (segment, offset, what, kind) = (s, o, "recovered a journal record with a damaged length", .journalRecordRepaired)
+            detail = "the record at byte \(o) (sequence \(sequence)) had a damaged length; its checksum matched the bytes up to "
+                + "the next record: recovered whole"
+        case .tornTail(let s, let o, let bytes):
+            (segment, offset, what, kind) = (s, o, "cut a torn journal tail", .journalTailCut)
+            detail = "\(bytes) bytes of an incomplete record at byte \(o), with nothing valid after them, cut away "
+                + "(kept in quarantine/\(Self.name(s)).\(o).bin)"
         }
+        logger.warning("\(what)", metadata: ["journal.segment": "\(segment)", "journal.offset": "\(offset)"])
+        return EventRecord(time: now, kind: kind, id: Self.name(segment), detail: detail)
     }
+
+    private static func name(_ path: String) -> String { (path as NSString).lastPathComponent }
 }

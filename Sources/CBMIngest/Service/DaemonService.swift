@@ -4,7 +4,7 @@ import Synchronization
 /// A part of the daemon with a start and a stop. ``LiveIngester`` starts its services in order
 /// and stops them in the reverse order.
 protocol DaemonService: AnyObject, Sendable {
-    func start() throws
+    func start()
     func stop()
 }
 

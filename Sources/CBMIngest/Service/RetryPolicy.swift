@@ -18,15 +18,17 @@ struct RetryPolicy: Sendable {
     func attempt<T>(_ body: () throws(StorageError) -> T, failed: (StorageError, Int) -> Void) -> T? {
         var delay = firstDelay
         var attempt = 0
-        let deadline = budget.map { ContinuousClock.now + .microseconds(Int64($0 * 1e6)) }
+        // Read the clock only once something failed: the first try is on the per-message path.
+        var deadline: ContinuousClock.Instant?
         while true {
             do {
                 return try body()
             } catch {
                 attempt += 1
                 failed(error, attempt)
-                if let deadline {
-                    let left = deadline - ContinuousClock.now
+                if let budget {
+                    if deadline == nil { deadline = ContinuousClock.now + .microseconds(Int64(budget * 1e6)) }
+                    let left = deadline! - ContinuousClock.now
                     guard left > .zero else { return nil }
                     delay = min(delay, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
                 }

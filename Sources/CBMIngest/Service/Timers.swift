@@ -96,18 +96,16 @@ final class Watchdog: DaemonService {
         job.withLock { $0 = scheduler.every(intervalUS, first: 0, label: "cbm-ingest.watchdog") { [self] in check() } }
     }
 
-    /// One check: true when it pinged.
-    @discardableResult
-    func check() -> Bool {
+    /// One check: a ping and the next probe, or nothing while the last probe is stuck.
+    func check() {
         let next = probe.withLock { p -> Int? in
             guard pipeline.probeSeen == p else { return nil }
             p += 1
             return p
         }
-        guard let next else { return false }  // a stage is stuck
+        guard let next else { return }  // a stage is stuck
         ping()
         pipeline.probe(next)
-        return true
     }
 
     func stop() { job.withLock { $0?.cancel(); $0 = nil } }
