@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers: an arrow means "may import".
 //   CMosquitto ← CBMMQTT ──────┐
-//   CBMCore, CZlib ← CBMStorage ┼─ CBMIngest ← cbm-ingest
+//   CBMCore, CZlib, GRDB ← CBMStorage ┼─ CBMIngest ← cbm-ingest
 //   CBMCore ────────────────────┘
 let package = Package(
     name: "cbm-ingest",
@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // HMAC-SHA256 for signed alarm commands.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // SQLite, for the history archive (late data older than the in-memory span).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // libmosquitto through pkg-config; the only C in the project.
@@ -35,7 +37,7 @@ let package = Package(
         // Foundation only: no I/O, no clock, no Dispatch, no MQTT.
         .target(name: "CBMCore"),
         // Files: record writers (later: rotation, journal, checkpoints).
-        .target(name: "CBMStorage", dependencies: ["CBMCore", "CZlib"]),
+        .target(name: "CBMStorage", dependencies: ["CBMCore", "CZlib", .product(name: "GRDB", package: "GRDB.swift")]),
         // A small Swift API over libmosquitto; the only code that calls it.
         .target(name: "CBMMQTT", dependencies: ["CMosquitto"]),
         // Configuration, the Dispatch pipeline, the live ingester.

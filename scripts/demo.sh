@@ -31,7 +31,6 @@ sed -e "s#url: mqtt://127.0.0.1:1883#url: mqtt://127.0.0.1:$port#" \
     -e "s#^assets: assets.csv#assets: $work/field/assets.csv#" \
     -e "s#directory: /var/lib/cbm-ingest/out#directory: $out#" \
     -e "s#directory: /var/lib/cbm-ingest/journal#directory: $work/journal#" \
-    -e "s#horizon: 1d #horizon: 3d #" \
     config/cbm-ingest.yaml > "$work/cbm-ingest.yaml"
 
 echo "== a simulated field: the last 24 hours of 300 wells, delivery meters and flares"

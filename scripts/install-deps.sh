@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what cbm-ingest needs to build and test, if it is missing:
-# libmosquitto-dev and zlib1g-dev (to build), mosquitto and mosquitto-clients (tests, demo), openssl (TLS
+# libmosquitto-dev, zlib1g-dev and libsqlite3-dev (to build), mosquitto and mosquitto-clients (tests, demo), openssl (TLS
 # tests), util-linux (prlimit, for the write-error test), gnumeric (ssconvert: a spreadsheet parser
 # for the CSV test).
 set -euo pipefail
@@ -10,6 +10,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
+pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
 command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v ssconvert >/dev/null 2>&1 || missing+=(gnumeric)

@@ -33,9 +33,10 @@ struct Recovery {
         let j = configuration.journal
         var events: [EventRecord] = []
         let known = Journal.highestSequence(in: j.directory)
-        let (state, after) = restore(sink: sink, known: known, events: &events)
+        let (backend, archive) = try openArchive(events: &events)
+        let (state, after) = restore(sink: sink, known: known, archive: archive, backend: backend, events: &events)
         let pipeline = Pipeline(configuration: configuration, sink: sink, state: state, onAlarms: onAlarms,
-                                onCheckpoint: Self.checkpointWriter(j, logger: logger))
+                                onCheckpoint: Self.checkpointWriter(j, archive: archive, logger: logger))
         do {
             return try replay(into: pipeline, after: after, known: known, events: events)
         } catch {
@@ -69,7 +70,45 @@ struct Recovery {
     /// checkpoint's, or a new one (marked incomplete when the journal's beginning is gone).
     /// Revisions go above what was written after it, before a crash, so a reader keeping the
     /// highest gets the new figures; records of other families written then are not written twice.
-    private func restore(sink: FileSink, known: UInt64, events: inout [EventRecord]) -> (PipelineCheckpoint.State, UInt64) {
+    /// The history archive under the journal directory. One that cannot be opened (damaged, or
+    /// of another format) is set aside as `history.sqlite.damaged-<time>` and a new one begun;
+    /// windows older than the in-memory span then cannot be recomputed, which recovery reports.
+    /// One that cannot be created at all (a full disk) is kept in memory for this run, with an
+    /// error: ingestion goes on.
+    private func openArchive(events: inout [EventRecord]) throws -> (any ArchiveBackend, HistoryArchive) {
+        let directory = (configuration.journal.directory as NSString).appendingPathComponent("archive")
+        try SafeFiles.makeDirectory(directory, mode: 0o700)
+        let path = (directory as NSString).appendingPathComponent("history.sqlite")
+        let backend: any ArchiveBackend
+        do {
+            backend = try SQLiteArchive(path: path)
+        } catch where FileManager.default.fileExists(atPath: path) {
+            let aside = path + ".damaged-\(now.microseconds / 1_000_000)"
+            for suffix in ["", "-wal", "-shm"] { _ = rename(path + suffix, aside + suffix) }
+            logger.error("the history archive cannot be opened: set aside, a new one begun",
+                         metadata: ["archive.file": "\(path)", "error": "\(error)"])
+            events.append(EventRecord(time: now, kind: .archiveDamaged, id: "history.sqlite",
+                detail: "the history archive cannot be opened (\(error)): kept as \((aside as NSString).lastPathComponent), a new one begun; "
+                    + "windows older than the in-memory span cannot be recomputed and are left as written"))
+            backend = (try? SQLiteArchive(path: path)) ?? Self.inMemory(path, error, logger: logger, events: &events, now: now)
+        } catch {
+            backend = Self.inMemory(path, error, logger: logger, events: &events, now: now)
+        }
+        return (backend, HistoryArchive(backend: backend, maxPastUS: configuration.limits.maxPastUS))
+    }
+
+    private static func inMemory(_ path: String, _ error: any Error, logger: Logger, events: inout [EventRecord],
+                                  now: Timestamp) -> any ArchiveBackend {
+        logger.error("the history archive cannot be created: it is kept in memory for this run",
+                     metadata: ["archive.file": "\(path)", "error": "\(error)"])
+        events.append(EventRecord(time: now, kind: .archiveDamaged, id: "history.sqlite",
+            detail: "the history archive cannot be created (\(error)): kept in memory until the daemon restarts; "
+                + "a restart cannot recompute windows older than the in-memory span"))
+        return MemoryArchiveBackend()
+    }
+
+    private func restore(sink: FileSink, known: UInt64, archive: HistoryArchive, backend: any ArchiveBackend,
+                         events: inout [EventRecord]) -> (PipelineCheckpoint.State, UInt64) {
         let j = configuration.journal
         let settings = configuration.pipelineSettings
         func damaged(_ file: String, _ why: String) {
@@ -77,6 +116,10 @@ struct Recovery {
             events.append(EventRecord(time: now, kind: .checkpointDamaged, id: (file as NSString).lastPathComponent,
                                       detail: "\(why): not used; recovery goes back to the checkpoint before it, or to the journal"))
         }
+        // The archive matches the checkpoint it was committed with: the current one, or the one
+        // before when the daemon stopped between writing the checkpoint and committing.
+        let committed = backend.committedSequence()
+        var usable: [(CheckpointStore.Checkpoint, PipelineCheckpoint.State)] = []
         for loaded in CheckpointStore(directory: j.directory).load() {
             switch loaded {
             case .failure(let d):
@@ -87,16 +130,22 @@ struct Recovery {
                     continue
                 }
                 do throws(PipelineCheckpoint.RestoreError) {
-                    var state = try PipelineCheckpoint.restore(checkpoint.state, settings: settings)
-                    state.totals.raiseRevisions(sink.writtenRevisions(since: checkpoint.written))
-                    if !checkpoint.outputs.isEmpty { sink.skipRewrites(after: checkpoint.outputs) }
-                    return (state, checkpoint.sequence)
+                    usable.append((checkpoint, try PipelineCheckpoint.restore(checkpoint.state, settings: settings, archive: archive)))
                 } catch {
                     damaged(checkpoint.file, "its state does not restore into this configuration (\(error))")
                 }
             }
         }
-        var state = PipelineCheckpoint.State(settings)
+        if let (checkpoint, restored) = usable.first(where: { $0.0.sequence == committed }) ?? usable.first {
+            var state = restored
+            reconcile(&state, checkpoint: checkpoint.sequence, committed: committed, backend: backend, events: &events)
+            state.totals.raiseRevisions(sink.writtenRevisions(since: checkpoint.written))
+            if !checkpoint.outputs.isEmpty { sink.skipRewrites(after: checkpoint.outputs) }
+            return (state, checkpoint.sequence)
+        }
+        // The state is rebuilt from the journal: so is the archive.
+        do { try backend.reset() } catch { logger.error("cannot reset the history archive", metadata: ["error": "\(error)"]) }
+        var state = PipelineCheckpoint.State(settings, archive: archive)
         state.totals.raiseRevisions(sink.writtenRevisions(since: nil))
         if let first = Journal.firstSequence(in: j.directory), first > 1 {
             let from = (Journal.firstRecordTime(in: j.directory) ?? now) + configuration.limits.maxFutureUS
@@ -109,14 +158,45 @@ struct Recovery {
         return (state, 0)
     }
 
-    /// Writes each checkpoint the pipeline hands on, then prunes the journal behind the one
-    /// before it (the fallback).
-    static func checkpointWriter(_ j: Configuration.JournalSettings, logger: Logger) -> @Sendable (PipelineCheckpoint, [UInt8]) -> Void {
+    /// A restored state and an archive that do not match (a checkpoint damaged, or an archive
+    /// set aside): what the archive holds beyond the checkpoint is recomputed; what it lacks is
+    /// reported, and the windows that would need it are left as written.
+    private func reconcile(_ state: inout PipelineCheckpoint.State, checkpoint: UInt64, committed: UInt64,
+                           backend: any ArchiveBackend, events: inout [EventRecord]) {
+        if committed > checkpoint {
+            let blocks = backend.blocks(committedAfter: checkpoint)
+            for i in state.partitions.indices { state.partitions[i].recompute(blocks) }
+            logger.warning("the history archive is ahead of the checkpoint used: its newer hours are recomputed",
+                           metadata: ["archive.sequence": "\(committed)", "journal.sequence": "\(checkpoint)"])
+            events.append(EventRecord(time: now, kind: .archiveAhead, id: "history.sqlite",
+                detail: "the archive was committed at sequence \(committed), the checkpoint used is at \(checkpoint): "
+                    + "the \(blocks.count) series-hours committed after it are recomputed"))
+        } else if committed < checkpoint, let floor = state.partitions.map(\.archiveFloor).filter({ $0 > Int64.min }).max() {
+            state.totals.incompleteBefore = max(state.totals.incompleteBefore, floor)
+            logger.error("the history archive is behind the checkpoint: windows before \(Timestamp(microseconds: floor)) are left as written")
+            events.append(EventRecord(time: now, kind: .recoveryIncomplete, id: "history.sqlite",
+                detail: "the archive was committed at sequence \(committed), the checkpoint used is at \(checkpoint): "
+                    + "windows that start before \(Timestamp(microseconds: floor)) cannot be recomputed whole and are left as they were written"))
+        }
+    }
+
+    /// Writes each checkpoint the pipeline hands on, commits the archive with it, then prunes
+    /// the journal behind the one before it (the fallback). The archive is committed after the
+    /// checkpoint file is in place: a stop between the two leaves the archive at the previous
+    /// checkpoint, which recovery then uses, and the journal after it is still there.
+    static func checkpointWriter(_ j: Configuration.JournalSettings, archive: HistoryArchive,
+                                 logger: Logger) -> @Sendable (PipelineCheckpoint, [UInt8]) -> Void {
         let store = CheckpointStore(directory: j.directory)
         return { checkpoint, outputs in
             do {
                 let sequence = checkpoint.sequence
                 let previous = try store.write(sequence: sequence, state: checkpoint.encoded(), outputs: outputs)
+                do {
+                    try archive.commit(through: sequence)
+                } catch {
+                    logger.error("cannot commit the history archive: the journal is kept", metadata: ["error": "\(error)"])
+                    return
+                }
                 let removed = Journal.prune(directory: j.directory, checkpoint: min(previous ?? sequence, sequence),
                                             maxAgeUS: j.retainUS, maxBytes: j.maxBytes, now: LiveIngester.wallClock())
                 logger.debug("checkpoint written", metadata: ["journal.sequence": "\(sequence)", "journal.pruned": "\(removed.count)"])

@@ -153,6 +153,8 @@ struct Simulate: ParsableCommand {
     @Option(help: "Store and forward: this many wells hold their first --backfill-hours of messages and send them after the live stream.")
     var backfillWells = 0
     @Option(help: "With --backfill-wells: the hours of history held back.") var backfillHours = 0
+    @Option(help: "Share of wells with a short communication outage whose buffered history arrives late (0 to 1).")
+    var outages = 0.05
 
     func run() throws {
         let configuration = try options.loadConfiguration()
@@ -165,6 +167,8 @@ struct Simulate: ParsableCommand {
         o.seed = seed
         o.backfillWells = backfillWells
         o.backfillHours = backfillHours
+        guard (0...1).contains(outages) else { throw ValidationError("--outages is a share, 0 to 1: \(outages)") }
+        o.outages = outages
         if let start {
             guard case .success(let t) = RFC3339.parse(start) else { throw ValidationError("--start is not an RFC 3339 time: \(start)") }
             o.start = t

@@ -303,20 +303,23 @@ struct DecoderRejectTests {
             == [.badTime(path: "ts", text: #""1795824000""#, why: "expected epoch seconds or milliseconds, or RFC 3339 text")])
     }
 
-    @Test func readingsBehindTheWatermarkByMoreThanTheHorizonAreRejected() {
+    @Test func readingsBehindTheWatermarkByMoreThanMaxPastAreRejected() {
         var limits = DecodeLimits()
-        limits.horizonUS = 3_600_000_000
+        limits.maxPastUS = 3_600_000_000
         var d = Fixture.decoder([Fixture.jsonRule()], limits: limits)
         let received = Ref.nov28 + 10
         #expect(decode(&d, #"{"ts":\#(received),"gas_m3h":1}"#).readings.count == 1)
         #expect(d.watermark == Timestamp(seconds: received))
         #expect(decode(&d, #"{"ts":\#(received - 3600),"gas_m3h":1}"#).readings.count == 1)
         let late = decode(&d, #"{"ts":\#(received - 3601),"gas_m3h":1}"#)
-        #expect(reasons(late.rejects) == [.beyondHorizon(path: "ts", behindUS: 3_601_000_000, limitUS: 3_600_000_000)])
-        #expect(late.rejects.first?.reason.code == "beyond_horizon")
-        // The wall clock moves the watermark too.
+        #expect(reasons(late.rejects) == [.timeTooOld(path: "ts", behindUS: 3_601_000_000, limitUS: 3_600_000_000)])
+        #expect(late.rejects.first?.reason.code == "time_too_old")
+        #expect(late.rejects.first?.reason.description == "time at ts is 1h before the receive time (limits.max_past is 1h)")
+        // The wall clock moves the watermark too: behind it by more than max_past is as old.
         d.observe(Timestamp(seconds: received + 7200))
-        #expect(reasons(decode(&d, #"{"ts":\#(received),"gas_m3h":1}"#).rejects).first?.code == "beyond_horizon")
+        let behind = reasons(decode(&d, #"{"ts":\#(received + 3000),"gas_m3h":1}"#, at: Timestamp(seconds: received + 4000)).rejects)
+        #expect(behind.first?.code == "time_too_old")
+        #expect(behind.first?.description.hasSuffix("before the watermark (limits.max_past is 1h)") == true)
     }
 
     @Test func timeTooFarInTheFuture() {
@@ -335,7 +338,7 @@ struct DecoderRejectTests {
 
     @Test func timeTooFarInThePast() {
         var wide = DecodeLimits()
-        wide.horizonUS = 40 * 86_400 * 1_000_000
+        wide.maxPastUS = 30 * 86_400 * 1_000_000
         var d = Fixture.decoder([Fixture.jsonRule()], limits: wide)
         let received = Ref.nov28 + 10
         let thirtyDays: Int64 = 30 * 86_400

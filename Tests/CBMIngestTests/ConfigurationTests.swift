@@ -325,23 +325,33 @@ struct ConfigurationTests {
         #expect(rate.contains { $0.hasPrefix("8: subscriptions[0].values.g.reset_below: only a totalizer") })
     }
 
-    @Test("ages that contradict each other are warned of with their line: a horizon shorter than max_past, a max_past shorter than the session expiry")
+    @Test("ages: a max_past shorter than the session expiry is warned of with its line; the old horizon key is read as the hot span, with a warning; max_past defaults to 7 days")
     func ageWarnings() throws {
         func warnings(_ extra: String) throws -> [String] {
             try load(Self.minimal + "\n" + extra).get().warnings.map { "\($0.line): \($0.key): \($0.message)" }
         }
-        let both = try warnings("aggregation: { horizon: 1d }\nlimits: { max_past: 2d }")
+        let both = try warnings("aggregation: { horizon: 3h }\nlimits: { max_past: 2d }")
         #expect(both.count == 2, "\(both)")
-        #expect(both.contains { $0.hasPrefix("10: aggregation.horizon: 1d is shorter than limits.max_past (2d)") && $0.contains("beyond_horizon") }, "\(both)")
+        #expect(both.contains { $0.hasPrefix("10: aggregation.horizon: no longer limits what is accepted (limits.max_past does)") }, "\(both)")
         #expect(both.contains { $0.hasPrefix("11: limits.max_past: 2d is shorter than broker.session_expiry (7d)") && $0.contains("time_too_old") }, "\(both)")
-        #expect(try warnings("aggregation: { horizon: 7d }\nlimits: { max_past: 7d }").isEmpty)
+        #expect(try load(Self.minimal + "\naggregation: { horizon: 3h }").get().aggregation.horizonUS == 3 * 3_600_000_000)
+        #expect(try warnings("aggregation: { hot_span: 3h }\nlimits: { max_past: 7d }").isEmpty)
+        let defaults = try load(Self.minimal).get()
+        #expect(defaults.limits.maxPastUS == 7 * 86_400_000_000 && defaults.aggregation.horizonUS == 2 * 3_600_000_000)
+        #expect(defaults.warnings.isEmpty)
+        // A hot span too short to correct the last closed hour is refused.
+        if case .failure(let e) = load(Self.minimal + "\naggregation: { hot_span: 30m }") {
+            #expect("\(e)".contains("aggregation.hot_span: must be at least allowed_lateness plus 1h"), "\(e)")
+        } else {
+            Issue.record("a 30m hot span was accepted")
+        }
         // MQTT 3.1.1 has no session expiry to compare with.
         let old = Self.minimal.replacingOccurrences(of: "  url: mqtt://127.0.0.1:1883", with: "  url: mqtt://127.0.0.1:1883\n  protocol: \"3.1.1\"")
-        #expect(try load(old + "\naggregation: { horizon: 2d }\nlimits: { max_past: 2d }").get().warnings.isEmpty)
+        #expect(try load(old + "\nlimits: { max_past: 2d }").get().warnings.isEmpty)
         // check-config prints them.
-        let file = dir.write("w.yaml", Self.minimal + "\naggregation: { horizon: 1d }\nlimits: { max_past: 2d }")
+        let file = dir.write("w.yaml", Self.minimal + "\nlimits: { max_past: 2d }")
         let p = try runProgram(cbmIngestBinary(), ["check-config", "--config", file])
         #expect(p.status == 0, "\(p.stderr)")
-        #expect(p.stdout.contains("warning: \(file):10: aggregation.horizon: 1d is shorter than limits.max_past"), "\(p.stdout)")
+        #expect(p.stdout.contains("warning: \(file):10: limits.max_past: 2d is shorter than broker.session_expiry"), "\(p.stdout)")
     }
 }

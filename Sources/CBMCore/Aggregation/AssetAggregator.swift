@@ -4,13 +4,37 @@ import Foundation
 /// assets (totalizers and rates of gas and water) and turns them into ``AssetHour`` figures when
 /// an hour closes, and again when late data changes an hour already closed.
 ///
-/// A pure value: readings and watermark advances in, figures out. Figures are computed from the
-/// time-ordered history of each series, never accumulated in arrival order, so the same set of
-/// readings gives the same figures whatever the batches, partitions or order within the horizon.
+/// Readings and watermark advances in, figures out. Figures are computed from the time-ordered
+/// history of each series, never accumulated in arrival order, so the same set of readings gives
+/// the same figures whatever the batches, partitions or order.
+///
+/// The history is in two tiers. The hot span (`horizonUS` behind the watermark, an internal
+/// tuning knob) is in memory; what is older is in the ``HistoryArchive``, moved there once an
+/// hour. A reading older than the hot span (a backfill, a daemon that was down) is gathered with
+/// the others of its series until the next flush, then merged into the archive's blocks in one
+/// pass, and every handed-on hour it changes is recomputed from the archive, once.
 public struct AssetAggregator: Sendable {
     public let settings: AggregationSettings
-    /// How far back readings are kept for corrections, in microseconds.
+    /// How far back readings are kept in memory, in microseconds (the hot span).
     public let horizonUS: Int64
+    /// Where older readings are.
+    public let archive: HistoryArchive
+    /// This partition's number (the archive's writer).
+    public var writer = 0
+    /// Readings before this time (a storage hour's start) are in the archive; at and after it, in
+    /// memory (with the last reading before it, where the first interval starts).
+    var floor = Int64.min
+    /// Readings older than `floor`, waiting for the next flush.
+    var cold: [ColdReading] = []
+    /// Totalizer events noted while merging them.
+    var coldEvents: [EventRecord] = []
+
+    struct ColdReading: Sendable {
+        var asset: Int
+        var code: UInt8
+        var time: Int64
+        var value: Double
+    }
     var calendar: WindowCalendar
     var index: [String: Int] = [:]
     var lastAsset = ""
@@ -19,7 +43,6 @@ public struct AssetAggregator: Sendable {
     var table: [AssetSeries] = []
     var dirty = Set<DirtyHour>()
     var watermark = Timestamp(microseconds: .min)
-    var prunedThrough = Int64.min
     /// The earliest watermark at which some asset's next hour closes: below it, `advance` has
     /// nothing to do.
     var earliestClose = Int64.min
@@ -30,7 +53,7 @@ public struct AssetAggregator: Sendable {
     }
 
     /// The volume series of one asset, and how far its hours have been handed on.
-    struct AssetSeries {
+    struct AssetSeries: Sendable {
         var gasTotal = SeriesHistory()
         var gasRate = SeriesHistory()
         var waterTotal = SeriesHistory()
@@ -39,11 +62,45 @@ public struct AssetAggregator: Sendable {
         var nextHour: Int64
         /// The latest reading time.
         var lastTime: Int64
+        /// Which series (bits by ``AssetAggregator/seriesCode(_:)``) have ever had a reading.
+        var seen: UInt8 = 0
+
+        /// A series by its ``AssetAggregator/seriesCode(_:)``.
+        subscript(code: UInt8) -> SeriesHistory {
+            get {
+                switch code {
+                case 0: return gasTotal
+                case 1: return gasRate
+                case 2: return waterTotal
+                default: return waterRate
+                }
+            }
+            set {
+                switch code {
+                case 0: gasTotal = newValue
+                case 1: gasRate = newValue
+                case 2: waterTotal = newValue
+                default: waterRate = newValue
+                }
+            }
+        }
     }
 
-    public init(settings: AggregationSettings, horizonUS: Int64) {
+    /// The archive's number for a volume measurement.
+    static func seriesCode(_ m: Measurement) -> UInt8 {
+        switch m {
+        case .gasTotal: return 0
+        case .gasRate: return 1
+        case .waterTotal: return 2
+        default: return 3
+        }
+    }
+
+    public init(settings: AggregationSettings, horizonUS: Int64, archive: HistoryArchive = .inMemory(), writer: Int = 0) {
         self.settings = settings
         self.horizonUS = max(horizonUS, settings.allowedLatenessUS + 3_600_000_000)
+        self.archive = archive
+        self.writer = writer
         calendar = WindowCalendar(zone: settings.timeZone, dayStartMinutes: settings.dayStartMinutes)
     }
 
@@ -69,7 +126,14 @@ public struct AssetAggregator: Sendable {
             a = table.count
             index[r.asset] = a
             ids.append(r.asset)
-            table.append(AssetSeries(nextHour: calendar.hour(containing: r.time).start.microseconds, lastTime: t))
+            // Hours before the floor are handed on as corrections, from the archive.
+            table.append(AssetSeries(nextHour: max(calendar.hour(containing: r.time).start.microseconds, floor), lastTime: t))
+        }
+        let code = Self.seriesCode(r.measurement)
+        if t < floor {
+            if let counter = r.counter { table[a][code].counter = counter }
+            cold.append(ColdReading(asset: a, code: code, time: t, value: r.value))
+            return
         }
         if t < table[a].nextHour {
             // Earlier than the first reading so far, in an hour still open: start there.
@@ -78,6 +142,7 @@ public struct AssetAggregator: Sendable {
                 table[a].nextHour = hour.start.microseconds
             }
         }
+        table[a].seen |= 1 << code
         let inserted: (index: Int, from: Int64, to: Int64)?
         switch r.measurement {
         case .gasTotal: inserted = Self.insert(r, into: &table[a].gasTotal, events: &events)
@@ -108,12 +173,12 @@ public struct AssetAggregator: Sendable {
 
     /// Writes an event for each interval next to a new totalizer reading that is not a plain
     /// increase: a step back, a reset, a rollover, or a jump that implies an impossible rate.
-    private static func noteChanges(_ h: SeriesHistory, at i: Int, asset: String, events: inout [EventRecord]) {
+    static func noteChanges(_ h: SeriesHistory, at i: Int, asset: String, events: inout [EventRecord]) {
         if i > 0 { note(h, from: i - 1, to: i, asset: asset, events: &events) }
         if i + 1 < h.count { note(h, from: i, to: i + 1, asset: asset, events: &events) }
     }
 
-    private static func note(_ h: SeriesHistory, from a: Int, to b: Int, asset: String, events: inout [EventRecord]) {
+    static func note(_ h: SeriesHistory, from a: Int, to b: Int, asset: String, events: inout [EventRecord]) {
         let v1 = h.value(a), v2 = h.value(b)
         let change = TotalizerChange.classify(from: v1, to: v2, h.counter)
         let t = Timestamp(microseconds: h.time(b))
@@ -143,8 +208,8 @@ public struct AssetAggregator: Sendable {
     }
 
     /// Marks the handed-on hours that overlap `[from, to]` for recomputation.
-    private mutating func markDirty(asset: String, from: Int64, to: Int64) {
-        let oldest = watermark.microseconds == .min ? Int64.min : watermark.microseconds - horizonUS
+    mutating func markDirty(asset: String, from: Int64, to: Int64) {
+        let oldest = archive.recomputableFrom(watermark: watermark.microseconds)
         var span = calendar.hour(containing: Timestamp(microseconds: max(from, oldest)))
         while span.start.microseconds <= to {
             dirty.insert(DirtyHour(asset: asset, hourStart: span.start.microseconds))
@@ -155,43 +220,53 @@ public struct AssetAggregator: Sendable {
     /// Advances the watermark: hands on every hour that closes (its end plus the allowed lateness
     /// is at or before the watermark) and every closed hour that late data changed.
     public mutating func advance(to w: Timestamp, into out: inout [AssetHour]) {
+        let previous = watermark
         if w > watermark { watermark = w }
         guard watermark.microseconds > Int64.min / 2 else { return }
-        if dirty.isEmpty && watermark.microseconds < earliestClose { return }
+        // Old readings are merged at the flush points (as the roll-up's corrections go out), or
+        // when many wait: once per series and flush, not once per reading.
+        let every = max(settings.flushIntervalUS, 1)
+        if !cold.isEmpty && (cold.count >= Self.coldBatch || previous.microseconds == .min
+            || BatchCuts.floorDiv(watermark.microseconds, every) > BatchCuts.floorDiv(previous.microseconds, every)) {
+            mergeCold()
+        }
+        let cutoff = watermark.microseconds < Int64.max / 2 ? ReadingBlock.hour(of: watermark.microseconds - horizonUS) : floor
+        if dirty.isEmpty && watermark.microseconds < earliestClose && cutoff <= floor {
+            archive.note(watermark: watermark.microseconds)
+            return
+        }
         let lateness = settings.allowedLatenessUS
         earliestClose = .max
         for a in table.indices {
             var next = calendar.hour(containing: Timestamp(microseconds: table[a].nextHour))
             let last = table[a].lastTime
             while next.end.microseconds + lateness <= watermark.microseconds && next.start.microseconds <= last {
-                out.append(Self.figures(ids[a], next, table[a], settings))
+                // An hour before the floor (old readings of an asset whose hours had not reached
+                // it) is figured from the archive, with the marked ones.
+                if next.start.microseconds < floor {
+                    dirty.insert(DirtyHour(asset: ids[a], hourStart: next.start.microseconds))
+                } else {
+                    out.append(Self.figures(ids[a], next, table[a], settings))
+                }
                 next = calendar.next(.hour, after: next)
             }
             table[a].nextHour = next.start.microseconds
             if next.start.microseconds <= last { earliestClose = min(earliestClose, next.end.microseconds + lateness) }
         }
         if !dirty.isEmpty {
-            for d in dirty.sorted(by: { ($0.hourStart, $0.asset) < ($1.hourStart, $1.asset) }) {
-                out.append(figures(d.asset, calendar.hour(containing: Timestamp(microseconds: d.hourStart))))
-            }
-            dirty.removeAll()
+            emitDirty(into: &out)
         }
-        // Forget what is older than the horizon, once an hour.
-        let cutoff = watermark.microseconds - horizonUS
-        let (elapsed, overflow) = cutoff.subtractingReportingOverflow(prunedThrough)
-        if prunedThrough == .min || overflow || elapsed >= 3_600_000_000 {
-            for a in table.indices {
-                table[a].gasTotal.prune(before: cutoff)
-                table[a].gasRate.prune(before: cutoff)
-                table[a].waterTotal.prune(before: cutoff)
-                table[a].waterRate.prune(before: cutoff)
-            }
-            prunedThrough = cutoff
-        }
+        // Move what is older than the hot span to the archive, once an hour.
+        if cutoff > floor { migrate(before: cutoff) }
+        archive.note(watermark: watermark.microseconds)
     }
+
+    /// Old readings waiting beyond this many are merged at the next watermark.
+    static let coldBatch = 200_000
 
     /// Hands on every hour that has data, however recent (end of a replay).
     public mutating func finish(into out: inout [AssetHour]) {
+        mergeCold()
         advance(to: Timestamp(microseconds: Int64.max - settings.allowedLatenessUS - 7_200_000_000), into: &out)
     }
 
@@ -209,13 +284,13 @@ public struct AssetAggregator: Sendable {
         return out
     }
 
-    private func figures(_ id: String, _ span: WindowSpan) -> AssetHour {
+    func figures(_ id: String, _ span: WindowSpan) -> AssetHour {
         Self.figures(id, span, table[index[id]!], settings)
     }
 
     /// One asset's figures for one hour, from its series: the totalizer where consecutive
     /// totalizer readings cover the time, the rate elsewhere (that part `estimated`).
-    private static func figures(_ id: String, _ span: WindowSpan, _ a: AssetSeries, _ s: AggregationSettings) -> AssetHour {
+    static func figures(_ id: String, _ span: WindowSpan, _ a: AssetSeries, _ s: AggregationSettings) -> AssetHour {
         AssetHour(asset: id, hour: span,
                   gas: fluid(total: a.gasTotal, rate: a.gasRate, span, s),
                   water: fluid(total: a.waterTotal, rate: a.waterRate, span, s))

@@ -84,6 +84,11 @@ public struct EventRecord: Equatable, Sendable {
         case checkpointDamaged = "checkpoint_damaged"
         /// Recovery could not reach the full history: windows before a time are left as written.
         case recoveryIncomplete = "recovery_incomplete"
+        /// The history archive could not be opened: it was set aside and a new one begun.
+        case archiveDamaged = "archive_damaged"
+        /// The history archive was committed after the checkpoint recovery used: what it holds
+        /// beyond that checkpoint is recomputed.
+        case archiveAhead = "archive_ahead"
         /// An operator's alarm command, taken or refused: who and what.
         case alarmCommand = "alarm_command"
     }

@@ -76,6 +76,9 @@ extension TotalsAggregator {
         for id in unregistered.sorted() { w.string(id) }
         // Version 3.
         w.int(incompleteBefore)
+        // Version 4.
+        w.int(evictedHoursBefore)
+        w.int(evictedDaysBefore)
     }
 
     /// Restores the state a checkpoint saved.
@@ -115,5 +118,11 @@ extension TotalsAggregator {
         unregistered = []
         for _ in 0..<(try r.count()) { unregistered.insert(try r.string()) }
         incompleteBefore = r.version >= 3 ? try r.time(never: true) : .min
+        if r.version >= 4 {
+            evictedHoursBefore = try r.time(never: true)
+            evictedDaysBefore = try r.time(never: true)
+        }
+        loadedDays = []
+        clean = []
     }
 }

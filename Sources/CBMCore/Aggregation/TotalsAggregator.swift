@@ -9,10 +9,13 @@
 public struct TotalsAggregator: Sendable {
     public let settings: AggregationSettings
     public private(set) var factors: Factors
+    /// How far back figures are kept in memory (the hot span); older ones are in the archive.
     public let horizonUS: Int64
+    /// Where the figures and revision numbers of older windows are.
+    public let archive: HistoryArchive
     private(set) var hierarchy: AssetHierarchy
     private var register: AssetRegister { hierarchy.register }
-    private var calendar: WindowCalendar
+    var calendar: WindowCalendar
 
     /// One asset's figures over a window.
     struct Figures: Equatable, Sendable {
@@ -33,6 +36,14 @@ public struct TotalsAggregator: Sendable {
     var lastPrune = Int64.min
     var dataEnd = Int64.min
     var unregistered = Set<String>()
+    /// Hours before this have been moved to the archive (and days, and the revision numbers of
+    /// days and months, before `evictedDaysBefore`; those of hours before `evictedHoursBefore`).
+    var evictedHoursBefore = Int64.min
+    var evictedDaysBefore = Int64.min
+    /// Gas days whose figures were read back from the archive for a correction.
+    var loadedDays = Set<Int64>()
+    /// Archive rows read back and not changed since (not written again).
+    var clean = Set<RollupKey>()
     /// Windows that start before this are not written (their figures cannot be rebuilt whole:
     /// a recovery that could not reach the full history). `Int64.min`: every window is.
     public var incompleteBefore = Int64.min
@@ -45,12 +56,15 @@ public struct TotalsAggregator: Sendable {
         var asset: String
     }
 
-    public init(settings: AggregationSettings, factors: Factors, register: AssetRegister, horizonUS: Int64) {
-        self.init(settings: settings, factors: factors, hierarchy: AssetHierarchy(register), horizonUS: horizonUS)
+    public init(settings: AggregationSettings, factors: Factors, register: AssetRegister, horizonUS: Int64,
+                archive: HistoryArchive = .inMemory()) {
+        self.init(settings: settings, factors: factors, hierarchy: AssetHierarchy(register), horizonUS: horizonUS, archive: archive)
     }
 
-    public init(settings: AggregationSettings, factors: Factors, hierarchy: AssetHierarchy, horizonUS: Int64) {
+    public init(settings: AggregationSettings, factors: Factors, hierarchy: AssetHierarchy, horizonUS: Int64,
+                archive: HistoryArchive = .inMemory()) {
         self.settings = settings
+        self.archive = archive
         self.factors = factors
         self.hierarchy = hierarchy
         self.horizonUS = max(horizonUS, settings.allowedLatenessUS + 3_600_000_000)
@@ -78,7 +92,9 @@ public struct TotalsAggregator: Sendable {
 
     public mutating func receive(_ h: AssetHour) {
         let start = h.hour.start.microseconds
+        load(around: h.hour.start)
         hours[start, default: [:]][h.asset] = Figures(gas: h.gas, water: h.water)
+        clean.remove(RollupKey(table: .hours, start: start))
         if register[h.asset] == nil { unregistered.insert(h.asset) }
         if h.hour.end.microseconds > dataEnd { dataEnd = h.hour.end.microseconds }
         guard let nextHour = next[.hour], start < nextHour.start.microseconds else { return }
@@ -87,6 +103,7 @@ public struct TotalsAggregator: Sendable {
         let day = calendar.day(containing: h.hour.start)
         if let nextDay = next[.day], day.start < nextDay.start {
             days[day.start.microseconds, default: [:]][h.asset] = sumOfHours(asset: h.asset, in: day)
+            clean.remove(RollupKey(table: .days, start: day.start.microseconds))
             dirty.insert(Dirty(window: .day, start: day.start.microseconds, asset: h.asset))
             let month = calendar.month(containing: h.hour.start)
             if let nextMonth = next[.month], month.start < nextMonth.start {
@@ -107,11 +124,14 @@ public struct TotalsAggregator: Sendable {
         // Corrections go out when the watermark passes a multiple of the flush interval: at most
         // once an interval, and at points that do not depend on how the input was batched.
         let every = max(settings.flushIntervalUS, 1)
+        var flushed = false
         if lastFlush == .min || BatchCuts.floorDiv(watermark.microseconds, every) > BatchCuts.floorDiv(lastFlush, every) {
             flush(into: &out)
             lastFlush = watermark.microseconds
+            flushed = true
         }
-        if lastPrune == .min || watermark.microseconds - lastPrune >= 3_600_000_000 {
+        // Figures read back from the archive for corrections go back once those are out.
+        if lastPrune == .min || watermark.microseconds - lastPrune >= 3_600_000_000 || (flushed && !loadedDays.isEmpty) {
             prune(cutoff: watermark.microseconds - horizonUS)
             lastPrune = watermark.microseconds
         }
@@ -171,6 +191,7 @@ public struct TotalsAggregator: Sendable {
             revisions[r.key] = r.revision
             emitted.append(r)
         }
+        clean.remove(Self.revisionsKey(kind, span.start.microseconds))
         out += emitted
         if kind != .month { lastClosed[kind] = emitted }
     }
@@ -182,10 +203,12 @@ public struct TotalsAggregator: Sendable {
         for key in groups.keys.sorted(by: { ($0.start, $0.window.rawValue) < ($1.start, $1.window.rawValue) }) {
             guard settings.windows.contains(key.window), key.start >= incompleteBefore else { continue }
             let span = calendar.window(key.window, containing: Timestamp(microseconds: key.start))
+            load(around: span.start)
             var keep = Set<String>()
             for d in groups[key]! { keep.formUnion(hierarchy.affected(by: d.asset)) }
             // A window never written (late data from before the first one closed) is written whole.
             let whole = revisions[TotalsRecord.Key(window: key.window, start: span.start, scope: .all, id: "all")] == nil
+            clean.remove(Self.revisionsKey(key.window, key.start))
             for var r in records(key.window, span, figures(key.window, span)) where whole || keep.contains("\(r.scope.rawValue)/\(r.id)") {
                 r.revision = (revisions[r.key] ?? 0) + 1
                 revisions[r.key] = r.revision
@@ -203,21 +226,12 @@ public struct TotalsAggregator: Sendable {
         var start: Int64
     }
 
-    private mutating func prune(cutoff: Int64) {
-        let dayCut = min(calendar.day(containing: Timestamp(microseconds: cutoff)).start.microseconds,
-                         next[.day]?.start.microseconds ?? .min)
-        let monthCut = min(calendar.month(containing: Timestamp(microseconds: cutoff)).start.microseconds,
-                           next[.month]?.start.microseconds ?? .min)
-        hours = hours.filter { $0.key >= dayCut }
-        days = days.filter { $0.key >= monthCut }
-        revisions = revisions.filter { $0.key.start.microseconds >= monthCut }
-    }
 
     // MARK: figures
 
     /// Every asset's figures over a window: an hour as handed on; a day as the sum of its hours;
     /// a month as the sum of its days (closed days as stored, the open one from its hours).
-    private mutating func figures(_ kind: WindowKind, _ span: WindowSpan, open: [Int64: [String: Figures]] = [:]) -> [String: Figures] {
+    mutating func figures(_ kind: WindowKind, _ span: WindowSpan, open: [Int64: [String: Figures]] = [:]) -> [String: Figures] {
         switch kind {
         case .hour:
             return open[span.start.microseconds] ?? hours[span.start.microseconds] ?? [:]

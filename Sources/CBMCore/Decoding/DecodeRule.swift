@@ -94,15 +94,13 @@ public struct DecodeLimits: Sendable, Equatable {
     /// How far event time may be ahead of the receive time, in microseconds.
     public var maxFutureUS: Int64 = 5 * 60 * 1_000_000
     /// How far event time may be behind the receive time, in microseconds.
-    public var maxPastUS: Int64 = 30 * 86_400 * 1_000_000
+    public var maxPastUS: Int64 = 7 * 86_400 * 1_000_000
     /// Most (asset, measurement) series kept.
     public var maxSeries: Int = 100_000
     /// Whether readings of assets missing from the register are accepted.
     public var acceptUnknownAssets = false
     /// Most series of unregistered assets, when they are accepted.
     public var maxUnknownSeries: Int = 1_000
-    /// How far behind the watermark a reading may be (the aggregation horizon).
-    public var horizonUS: Int64 = 86_400 * 1_000_000
     /// How far a recording's receive time may jump ahead of the latest time seen before the next
     /// message must confirm it (a damaged line is rejected). Not applied to the daemon's own clock
     /// (live messages, and its journal read back).

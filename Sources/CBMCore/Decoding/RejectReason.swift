@@ -21,7 +21,7 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
     case noMeasurement(path: String, keys: [String])
     case tooManySeries(limit: Int)
     case tooManyUnknownSeries(limit: Int)
-    case beyondHorizon(path: String, behindUS: Int64, limitUS: Int64)
+    case timeBehindWatermark(path: String, behindUS: Int64, limitUS: Int64)
     /// A value outside its plausible bounds (`above`: over the maximum, else under the minimum).
     case implausibleValue(path: String, value: Double, unit: String, limit: Double, above: Bool, key: String)
     /// A totalizer whose change from the reading before it implies an impossible rate.
@@ -54,7 +54,7 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
         case .noMeasurement: return "no_measurement"
         case .tooManySeries: return "too_many_series"
         case .tooManyUnknownSeries: return "too_many_unknown_series"
-        case .beyondHorizon: return "beyond_horizon"
+        case .timeBehindWatermark: return "time_too_old"
         case .implausibleValue: return "implausible_value"
         case .implausibleIncrease: return "implausible_increase"
         case .implausibleStepBack: return "implausible_step_back"
@@ -100,8 +100,8 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
             return "no known measurement in \(path) (expected one of the keys: \(keys.joined(separator: ", ")))"
         case .tooManySeries(let limit):
             return "new series refused: \(limit) series already (limits.max_series)"
-        case .beyondHorizon(let path, let behind, let limit):
-            return "time at \(path) is \(Quantities.describe(microseconds: behind)) before the watermark, older than the windows kept for corrections (aggregation.horizon is \(Quantities.describe(microseconds: limit)))"
+        case .timeBehindWatermark(let path, let behind, let limit):
+            return "time at \(path) is \(Quantities.describe(microseconds: behind)) before the watermark (limits.max_past is \(Quantities.describe(microseconds: limit)))"
         case .tooManyUnknownSeries(let limit):
             return "new series of an unregistered asset refused: \(limit) such series already (unknown_assets.max_series)"
         case .implausibleValue(let path, let value, let unit, let limit, let above, let key):

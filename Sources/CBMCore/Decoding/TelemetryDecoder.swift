@@ -132,8 +132,8 @@ public struct TelemetryDecoder: Sendable {
         guard !text.isEmpty else { return out.reject(.emptyPayload) }
         guard let raw = DecimalNumber.parse(text) else { return out.reject(.notANumber(path: "payload", found: Self.excerpt(text))) }
         // Its time is the receive time: as far behind the watermark as any reading may be.
-        if watermark.microseconds > Int64.min, watermark - message.receivedAt > limits.horizonUS {
-            return out.reject(.beyondHorizon(path: "receive time", behindUS: watermark - message.receivedAt, limitUS: limits.horizonUS))
+        if watermark.microseconds > Int64.min, watermark - message.receivedAt > limits.maxPastUS {
+            return out.reject(.timeBehindWatermark(path: "receive time", behindUS: watermark - message.receivedAt, limitUS: limits.maxPastUS))
         }
         accept(raw, shown: text, path: "payload", mapping: mapping, asset: asset, time: message.receivedAt, into: &out)
     }
@@ -185,8 +185,10 @@ public struct TelemetryDecoder: Sendable {
         if -ahead > limits.maxPastUS {
             return out.reject(.timeTooOld(path: at(layout.timeKey), behindUS: -ahead, limitUS: limits.maxPastUS))
         }
-        if watermark.microseconds > Int64.min, watermark - time > limits.horizonUS {
-            return out.reject(.beyondHorizon(path: at(layout.timeKey), behindUS: watermark - time, limitUS: limits.horizonUS))
+        // A recording can hold a reading received long after its time and also long after the
+        // watermark: the same limit holds against the watermark.
+        if watermark.microseconds > Int64.min, watermark - time > limits.maxPastUS {
+            return out.reject(.timeBehindWatermark(path: at(layout.timeKey), behindUS: watermark - time, limitUS: limits.maxPastUS))
         }
         // Asset.
         var asset: String?

@@ -42,6 +42,7 @@ public struct PartitionStep: Sendable {
             if readingsToSink { actions.append(.readings(readings)) }
         case .watermark(let w):
             aggregator.advance(to: w, into: &hours)
+            events += aggregator.takeEvents()
             flush(into: &actions)
             actions.append(.rollup(.watermark(w)))
         case .snapshot(let t):
@@ -56,7 +57,11 @@ public struct PartitionStep: Sendable {
             aggregator.save(into: &w)
             actions.append(.rollup(.checkpoint(draft, state: w.bytes)))
         case .end(let ending):
-            if case .close = ending { aggregator.finish(into: &hours) }
+            switch ending {
+            case .close: aggregator.finish(into: &hours)
+            case .flush: aggregator.flushCorrections(into: &hours)
+            }
+            events += aggregator.takeEvents()
             flush(into: &actions)
             actions.append(.rollup(.ended(ending)))
         }

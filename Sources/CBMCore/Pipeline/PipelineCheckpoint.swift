@@ -4,7 +4,7 @@
 /// ``AlertEngine/save(into:)``, each beside its type in an `X+Checkpoint.swift`). The store
 /// around it (``CBMStorage/CheckpointStore``) adds only the framing and the checksum.
 ///
-///     "cbm-ingest checkpoint 3"  decoder  partition count  partition states…  totals+alerts
+///     "cbm-ingest checkpoint 4"  decoder  partition count  partition states…  totals+alerts
 ///
 /// Partition states are saved per asset, so a checkpoint restores into any partition count.
 public struct PipelineCheckpoint: Sendable, Equatable {
@@ -46,20 +46,24 @@ public struct PipelineCheckpoint: Sendable, Equatable {
         public var totals: TotalsAggregator
         public var alerts: AlertEngine
 
-        /// New states for these settings.
-        public init(_ s: PipelineSettings) {
+        /// The history archive the aggregators share.
+        public var archive: HistoryArchive { totals.archive }
+
+        /// New states for these settings, over `archive` (one in memory when nil).
+        public init(_ s: PipelineSettings, archive: HistoryArchive? = nil) {
             let a = s.aggregation
+            let archive = archive ?? .inMemory(maxPastUS: s.limits.maxPastUS)
             decoder = TelemetryDecoder(rules: s.rules, register: s.register, limits: s.limits)
-            partitions = (0..<s.partitions).map { _ in AssetAggregator(settings: a, horizonUS: a.horizonUS) }
-            totals = TotalsAggregator(settings: a, factors: s.factors, hierarchy: s.hierarchy, horizonUS: a.horizonUS)
+            partitions = (0..<s.partitions).map { AssetAggregator(settings: a, horizonUS: a.horizonUS, archive: archive, writer: $0) }
+            totals = TotalsAggregator(settings: a, factors: s.factors, hierarchy: s.hierarchy, horizonUS: a.horizonUS, archive: archive)
             alerts = AlertEngine(rules: s.alerts, hierarchy: s.hierarchy, maintenance: s.maintenance)
         }
     }
 
-    /// Restores an encoded state (of this version or the two before) into the steps made from
+    /// Restores an encoded state (of this version or the three before) into the steps made from
     /// `settings`.
-    public static func restore(_ state: [UInt8], settings: PipelineSettings) throws(RestoreError) -> State {
-        var restored = State(settings)
+    public static func restore(_ state: [UInt8], settings: PipelineSettings, archive: HistoryArchive? = nil) throws(RestoreError) -> State {
+        var restored = State(settings, archive: archive)
         let count = settings.partitions
         do {
             var first = BinaryReader(state)
@@ -67,6 +71,7 @@ public struct PipelineCheckpoint: Sendable, Equatable {
             switch try first.string() {
             case "cbm-ingest checkpoint 1": version = 1
             case "cbm-ingest checkpoint 2": version = 2
+            case "cbm-ingest checkpoint 3": version = 3
             case Self.header: version = BinaryReader.currentVersion
             default: throw RestoreError(description: "unknown checkpoint version")
             }

@@ -28,9 +28,10 @@ public struct AggregationSettings: Sendable, Equatable {
     public var integration: Integration = .trapezoid
     /// How often closed windows and corrections are written.
     public var flushIntervalUS: Int64 = 10 * 1_000_000
-    /// How far behind the watermark readings are still taken, as corrections of closed windows;
-    /// older ones are rejected. Memory grows with it: the readings of this span are kept.
-    public var horizonUS: Int64 = 86_400 * 1_000_000
+    /// How far behind the watermark readings are kept in memory (the hot span); older ones are
+    /// in the history archive. A tuning knob, not a limit: any reading within `limits.max_past`
+    /// is taken. Memory grows with it and with the number of series, not with `max_past`.
+    public var horizonUS: Int64 = 2 * 3_600_000_000
 
     public init() {}
 }

@@ -188,8 +188,10 @@ struct RawAggregation: RawSection {
     var integration: String?
     var flushInterval: String?
     var horizon: String?
+    var hotSpan: String?
     enum Keys: String, CodingKey, CaseIterable {
         case timezone, windows, basis, integration, horizon
+        case hotSpan = "hot_span"
         case dayStart = "day_start"
         case allowedLateness = "allowed_lateness"
         case maxGap = "max_gap"

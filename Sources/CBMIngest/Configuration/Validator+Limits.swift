@@ -36,9 +36,16 @@ extension Validator {
         a.allowedLatenessUS = duration(raw?.allowedLateness, path / "allowed_lateness", default: a.allowedLatenessUS)
         a.maxGapUS = duration(raw?.maxGap, path / "max_gap", default: a.maxGapUS)
         a.flushIntervalUS = duration(raw?.flushInterval, path / "flush_interval", default: a.flushIntervalUS)
-        a.horizonUS = duration(raw?.horizon, path / "horizon", default: a.horizonUS)
+        // The in-memory span: a tuning knob (older readings are in the history archive). Its old
+        // name, `horizon`, was also a limit on what was accepted; it no longer is.
+        if raw?.horizon != nil {
+            warning(path / "horizon", "no longer limits what is accepted (limits.max_past does): it is read as aggregation.hot_span, "
+                + "the span of readings kept in memory")
+        }
+        let hotKey = raw?.hotSpan != nil || raw?.horizon == nil ? "hot_span" : "horizon"
+        a.horizonUS = duration(raw?.hotSpan ?? raw?.horizon, path / hotKey, default: a.horizonUS)
         if a.horizonUS < a.allowedLatenessUS + 3_600_000_000 {
-            problem(path / "horizon", "must be at least allowed_lateness plus 1h (corrections of the last closed hour)")
+            problem(path / hotKey, "must be at least allowed_lateness plus 1h (corrections of the last closed hour)")
         }
         if let i = raw?.integration {
             if let v = Integration(rawValue: i) { a.integration = v } else {

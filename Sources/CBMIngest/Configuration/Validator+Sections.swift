@@ -16,7 +16,6 @@ extension Validator {
         let unknown = raw.unknownAssets
         limits.acceptUnknownAssets = bool(unknown?.accept, root / "unknown_assets" / "accept", default: false)
         limits.maxUnknownSeries = integer(unknown?.maxSeries, root / "unknown_assets" / "max_series", default: 1_000, range: 0...10_000_000)
-        limits.horizonUS = aggregation.horizonUS
         let (register, source) = register(raw.assets, root / "assets", acceptUnknown: limits.acceptUnknownAssets)
         var factors = Factors()
         factors.coalKgcePerM3 = positive(raw.factors?.coalKgcePerM3, root / "factors" / "coal_kgce_per_m3", default: factors.coalKgcePerM3)
@@ -55,10 +54,6 @@ extension Validator {
     /// aggregation refuses; a broker that queues longer than readings are taken for.
     mutating func warnAboutAge(_ c: Configuration, _ root: ConfigPath) {
         let d = Quantities.describe(microseconds:)
-        if c.aggregation.horizonUS < c.limits.maxPastUS {
-            warning(root / "aggregation" / "horizon", "\(d(c.aggregation.horizonUS)) is shorter than limits.max_past (\(d(c.limits.maxPastUS))): "
-                + "readings older than the horizon are rejected (beyond_horizon) although max_past would take them")
-        }
         let expiryUS = Int64(c.broker.sessionExpirySeconds) * 1_000_000
         if c.broker.protocolVersion == .v5, c.broker.persistentSession, c.limits.maxPastUS < expiryUS {
             warning(root / "limits" / "max_past", "\(d(c.limits.maxPastUS)) is shorter than broker.session_expiry (\(d(expiryUS))): "

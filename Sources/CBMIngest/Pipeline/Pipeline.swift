@@ -23,6 +23,9 @@ public final class Pipeline: Sendable {
     let rollup: Stage<RollupCoordinator.Input, RollupCoordinator>
     let sinkStage: Stage<SinkItem, FileSink>
     let counters = Counters()
+    /// The history archive the aggregators share: what each stage wrote before a checkpoint
+    /// barrier is sealed as it passes it, and committed once the checkpoint is written.
+    public let archive: HistoryArchive
     private let pending = Pending()
 
     /// What waits for the roll-up: reloads on their way to the sink, oldest first (the sink takes
@@ -76,6 +79,8 @@ public final class Pipeline: Sendable {
         let counters = self.counters
         let state = state ?? PipelineCheckpoint.State(settings)
         let pending = self.pending
+        let archive = state.archive
+        self.archive = archive
 
         let sinkStage = Stage<SinkItem, FileSink>(label: "cbm-ingest.sink", capacity: 64, batch: 16, synchronous: synchronous,
                                                   state: sink) { sink, items in
@@ -113,7 +118,9 @@ public final class Pipeline: Sendable {
                 case .probe(let id): sinkStage.submit(.probe(id))
                 case .reconfigured:
                     if let c = pending.reloads.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { sinkStage.submit(.reconfigure(c)) }
-                case .checkpoint(let c): sinkStage.submit(.checkpoint(c))
+                case .checkpoint(let c):
+                    archive.seal(writer: HistoryArchive.rollupWriter, sequence: c.sequence)
+                    sinkStage.submit(.checkpoint(c))
                 case .answer(let ticket, let text):
                     pending.replies.withLock { $0.waiting.removeValue(forKey: ticket) }?(text)
                 }
@@ -134,7 +141,9 @@ public final class Pipeline: Sendable {
                         switch a {
                         case .readings(let r): sinkStage.submit(.output(.readings(r)))
                         case .events(let e): sinkStage.submit(.output(.events(e)))
-                        case .rollup(let out): rollup.submit(.fromPartition(i, out))
+                        case .rollup(let out):
+                            if case .checkpoint(let draft, _) = out { archive.seal(writer: i, sequence: draft.sequence) }
+                            rollup.submit(.fromPartition(i, out))
                         }
                     }
                     actions.removeAll(keepingCapacity: true)

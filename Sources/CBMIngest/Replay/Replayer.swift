@@ -43,9 +43,17 @@ public struct Replayer {
         let clock = Atomic<Int64>(0)
         let sink = FileSink(configuration: configuration, now: { Timestamp(microseconds: clock.load(ordering: .relaxed)) }, logger: logger)
         let raised = Mutex<[String: Int]>([:])
+        // Old readings go through the same history archive as the daemon's: one of its own, in a
+        // scratch directory removed at the end (a replay needs no crash consistency).
+        let scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent("cbm-ingest-replay-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try SafeFiles.makeDirectory(scratch, mode: 0o700)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let backend = try SQLiteArchive(path: (scratch as NSString).appendingPathComponent("history.sqlite"), durable: false)
+        let archive = HistoryArchive(backend: backend, maxPastUS: configuration.limits.maxPastUS, autocommit: 50_000)
         // The replay's clock (file names, latest.json) is the watermark: what rejected lines say of
         // the time never moves it.
-        let pipeline = Pipeline(configuration: configuration, sink: sink, synchronous: true, onAlarms: { records in
+        let pipeline = Pipeline(configuration: configuration, sink: sink, synchronous: true,
+                                state: PipelineCheckpoint.State(configuration.pipelineSettings, archive: archive), onAlarms: { records in
             raised.withLock { counts in
                 for r in records where r.state == .active && !r.message.contains("expired") && !r.acknowledged { counts[r.rule, default: 0] += 1 }
             }

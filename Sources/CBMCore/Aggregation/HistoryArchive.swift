@@ -1,0 +1,417 @@
+import Synchronization
+
+/// One series: an asset's volume measurement (gas or water, totalizer or rate).
+public struct SeriesKey: Hashable, Sendable {
+    public var asset: String
+    /// ``AssetAggregator/seriesCode(_:)``: 0 gas total, 1 gas rate, 2 water total, 3 water rate.
+    public var code: UInt8
+
+    public init(asset: String, code: UInt8) {
+        self.asset = asset
+        self.code = code
+    }
+}
+
+/// The readings of one series in one storage hour (a UTC hour: `[hour, hour + 1 h)`), ascending
+/// and unique, and their encoding: a count, each time as the microseconds after the one before
+/// (the first after the hour's start) in a variable-length integer, each value as its 8 bytes.
+/// At one reading a minute that is 12 bytes a reading.
+public struct ReadingBlock: Sendable, Equatable {
+    public var times: [Int64] = []
+    public var values: [Double] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { times.isEmpty }
+
+    /// The storage hour of a time.
+    @inline(__always)
+    public static func hour(of t: Int64) -> Int64 {
+        let h: Int64 = 3_600_000_000
+        return t >= 0 ? t / h * h : (t - h + 1) / h * h
+    }
+
+    public func encoded(hour: Int64) -> [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(2 + times.count * 13)
+        Self.varint(UInt64(times.count), into: &b)
+        var last = hour
+        for (t, v) in zip(times, values) {
+            Self.varint(UInt64(t - last), into: &b)
+            last = t
+            var x = v.bitPattern
+            for _ in 0..<8 {
+                b.append(UInt8(truncatingIfNeeded: x))
+                x >>= 8
+            }
+        }
+        return b
+    }
+
+    /// Decodes a block; nil when the bytes are not one (a damaged archive row).
+    public static func decode(_ b: [UInt8], hour: Int64) -> ReadingBlock? {
+        var p = 0
+        func varint() -> UInt64? {
+            var x: UInt64 = 0, shift: UInt64 = 0
+            while p < b.count, shift < 64 {
+                let byte = b[p]
+                p += 1
+                x |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return x }
+                shift += 7
+            }
+            return nil
+        }
+        guard let n = varint(), n <= UInt64(b.count) else { return nil }
+        var block = ReadingBlock()
+        block.times.reserveCapacity(Int(n))
+        block.values.reserveCapacity(Int(n))
+        var last = hour
+        for _ in 0..<n {
+            guard let d = varint(), d < 3_600_000_000, p + 8 <= b.count else { return nil }
+            let t = last + Int64(d)
+            guard t < hour + 3_600_000_000, block.times.isEmpty || t > last else { return nil }
+            var x: UInt64 = 0
+            for i in 0..<8 { x |= UInt64(b[p + i]) << (8 * UInt64(i)) }
+            p += 8
+            block.times.append(t)
+            block.values.append(Double(bitPattern: x))
+            last = t
+        }
+        return p == b.count ? block : nil
+    }
+
+    static func varint(_ v: UInt64, into b: inout [UInt8]) {
+        var x = v
+        while x >= 0x80 {
+            b.append(UInt8(x & 0x7F) | 0x80)
+            x >>= 7
+        }
+        b.append(UInt8(x))
+    }
+}
+
+/// What the roll-up keeps in the archive: the figures of every asset for a closed hour or gas
+/// day, and the revision numbers written for a window.
+public struct RollupKey: Hashable, Sendable {
+    public enum Table: UInt8, Sendable { case hours = 0, days = 1, revisions = 2 }
+    public var table: Table
+    /// For revisions: the window kind's index in ``WindowKind/allCases``; 0 otherwise.
+    public var window: UInt8
+    public var start: Int64
+
+    public init(table: Table, window: UInt8 = 0, start: Int64) {
+        self.table = table
+        self.window = window
+        self.start = start
+    }
+}
+
+/// The durable half of the archive: what has been committed. Implemented by SQLite
+/// (`CBMStorage.SQLiteArchive`) and, for tests and runs that need nothing on disk, by
+/// ``MemoryArchiveBackend``. Reads may come from several threads at once.
+public protocol ArchiveBackend: Sendable {
+    /// The committed block of a series' storage hour.
+    func block(_ series: SeriesKey, hour: Int64) -> [UInt8]?
+    /// The committed blocks of a series with hours in `from...through`, ascending.
+    func blocks(_ series: SeriesKey, from: Int64, through: Int64) -> [(hour: Int64, bytes: [UInt8])]
+    /// The latest committed block of a series before `hour`.
+    func block(_ series: SeriesKey, before hour: Int64) -> (hour: Int64, bytes: [UInt8])?
+    /// The earliest committed block of a series after `hour`.
+    func block(_ series: SeriesKey, after hour: Int64) -> (hour: Int64, bytes: [UInt8])?
+    /// A committed roll-up row.
+    func rollup(_ key: RollupKey) -> [UInt8]?
+    /// Writes a batch in one transaction (all of it or nothing), with the journal sequence the
+    /// state it belongs to reflects, and drops what is older than the cut-offs.
+    func commit(_ batch: ArchiveBatch) throws
+    /// The sequence of the last commit (0: none).
+    func committedSequence() -> UInt64
+    /// The blocks committed with a sequence above `sequence` (after a recovery that had to go
+    /// back to an older checkpoint).
+    func blocks(committedAfter sequence: UInt64) -> [(series: SeriesKey, hour: Int64)]
+    /// Deletes everything (a recovery that rebuilds the state from the journal's beginning).
+    func reset() throws
+}
+
+/// One commit: blocks and roll-up rows to write (an empty value deletes), the sequence, and the
+/// cut-offs before which blocks and roll-up rows are dropped.
+public struct ArchiveBatch: Sendable {
+    public var blocks: [SeriesKey: [Int64: [UInt8]]] = [:]
+    public var rollups: [RollupKey: [UInt8]] = [:]
+    public var sequence: UInt64?
+    public var blocksBefore: Int64?
+    public var rollupsBefore: Int64?
+
+    public var isEmpty: Bool { blocks.isEmpty && rollups.isEmpty }
+    var entries = 0
+
+    mutating func merge(_ o: ArchiveBatch) {
+        for (s, hours) in o.blocks { blocks[s, default: [:]].merge(hours) { _, new in new } }
+        rollups.merge(o.rollups) { _, new in new }
+        entries += o.entries
+    }
+}
+
+/// The history archive (DESIGN §3.6): the readings of each series older than the in-memory span,
+/// in blocks of one storage hour, and the roll-up's hourly and daily figures and revision numbers
+/// older than its own, so that a reading of any age up to `limits.max_past` is placed between its
+/// true neighbours, a duplicate of it is still recognised, and every window it changes is
+/// recomputed exactly.
+///
+/// Writes go to an overlay in memory and reach the backend only in commits that match the
+/// checkpoints: each writer (a partition, the roll-up) ``seal(writer:sequence:)``s what it wrote
+/// before a checkpoint barrier as it passes it, and once the checkpoint is on disk
+/// ``commit(through:)`` writes everything sealed up to it in one transaction, with its
+/// sequence. So the archive on disk always matches a checkpoint: the current one, or (after a
+/// crash between the checkpoint file and the commit) the one before it, which recovery then
+/// uses. Reads see the overlay first. Without checkpoints (a replay), what is written is
+/// committed whenever the overlay holds `autocommit` entries.
+public final class HistoryArchive: Sendable {
+    public let backend: any ArchiveBackend
+    /// How long readings are accepted after their time (`limits.max_past`): blocks are kept a day
+    /// longer, roll-up rows a month and a day longer (a month's figures are its days').
+    public let maxPastUS: Int64
+    private let autocommit: Int?
+    private let state = Mutex(Overlay())
+    private let committing = Mutex(())
+    /// The writer number of the roll-up (partitions are 0, 1, …).
+    public static let rollupWriter = -1
+
+    struct Overlay {
+        var open: [Int: ArchiveBatch] = [:]
+        var sealed: [ArchiveBatch] = []
+        var watermark = Int64.min
+        var autoSequence: UInt64 = 0
+    }
+
+    public init(backend: any ArchiveBackend, maxPastUS: Int64, autocommit: Int? = nil) {
+        self.backend = backend
+        self.maxPastUS = maxPastUS
+        self.autocommit = autocommit
+    }
+
+    /// An archive in memory (tests, and runs that keep nothing), committed as it goes.
+    public static func inMemory(maxPastUS: Int64 = 7 * 86_400_000_000) -> HistoryArchive {
+        HistoryArchive(backend: MemoryArchiveBackend(), maxPastUS: maxPastUS, autocommit: 50_000)
+    }
+
+    /// The oldest hour start whose windows are recomputed (older ones have lost readings to
+    /// pruning): `max_past` before the watermark, and a day more.
+    public func recomputableFrom(watermark: Int64) -> Int64 {
+        watermark == .min ? .min : watermark - maxPastUS - 86_400_000_000
+    }
+
+    // MARK: reads
+
+    public func block(_ series: SeriesKey, hour: Int64) -> ReadingBlock? {
+        let cached: [UInt8]?? = state.withLock { o in
+            for g in o.open.values { if let b = g.blocks[series]?[hour] { return .some(b) } }
+            for g in o.sealed.reversed() { if let b = g.blocks[series]?[hour] { return .some(b) } }
+            return .none
+        }
+        let bytes = cached ?? backend.block(series, hour: hour)
+        guard let bytes, !bytes.isEmpty else { return nil }
+        return ReadingBlock.decode(bytes, hour: hour)
+    }
+
+    /// The blocks of a series with hours in `from...through`, ascending.
+    public func blocks(_ series: SeriesKey, from: Int64, through: Int64) -> [(hour: Int64, block: ReadingBlock)] {
+        var found: [Int64: [UInt8]] = [:]
+        for (h, b) in backend.blocks(series, from: from, through: through) { found[h] = b }
+        state.withLock { o in
+            for g in o.sealed { for (h, b) in g.blocks[series] ?? [:] where h >= from && h <= through { found[h] = b } }
+            for g in o.open.values { for (h, b) in g.blocks[series] ?? [:] where h >= from && h <= through { found[h] = b } }
+        }
+        return found.keys.sorted().compactMap { h in
+            guard let bytes = found[h], !bytes.isEmpty, let b = ReadingBlock.decode(bytes, hour: h) else { return nil }
+            return (h, b)
+        }
+    }
+
+    /// The nearest non-empty block of a series before (`before: true`) or after `hour`.
+    public func neighbour(_ series: SeriesKey, of hour: Int64, before: Bool) -> (hour: Int64, block: ReadingBlock)? {
+        // The overlay's nearest, then the backend's; the overlay wins where both have an hour (an
+        // empty overlay entry is a deletion: look further).
+        var overlay: [Int64: [UInt8]] = [:]
+        state.withLock { o in
+            for g in o.sealed { for (h, b) in g.blocks[series] ?? [:] where before ? h < hour : h > hour { overlay[h] = b } }
+            for g in o.open.values { for (h, b) in g.blocks[series] ?? [:] where before ? h < hour : h > hour { overlay[h] = b } }
+        }
+        var from = hour
+        while true {
+            let stored = before ? backend.block(series, before: from) : backend.block(series, after: from)
+            let candidates = overlay.filter { before ? $0.key < from : $0.key > from }
+            let nearestOverlay = before ? candidates.keys.max() : candidates.keys.min()
+            let pick: (Int64, [UInt8])?
+            switch (stored, nearestOverlay) {
+            case (nil, nil): return nil
+            case (let s?, nil): pick = overlay[s.hour] != nil ? (s.hour, overlay[s.hour]!) : (s.hour, s.bytes)
+            case (nil, let h?): pick = (h, overlay[h]!)
+            case (let s?, let h?):
+                let h2 = before ? max(s.hour, h) : min(s.hour, h)
+                pick = (h2, overlay[h2] ?? s.bytes)
+            }
+            guard let (h, bytes) = pick else { return nil }
+            if !bytes.isEmpty, let b = ReadingBlock.decode(bytes, hour: h), !b.isEmpty { return (h, b) }
+            from = h
+        }
+    }
+
+    public func rollup(_ key: RollupKey) -> [UInt8]? {
+        let cached: [UInt8]?? = state.withLock { o in
+            for g in o.open.values { if let b = g.rollups[key] { return .some(b) } }
+            for g in o.sealed.reversed() { if let b = g.rollups[key] { return .some(b) } }
+            return .none
+        }
+        let bytes = cached ?? backend.rollup(key)
+        guard let bytes, !bytes.isEmpty else { return nil }
+        return bytes
+    }
+
+    // MARK: writes
+
+    public func put(_ series: SeriesKey, hour: Int64, _ block: ReadingBlock, writer: Int) {
+        let bytes = block.isEmpty ? [] : block.encoded(hour: hour)
+        let full = state.withLock { o -> Bool in
+            o.open[writer, default: ArchiveBatch()].blocks[series, default: [:]][hour] = bytes
+            o.open[writer]!.entries += 1
+            return autocommit.map { limit in o.open.values.reduce(0) { $0 + $1.entries } >= limit } ?? false
+        }
+        if full { commitAll() }
+    }
+
+    public func put(_ key: RollupKey, _ bytes: [UInt8], writer: Int) {
+        let full = state.withLock { o -> Bool in
+            o.open[writer, default: ArchiveBatch()].rollups[key] = bytes
+            o.open[writer]!.entries += 1
+            return autocommit.map { limit in o.open.values.reduce(0) { $0 + $1.entries } >= limit } ?? false
+        }
+        if full { commitAll() }
+    }
+
+    /// Hears how far a writer's watermark has come (for pruning).
+    public func note(watermark: Int64) {
+        state.withLock { o in if watermark > o.watermark { o.watermark = watermark } }
+    }
+
+    /// Seals what `writer` wrote before the checkpoint barrier it is passing.
+    public func seal(writer: Int, sequence: UInt64) {
+        state.withLock { o in
+            var g = o.open.removeValue(forKey: writer) ?? ArchiveBatch()
+            g.sequence = sequence
+            o.sealed.append(g)
+        }
+    }
+
+    /// Writes what was sealed at barriers up to `sequence` in one transaction, marked with it.
+    public func commit(through sequence: UInt64) throws {
+        try committing.withLock { _ in
+            let (batch, count) = state.withLock { o -> (ArchiveBatch, Int) in
+                var batch = ArchiveBatch()
+                var n = 0
+                for g in o.sealed {
+                    guard let s = g.sequence, s <= sequence else { break }
+                    batch.merge(g)
+                    n += 1
+                }
+                batch.sequence = sequence
+                if o.watermark > Int64.min / 2 {
+                    batch.blocksBefore = o.watermark - maxPastUS - 2 * 86_400_000_000
+                    batch.rollupsBefore = o.watermark - maxPastUS - 34 * 86_400_000_000
+                }
+                return (batch, n)
+            }
+            try backend.commit(batch)
+            state.withLock { o in o.sealed.removeFirst(min(count, o.sealed.count)) }
+        }
+    }
+
+    /// Commits everything written so far (a replay, or the end of a run).
+    public func commitAll() {
+        state.withLock { o in
+            o.autoSequence += 1
+            for w in o.open.keys.sorted() { o.sealed.append(o.open.removeValue(forKey: w)!) }
+        }
+        try? committing.withLock { _ in
+            let (batch, count) = state.withLock { o -> (ArchiveBatch, Int) in
+                var batch = ArchiveBatch()
+                for g in o.sealed { batch.merge(g) }
+                if o.watermark > Int64.min / 2 {
+                    batch.blocksBefore = o.watermark - maxPastUS - 2 * 86_400_000_000
+                    batch.rollupsBefore = o.watermark - maxPastUS - 34 * 86_400_000_000
+                }
+                return (batch, o.sealed.count)
+            }
+            try backend.commit(batch)
+            state.withLock { o in o.sealed.removeFirst(min(count, o.sealed.count)) }
+        }
+    }
+
+    /// Entries written and not yet committed (for tests and status).
+    public var pendingEntries: Int {
+        state.withLock { o in o.open.values.reduce(0) { $0 + $1.entries } + o.sealed.reduce(0) { $0 + $1.entries } }
+    }
+}
+
+/// An archive backend in memory.
+public final class MemoryArchiveBackend: ArchiveBackend {
+    struct Store {
+        var blocks: [SeriesKey: [Int64: (bytes: [UInt8], sequence: UInt64)]] = [:]
+        var rollups: [RollupKey: [UInt8]] = [:]
+        var sequence: UInt64 = 0
+    }
+    private let store = Mutex(Store())
+
+    public init() {}
+
+    public func block(_ series: SeriesKey, hour: Int64) -> [UInt8]? { store.withLock { $0.blocks[series]?[hour]?.bytes } }
+
+    public func blocks(_ series: SeriesKey, from: Int64, through: Int64) -> [(hour: Int64, bytes: [UInt8])] {
+        store.withLock { s in
+            (s.blocks[series] ?? [:]).filter { $0.key >= from && $0.key <= through }.sorted { $0.key < $1.key }.map { ($0.key, $0.value.bytes) }
+        }
+    }
+
+    public func block(_ series: SeriesKey, before hour: Int64) -> (hour: Int64, bytes: [UInt8])? {
+        store.withLock { s in
+            guard let h = (s.blocks[series] ?? [:]).keys.filter({ $0 < hour }).max() else { return nil }
+            return (h, s.blocks[series]![h]!.bytes)
+        }
+    }
+
+    public func block(_ series: SeriesKey, after hour: Int64) -> (hour: Int64, bytes: [UInt8])? {
+        store.withLock { s in
+            guard let h = (s.blocks[series] ?? [:]).keys.filter({ $0 > hour }).min() else { return nil }
+            return (h, s.blocks[series]![h]!.bytes)
+        }
+    }
+
+    public func rollup(_ key: RollupKey) -> [UInt8]? { store.withLock { $0.rollups[key] } }
+
+    public func commit(_ batch: ArchiveBatch) throws {
+        store.withLock { s in
+            let sequence = batch.sequence ?? s.sequence
+            for (series, hours) in batch.blocks {
+                for (h, b) in hours {
+                    if b.isEmpty { s.blocks[series]?[h] = nil } else { s.blocks[series, default: [:]][h] = (b, sequence) }
+                }
+            }
+            for (k, b) in batch.rollups { s.rollups[k] = b.isEmpty ? nil : b }
+            if let cut = batch.blocksBefore {
+                for series in s.blocks.keys { s.blocks[series] = s.blocks[series]!.filter { $0.key >= cut } }
+            }
+            if let cut = batch.rollupsBefore { s.rollups = s.rollups.filter { $0.key.start >= cut } }
+            if let q = batch.sequence { s.sequence = q }
+        }
+    }
+
+    public func committedSequence() -> UInt64 { store.withLock { $0.sequence } }
+
+    public func reset() throws { store.withLock { $0 = Store() } }
+
+    public func blocks(committedAfter sequence: UInt64) -> [(series: SeriesKey, hour: Int64)] {
+        store.withLock { s in
+            s.blocks.flatMap { series, hours in hours.filter { $0.value.sequence > sequence }.map { (series, $0.key) } }
+        }
+    }
+}

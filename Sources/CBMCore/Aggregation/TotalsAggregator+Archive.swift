@@ -1,0 +1,151 @@
+/// The roll-up's archive tier: closed hours, gas days and revision numbers older than the hot
+/// span go to the ``HistoryArchive`` (one row per hour, per day, per window's revisions), and come
+/// back for as long as a correction needs them.
+extension TotalsAggregator {
+    static func revisionsKey(_ kind: WindowKind, _ start: Int64) -> RollupKey {
+        RollupKey(table: .revisions, window: UInt8(WindowKind.allCases.firstIndex(of: kind)!), start: start)
+    }
+
+    /// Reads back from the archive what a correction of the hour at `t` needs, when it is older
+    /// than what is in memory: the hours of its gas day, the days of its month, and the revision
+    /// numbers of its hour, day and month.
+    mutating func load(around t: Timestamp) {
+        guard t.microseconds < evictedHoursBefore || t.microseconds < evictedDaysBefore else { return }
+        let day = calendar.day(containing: t)
+        guard loadedDays.insert(day.start.microseconds).inserted else { return }
+        var h = calendar.hour(containing: day.start)
+        while h.start < day.end {
+            loadRevisions(.hour, h.start.microseconds)
+            let key = RollupKey(table: .hours, start: h.start.microseconds)
+            if hours[key.start] == nil, let bytes = archive.rollup(key), let figs = Self.decodeFigures(bytes) {
+                hours[key.start] = figs
+                clean.insert(key)
+            }
+            h = calendar.next(.hour, after: h)
+        }
+        let month = calendar.month(containing: t)
+        var d = calendar.day(containing: month.start)
+        while d.start < month.end {
+            let key = RollupKey(table: .days, start: d.start.microseconds)
+            if days[key.start] == nil, let bytes = archive.rollup(key), let figs = Self.decodeFigures(bytes) {
+                days[key.start] = figs
+                clean.insert(key)
+            }
+            d = calendar.next(.day, after: d)
+        }
+        loadRevisions(.day, day.start.microseconds)
+        loadRevisions(.month, month.start.microseconds)
+    }
+
+    private mutating func loadRevisions(_ kind: WindowKind, _ start: Int64) {
+        let key = Self.revisionsKey(kind, start)
+        guard let bytes = archive.rollup(key) else { return }
+        var fresh = true
+        for (k, revision) in Self.decodeRevisions(bytes, kind, start) {
+            if let have = revisions[k] {
+                fresh = false
+                if have >= revision { continue }
+            }
+            revisions[k] = revision
+        }
+        if fresh { clean.insert(key) }
+    }
+
+    /// Moves to the archive the hours before the gas day that holds `cutoff` (or the next to
+    /// close), the days before its month, and the revision numbers of those windows.
+    mutating func prune(cutoff: Int64) {
+        let dayCut = min(calendar.day(containing: Timestamp(microseconds: cutoff)).start.microseconds,
+                         next[.day]?.start.microseconds ?? .min)
+        let monthCut = min(calendar.month(containing: Timestamp(microseconds: cutoff)).start.microseconds,
+                           next[.month]?.start.microseconds ?? .min)
+        let writer = HistoryArchive.rollupWriter
+        for (start, figs) in hours where start < dayCut {
+            let key = RollupKey(table: .hours, start: start)
+            if clean.remove(key) == nil { archive.put(key, Self.encode(figs), writer: writer) }
+        }
+        hours = hours.filter { $0.key >= dayCut }
+        for (start, figs) in days where start < monthCut {
+            let key = RollupKey(table: .days, start: start)
+            if clean.remove(key) == nil { archive.put(key, Self.encode(figs), writer: writer) }
+        }
+        days = days.filter { $0.key >= monthCut }
+        var groups: [RollupKey: [(TotalsRecord.Key, Int)]] = [:]
+        var kept: [TotalsRecord.Key: Int] = [:]
+        for (k, revision) in revisions {
+            let s = k.start.microseconds
+            if k.window == .hour ? s < dayCut : s < monthCut {
+                groups[Self.revisionsKey(k.window, s), default: []].append((k, revision))
+            } else {
+                kept[k] = revision
+            }
+        }
+        revisions = kept
+        for (key, entries) in groups where clean.remove(key) == nil {
+            // Merge with what the archive has (numbers raised after a crash come without it).
+            var merged: [TotalsRecord.Key: Int] = [:]
+            if let kind = WindowKind.allCases.indices.contains(Int(key.window)) ? WindowKind.allCases[Int(key.window)] : nil,
+               let bytes = archive.rollup(key) {
+                for (k, r) in Self.decodeRevisions(bytes, kind, key.start) { merged[k] = r }
+            }
+            for (k, r) in entries where merged[k, default: 0] < r { merged[k] = r }
+            archive.put(key, Self.encode(merged), writer: writer)
+        }
+        clean.removeAll()
+        loadedDays.removeAll()
+        evictedHoursBefore = max(evictedHoursBefore, dayCut)
+        evictedDaysBefore = max(evictedDaysBefore, monthCut)
+    }
+
+    // MARK: rows
+
+    static func encode(_ figs: [String: Figures]) -> [UInt8] {
+        var w = BinaryWriter()
+        w.int(figs.count)
+        for id in figs.keys.sorted() {
+            w.string(id)
+            figs[id]!.gas.save(into: &w)
+            figs[id]!.water.save(into: &w)
+        }
+        return w.bytes
+    }
+
+    static func decodeFigures(_ bytes: [UInt8]) -> [String: Figures]? {
+        var r = BinaryReader(bytes)
+        var out: [String: Figures] = [:]
+        do {
+            for _ in 0..<(try r.count()) {
+                let id = try r.string()
+                out[id] = Figures(gas: try FluidTotals.restore(from: &r), water: try FluidTotals.restore(from: &r))
+            }
+        } catch {
+            return nil
+        }
+        return out
+    }
+
+    static func encode(_ revisions: [TotalsRecord.Key: Int]) -> [UInt8] {
+        var w = BinaryWriter()
+        w.int(revisions.count)
+        for (k, r) in revisions.sorted(by: { $0.key < $1.key }) {
+            w.string(k.scope.rawValue)
+            w.string(k.id)
+            w.int(r)
+        }
+        return w.bytes
+    }
+
+    static func decodeRevisions(_ bytes: [UInt8], _ kind: WindowKind, _ start: Int64) -> [(TotalsRecord.Key, Int)] {
+        var r = BinaryReader(bytes)
+        var out: [(TotalsRecord.Key, Int)] = []
+        do {
+            for _ in 0..<(try r.count()) {
+                guard let scope = TotalsRecord.Scope(rawValue: try r.string()) else { return out }
+                let id = try r.string()
+                out.append((TotalsRecord.Key(window: kind, start: Timestamp(microseconds: start), scope: scope, id: id), Int(try r.amount())))
+            }
+        } catch {
+            return out
+        }
+        return out
+    }
+}
