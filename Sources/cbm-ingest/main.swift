@@ -88,6 +88,9 @@ struct Replay: ParsableCommand {
     @Flag(name: .long, help: "Re-publish the recordings to the configured broker (QoS 1) instead of ingesting them.")
     var publish = false
 
+    @Option(name: .long, help: "Keep the history archive of old readings in this new directory (default: a scratch directory, removed at the end).")
+    var archive: String?
+
     @Argument(help: "Recording files.")
     var recordings: [String]
 
@@ -108,6 +111,7 @@ struct Replay: ParsableCommand {
         let logger = options.bootstrapLogging(configuration)
         var replayer = Replayer(configuration: configuration, speed: speed == "max" ? nil : Double(speed), logger: logger)
         replayer.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        replayer.archiveDirectory = archive
         do {
             let s = publish ? try replayer.publish(recordings) : try replayer.run(recordings)
             let rate = Int(Double(s.messages) / max(s.seconds, 1e-9))

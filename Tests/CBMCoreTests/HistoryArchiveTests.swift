@@ -209,3 +209,26 @@ struct HistoryArchiveTests {
     }
 }
 
+
+extension HistoryArchiveTests {
+    @Test("readings first in memory, then moved to the archive by the clock, then corrected, or old from the start: totalled and alarmed at the stop", arguments: [false, true])
+    func hotThenCold(tickFirst: Bool) {
+        let s = Self.settings()
+        var driver = StepDriver(settings: s, state: PipelineCheckpoint.State(s))
+        let h0 = Self.start
+        let now = Timestamp(microseconds: h0 + 9 * Self.hour)
+        func message(_ k: Int) -> DecodeStep.Input {
+            .message(InboundMessage(topic: "t/W2/json", payload: Array(#"{"ts":\#(Double(h0 + Int64(k) * 10 * Self.minute) / 1e6),"gas_m3h":10}"#.utf8),
+                                    receivedAt: now))
+        }
+        if tickFirst { driver.take([.tick(now)], handOnAtEnd: true) }
+        driver.take([message(0), message(24)], handOnAtEnd: true)
+        driver.take([.tick(now)], handOnAtEnd: true)
+        driver.take((0...24).map(message), handOnAtEnd: true)
+        driver.end(.flush)
+        let hours = finalRecords(driver.totals).values.filter { $0.window == .hour && $0.scope == .well && $0.id == "W2" }
+        // Four hours at 10 m3/h, and the hour of the last reading (nothing after it).
+        #expect(hours.count == 5 && hours.filter { abs(($0.gasM3 ?? 0) - 10) < 1e-9 }.count == 4, "\(hours.map { ($0.span.start, $0.gasM3 ?? -1) })")
+        #expect(driver.alarms.contains { $0.rule == "low" && $0.id == "W2" && $0.state == .active })
+    }
+}

@@ -35,6 +35,8 @@ public struct TotalsAggregator: Sendable {
     var lastFlush = Int64.min
     var lastPrune = Int64.min
     var dataEnd = Int64.min
+    /// The latest watermark advanced to (not saved: the next advance sets it again).
+    var lastWatermark = Int64.min
     var unregistered = Set<String>()
     /// Hours before this have been moved to the archive (and days, and the revision numbers of
     /// days and months, before `evictedDaysBefore`; those of hours before `evictedHoursBefore`).
@@ -119,6 +121,7 @@ public struct TotalsAggregator: Sendable {
     /// their revision + 1.
     public mutating func advance(to watermark: Timestamp, into out: inout [TotalsRecord]) {
         guard watermark.microseconds > Int64.min / 2 else { return }
+        if watermark.microseconds > lastWatermark { lastWatermark = watermark.microseconds }
         let lateness = settings.allowedLatenessUS
         close(limit: { $0.end.microseconds + lateness <= watermark.microseconds }, into: &out)
         // Corrections go out when the watermark passes a multiple of the flush interval: at most
@@ -143,8 +146,13 @@ public struct TotalsAggregator: Sendable {
         for (key, revision) in written where revisions[key, default: 0] < revision { revisions[key] = revision }
     }
 
-    /// Emits the pending corrections of closed windows now (at a stop), without closing more.
+    /// Emits the pending corrections of closed windows now (at a stop), and closes the windows
+    /// the watermark has passed whose first figures came since (old readings merged at the stop).
     public mutating func flushCorrections(into out: inout [TotalsRecord]) {
+        if lastWatermark > Int64.min / 2 {
+            let lateness = settings.allowedLatenessUS, w = lastWatermark
+            close(limit: { $0.end.microseconds + lateness <= w }, into: &out)
+        }
         flush(into: &out)
     }
 

@@ -18,6 +18,8 @@ public struct Replayer {
     public var speed: Double?
     /// Where progress lines go (stderr), at most once a second.
     public var progress: (String) -> Void = { _ in }
+    /// Where to keep the history archive (a new directory); nil: a scratch one, removed at the end.
+    public var archiveDirectory: String?
     let logger: Logger
 
     public init(configuration: Configuration, speed: Double?, logger: Logger) {
@@ -45,11 +47,20 @@ public struct Replayer {
         let raised = Mutex<[String: Int]>([:])
         // Old readings go through the same history archive as the daemon's: one of its own, in a
         // scratch directory removed at the end (a replay needs no crash consistency).
-        let scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent("cbm-ingest-replay-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let scratch = archiveDirectory
+            ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("cbm-ingest-replay-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try SafeFiles.makeDirectory(scratch, mode: 0o700)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let backend = try SQLiteArchive(path: (scratch as NSString).appendingPathComponent("history.sqlite"), durable: false)
+        defer { if archiveDirectory == nil { try? FileManager.default.removeItem(atPath: scratch) } }
+        let path = (scratch as NSString).appendingPathComponent("history.sqlite")
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw StorageError(operation: "create the history archive (it exists already)", path: path, errno: EEXIST)
+        }
+        let backend = try SQLiteArchive(path: path, durable: false)
         let archive = HistoryArchive(backend: backend, maxPastUS: configuration.limits.maxPastUS, autocommit: 50_000)
+        defer {
+            archive.commitAll()
+            backend.checkpointLog()
+        }
         // The replay's clock (file names, latest.json) is the watermark: what rejected lines say of
         // the time never moves it.
         let pipeline = Pipeline(configuration: configuration, sink: sink, synchronous: true,

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Late data and the history archive, with the release binary, each figure the minimum and median
+# of RUNS runs (default 3), measured in the same run as its anchor:
+#   1. a 3-day backfill of 1,000 wells at one reading a minute (4.32 M readings, all older than
+#      the in-memory span: every one goes through the archive), against the same readings
+#      replayed in time order;
+#   2. peak memory with 100,000 series (25,000 wells × 4 volume values) at one reading a minute,
+#      for two lengths of history and two settings of limits.max_past: it must not grow with
+#      either (only the in-memory span, limits.max_past's archive is on disk);
+#   3. the archive's bytes per reading.
+# BENCH_QUICK=1 runs a tenth of the sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release >/dev/null
+bin=$PWD/.build/release/cbm-ingest
+work=$(mktemp -d -t cbm-archive-bench-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+quick=${BENCH_QUICK:-0}
+runs=${RUNS:-3}
+wells=1000; days=3; wide=25000; wide_hours=(2 4)
+if [ "$quick" = 1 ]; then wells=100; wide=2500; fi
+
+# gen WELLS MINUTES FILE REGISTER ORDER: one gas totalizer reading a minute per well (ORDER=inorder),
+# or (ORDER=backfill) an hour of the present first, then the MINUTES before it, received after it.
+gen() {
+  python3 - "$@" <<'PY'
+import sys, time
+wells, minutes, path, register, order = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+with open(register, "w") as f:
+    f.write("id,kind,field,block,sector,expected_gas_m3d\n")
+    for w in range(wells):
+        f.write(f"W{w:06d},well,F{w % 4},B{w % 40},,1200\n")
+end = (int(time.time()) // 3600 - 2) * 3600
+start = end - minutes * 60
+def line(recv, w, k):
+    t = start + k * 60
+    return f'{recv:.6f} cbm/F{w % 4}/B{w % 40}/W{w:06d}/telemetry {{"ts":{t},"gas_total":{k * 45.5 + w}}}\n'
+with open(path, "w", buffering=1 << 20) as f:
+    if order == "inorder":
+        for k in range(minutes + 60):
+            for w in range(wells):
+                f.write(line(start + k * 60 + 1, w, k))
+    else:
+        for k in range(minutes, minutes + 60):
+            for w in range(wells):
+                f.write(line(start + k * 60 + 1, w, k))
+        recv = end + 3600 + 1
+        for k in range(minutes):
+            for w in range(wells):
+                recv += 1e-5
+                f.write(line(recv, w, k))
+PY
+}
+# gen4 WELLS HOURS FILE REGISTER: four volume values a message, one message a minute per well.
+gen4() {
+  python3 - "$@" <<'PY'
+import sys, time
+wells, hours, path, register = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+with open(register, "w") as f:
+    f.write("id,kind,field,block,sector,expected_gas_m3d\n")
+    for w in range(wells):
+        f.write(f"W{w:06d},well,F{w % 4},B{w % 40},,1200\n")
+start = (int(time.time()) // 3600 - hours - 2) * 3600
+with open(path, "w", buffering=1 << 20) as f:
+    for k in range(hours * 60):
+        t = start + k * 60
+        for w in range(wells):
+            f.write(f'{t + 1}.000000 cbm/F{w % 4}/B{w % 40}/W{w:06d}/telemetry '
+                    f'{{"ts":{t},"gas_m3h":{40 + (k * 7 + w) % 13}.5,"gas_total":{k * 45.5 + w},"water_m3d":{(k + w) % 5 * 0.7},"water_total":{k * 0.3 + w}}}\n')
+PY
+}
+# config NAME REGISTER MAX_PAST
+config() {
+  cat > "$work/$1.yaml" <<YAML
+broker: { url: "mqtt://127.0.0.1:1883", client_id: cbm-bench-$1 }
+subscriptions:
+  - topic: cbm/+/+/+/telemetry
+    template: cbm/{field}/{block}/{asset}/telemetry
+    format: json
+    values:
+      gas_m3h: { measurement: gas_rate, unit: m3/h }
+      gas_total: { measurement: gas_total, unit: m3 }
+      water_m3d: { measurement: water_rate, unit: m3/d }
+      water_total: { measurement: water_total, unit: m3 }
+assets: $2
+limits: { max_past: ${3:-7d}, max_series: 200000 }
+journal: { directory: $work/journal-$1 }
+output: { directory: $work/out-$1 }
+YAML
+}
+# measure COMMAND...: prints "seconds peak-MiB"
+measure() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.time()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+print(f"{time.time() - t:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}")
+PY
+}
+stats() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f'min {min(v):,.0f}, median {statistics.median(v):,.0f}')" "$@"; }
+busy() { echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"; }
+
+minutes=$((days * 1440))
+readings=$((wells * minutes))
+echo "== 1. a ${days}-day backfill of $wells wells ($readings readings, one a minute) against the same readings in order"
+busy
+gen $wells $minutes "$work/inorder.txt" "$work/wells.csv" inorder
+gen $wells $minutes "$work/backfill.txt" "$work/wells.csv" backfill
+config b "$work/wells.csv"
+in_rates=(); back_rates=()
+for i in $(seq "$runs"); do
+  rm -rf "$work/out-b"
+  read -r s _ < <(measure "$bin" replay --config "$work/b.yaml" "$work/inorder.txt")
+  in_rates+=("$(python3 -c "print($readings / $s)")")
+  rm -rf "$work/out-b" "$work/archive-b"
+  read -r s _ < <(measure "$bin" replay --config "$work/b.yaml" --archive "$work/archive-b" "$work/backfill.txt")
+  back_rates+=("$(python3 -c "print($readings / $s)")")
+done
+echo "   in time order:  $(stats "${in_rates[@]}") readings/s"
+echo "   as a backfill:  $(stats "${back_rates[@]}") readings/s (each older than the in-memory span: merged into the archive)"
+python3 -c "
+import statistics
+a=[float(x) for x in '${in_rates[*]}'.split()]; b=[float(x) for x in '${back_rates[*]}'.split()]
+print(f'   backfill / in order: median {statistics.median(b)/statistics.median(a):.0%} (target: at least 50 %)')"
+# The totals agree.
+python3 - "$work" <<'PY'
+import json, glob, sys, subprocess
+PY
+
+echo "== 3. the archive's bytes per reading (the backfill run's archive, its log folded in)"
+python3 - "$work/archive-b/history.sqlite" <<'PY'
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+def count(b):
+    x = s = 0
+    for byte in b:
+        x |= (byte & 0x7F) << s
+        if byte < 0x80: return x
+        s += 7
+n = sum(count(r[0]) for r in db.execute("SELECT readings FROM blocks"))
+rows = db.execute("SELECT count(*) FROM blocks").fetchone()[0]
+size = os.path.getsize(sys.argv[1])
+print(f"   {n:,} readings in {rows:,} blocks, {size:,} bytes: {size / n:.1f} bytes a reading (the blocks alone: "
+      f"{sum(len(r[0]) for r in db.execute('SELECT readings FROM blocks')) / n:.1f})")
+PY
+
+echo "== 2. peak memory with $((wide * 4)) series at one reading a minute"
+busy
+for hours in "${wide_hours[@]}"; do
+  gen4 $wide "$hours" "$work/wide.txt" "$work/wide.csv"
+  for past in 7d 30d; do
+    config w "$work/wide.csv" $past
+    peaks=()
+    for i in $(seq "$runs"); do
+      rm -rf "$work/out-w"
+      read -r _ peak < <(measure "$bin" replay --config "$work/w.yaml" "$work/wide.txt")
+      peaks+=("$peak")
+    done
+    echo "   $hours h of history ($((wide * hours * 60)) messages), max_past $past: peak $(stats "${peaks[@]}") MiB"
+  done
+done
+echo "   (the in-memory span is aggregation.hot_span, 2 h; older readings are in the archive on disk)"
