@@ -1,5 +1,5 @@
 # cbm-ingest: make demo | make test | make build
-.PHONY: all deps build test fuzz demo clean install uninstall bench bench-decode bench-aggregate bench-output
+.PHONY: all deps build test fuzz demo clean install uninstall bench bench-decode bench-aggregate bench-output bench-archive
 
 PREFIX ?= /usr/local
 # Seconds each fuzz target runs: briefly in make test, longer in make fuzz.
@@ -39,6 +39,11 @@ bench-aggregate:
 # End-to-end figures: replay rate and memory, live rate against mosquitto_sub, memory bounds.
 bench: deps
 	scripts/bench.sh
+	scripts/bench-archive.sh
+
+# Late data: a backfill through the history archive against in-order replay; memory; bytes a reading.
+bench-archive: deps
+	scripts/bench-archive.sh
 
 bench-output:
 	cd Benchmarks && swift package --disable-sandbox benchmark --target OutputBenchmarks

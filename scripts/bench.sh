@@ -5,7 +5,7 @@
 #      on, group commit) and then by `mosquitto_sub -q 1 > /dev/null`: their rates, the ratio, and
 #      a check that every message was accounted for;
 #   3. memory with 100,000 series; and after 3,000,000 and 10,000,000 messages (it must not grow
-#      with messages: history is bounded by series × the horizon);
+#      with messages: memory is bounded by series × the in-memory span, aggregation.hot_span);
 #   4. the restart after kill -9 with a journal tail of 1,000,000 messages and no checkpoint: the
 #      time from start to serving (connected and subscribed).
 # BENCH_QUICK=1 runs smaller sizes.
@@ -138,7 +138,7 @@ for n in $n3 $n10; do
   echo "   $n messages (4,000 series, $((n / 1000 / 1440)) days at one a minute): peak $peak MiB, $(python3 -c "print(f'{$n / $secs:,.0f}')") messages/s"
   rm -rf "$work/long.txt" "$work/out-long"
 done
-echo "   (history is kept for aggregation.horizon, 1 day: beyond it, memory depends on series, not messages)"
+echo "   (readings of aggregation.hot_span, 2 h, are in memory, older ones in the history archive on disk: memory depends on series, not messages)"
 
 echo "== 4. restart after kill -9 with a journal tail of $n1 messages"
 config recover "$work/wells1000.csv" "$port"

@@ -291,6 +291,8 @@ public final class HistoryArchive: Sendable {
 
     /// Hears how far a writer's watermark has come (for pruning).
     public func note(watermark: Int64) {
+        // (The end of a replay advances to the end of time: not a watermark to prune by.)
+        guard watermark < Int64.max / 4 else { return }
         state.withLock { o in if watermark > o.watermark { o.watermark = watermark } }
     }
 
