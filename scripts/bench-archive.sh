@@ -5,7 +5,7 @@
 #      the in-memory span: every one goes through the archive), against the same readings
 #      replayed in time order;
 #   2. peak memory with 100,000 series (25,000 wells × 4 volume values) at one reading a minute,
-#      for 26 and 50 hours of history and two settings of limits.max_past: it must grow with
+#      for 6, 26 and 50 hours of history (WIDE_HOURS) and two settings of limits.max_past: it must grow with
 #      neither (readings older than aggregation.hot_span, hours older than the current gas day,
 #      are on disk), so 7 days need no more (MEMORY_RUNS runs each, default 1);
 #   3. the archive's bytes per reading.
@@ -18,8 +18,9 @@ work=$(mktemp -d -t cbm-archive-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 quick=${BENCH_QUICK:-0}
 runs=${RUNS:-3}
-wells=1000; days=3; wide=25000; wide_hours=(26 50)
+wells=1000; days=3; wide=25000; wide_hours=(${WIDE_HOURS:-6 26 50})
 if [ "$quick" = 1 ]; then wells=100; wide=2500; wide_hours=(6 12); fi
+# SKIP_BACKFILL=1: the memory figures only.
 # Peak memory varies little from run to run: one run each unless told.
 memory_runs=${MEMORY_RUNS:-1}
 
@@ -103,6 +104,7 @@ PY
 stats() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f'min {min(v):,.0f}, median {statistics.median(v):,.0f}')" "$@"; }
 busy() { echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"; }
 
+if [ "${SKIP_BACKFILL:-0}" != 1 ]; then
 minutes=$((days * 1440))
 readings=$((wells * minutes))
 echo "== 1. a ${days}-day backfill of $wells wells ($readings readings, one a minute) against the same readings in order"
@@ -156,6 +158,8 @@ size = os.path.getsize(sys.argv[1])
 print(f"   {n:,} readings in {rows:,} blocks, {size:,} bytes: {size / n:.1f} bytes a reading (the blocks alone: "
       f"{sum(len(r[0]) for r in db.execute('SELECT readings FROM blocks')) / n:.1f})")
 PY
+
+fi
 
 echo "== 2. peak memory with $((wide * 4)) series at one reading a minute"
 busy

@@ -71,14 +71,15 @@ final class Daemon {
 
     /// Starts the daemon and, unless told otherwise, waits until it has subscribed.
     @discardableResult
-    func start(waitForSubscription: Bool = true, environment: [String: String]? = nil, wrapper: [String] = []) throws -> ChildProcess {
+    func start(waitForSubscription: Bool = true, environment: [String: String]? = nil, wrapper: [String] = [],
+               timeout: Double = 20) throws -> ChildProcess {
         runs += 1
         let command = wrapper + [cbmIngestBinary(), "run", "--config", configPath, "--log-level", "debug"]
         let c = try ChildProcess(command[0], Array(command.dropFirst()),
                                  directory: dir.path, name: "daemon-\(runs)", environment: environment)
         child = c
         if waitForSubscription {
-            guard eventually({ c.stderr.contains("subscription granted") || !c.isRunning }) else {
+            guard eventually(timeout: timeout, { c.stderr.contains("subscription granted") || !c.isRunning }) else {
                 throw BrokerError(message: "the daemon did not subscribe: \(c.stderr)")
             }
         }
