@@ -20,7 +20,7 @@ quick=${BENCH_QUICK:-0}
 runs=${RUNS:-3}
 wells=1000; days=3; wide=25000; wide_hours=(${WIDE_HOURS:-6 26 50})
 if [ "$quick" = 1 ]; then wells=100; wide=2500; wide_hours=(6 12); fi
-# SKIP_BACKFILL=1: the memory figures only.
+# SKIP_BACKFILL=1: the memory figures only; PASTS: the max_past settings (default "7d 30d").
 # Peak memory varies little from run to run: one run each unless told.
 memory_runs=${MEMORY_RUNS:-1}
 
@@ -165,7 +165,7 @@ echo "== 2. peak memory with $((wide * 4)) series at one reading a minute"
 busy
 for hours in "${wide_hours[@]}"; do
   gen4 $wide "$hours" "$work/wide.txt" "$work/wide.csv"
-  for past in 7d 30d; do
+  for past in ${PASTS:-7d 30d}; do
     config w "$work/wide.csv" $past
     peaks=()
     for i in $(seq "$memory_runs"); do
