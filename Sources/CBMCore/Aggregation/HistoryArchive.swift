@@ -12,85 +12,6 @@ public struct SeriesKey: Hashable, Sendable {
     }
 }
 
-/// The readings of one series in one storage hour (a UTC hour: `[hour, hour + 1 h)`), ascending
-/// and unique, and their encoding: a count, each time as the microseconds after the one before
-/// (the first after the hour's start) in a variable-length integer, each value as its 8 bytes.
-/// At one reading a minute that is 12 bytes a reading.
-public struct ReadingBlock: Sendable, Equatable {
-    public var times: [Int64] = []
-    public var values: [Double] = []
-
-    public init() {}
-
-    public var isEmpty: Bool { times.isEmpty }
-
-    /// The storage hour of a time.
-    @inline(__always)
-    public static func hour(of t: Int64) -> Int64 {
-        let h: Int64 = 3_600_000_000
-        return t >= 0 ? t / h * h : (t - h + 1) / h * h
-    }
-
-    public func encoded(hour: Int64) -> [UInt8] {
-        var b: [UInt8] = []
-        b.reserveCapacity(2 + times.count * 13)
-        Self.varint(UInt64(times.count), into: &b)
-        var last = hour
-        for (t, v) in zip(times, values) {
-            Self.varint(UInt64(t - last), into: &b)
-            last = t
-            var x = v.bitPattern
-            for _ in 0..<8 {
-                b.append(UInt8(truncatingIfNeeded: x))
-                x >>= 8
-            }
-        }
-        return b
-    }
-
-    /// Decodes a block; nil when the bytes are not one (a damaged archive row).
-    public static func decode(_ b: [UInt8], hour: Int64) -> ReadingBlock? {
-        var p = 0
-        func varint() -> UInt64? {
-            var x: UInt64 = 0, shift: UInt64 = 0
-            while p < b.count, shift < 64 {
-                let byte = b[p]
-                p += 1
-                x |= UInt64(byte & 0x7F) << shift
-                if byte < 0x80 { return x }
-                shift += 7
-            }
-            return nil
-        }
-        guard let n = varint(), n <= UInt64(b.count) else { return nil }
-        var block = ReadingBlock()
-        block.times.reserveCapacity(Int(n))
-        block.values.reserveCapacity(Int(n))
-        var last = hour
-        for _ in 0..<n {
-            guard let d = varint(), d < 3_600_000_000, p + 8 <= b.count else { return nil }
-            let t = last + Int64(d)
-            guard t < hour + 3_600_000_000, block.times.isEmpty || t > last else { return nil }
-            var x: UInt64 = 0
-            for i in 0..<8 { x |= UInt64(b[p + i]) << (8 * UInt64(i)) }
-            p += 8
-            block.times.append(t)
-            block.values.append(Double(bitPattern: x))
-            last = t
-        }
-        return p == b.count ? block : nil
-    }
-
-    static func varint(_ v: UInt64, into b: inout [UInt8]) {
-        var x = v
-        while x >= 0x80 {
-            b.append(UInt8(x & 0x7F) | 0x80)
-            x >>= 7
-        }
-        b.append(UInt8(x))
-    }
-}
-
 /// What the roll-up keeps in the archive: the figures of every asset for a closed hour or gas
 /// day, and the revision numbers written for a window.
 public struct RollupKey: Hashable, Sendable {
@@ -181,7 +102,6 @@ public final class HistoryArchive: Sendable {
         var open: [Int: ArchiveBatch] = [:]
         var sealed: [ArchiveBatch] = []
         var watermark = Int64.min
-        var autoSequence: UInt64 = 0
     }
 
     public init(backend: any ArchiveBackend, maxPastUS: Int64, autocommit: Int? = nil) {
@@ -307,12 +227,27 @@ public final class HistoryArchive: Sendable {
 
     /// Writes what was sealed at barriers up to `sequence` in one transaction, marked with it.
     public func commit(through sequence: UInt64) throws {
+        try commitSealed(through: sequence)
+    }
+
+    /// Commits everything written so far (a replay, or the end of a run). An error leaves it in
+    /// the overlay, where reads still find it, for the next commit.
+    public func commitAll() {
+        state.withLock { o in
+            for w in o.open.keys.sorted() { o.sealed.append(o.open.removeValue(forKey: w)!) }
+        }
+        try? commitSealed(through: nil)
+    }
+
+    /// Writes the sealed batches up to `sequence` (all of them when nil) in one transaction, then
+    /// drops them from the overlay.
+    private func commitSealed(through sequence: UInt64?) throws {
         try committing.withLock { _ in
             let (batch, count) = state.withLock { o -> (ArchiveBatch, Int) in
                 var batch = ArchiveBatch()
                 var n = 0
                 for g in o.sealed {
-                    guard let s = g.sequence, s <= sequence else { break }
+                    if let sequence, (g.sequence ?? .max) > sequence { break }
                     batch.merge(g)
                     n += 1
                 }
@@ -328,92 +263,9 @@ public final class HistoryArchive: Sendable {
         }
     }
 
-    /// Commits everything written so far (a replay, or the end of a run).
-    public func commitAll() {
-        state.withLock { o in
-            o.autoSequence += 1
-            for w in o.open.keys.sorted() { o.sealed.append(o.open.removeValue(forKey: w)!) }
-        }
-        try? committing.withLock { _ in
-            let (batch, count) = state.withLock { o -> (ArchiveBatch, Int) in
-                var batch = ArchiveBatch()
-                for g in o.sealed { batch.merge(g) }
-                if o.watermark > Int64.min / 2 {
-                    batch.blocksBefore = o.watermark - maxPastUS - 2 * 86_400_000_000
-                    batch.rollupsBefore = o.watermark - maxPastUS - 34 * 86_400_000_000
-                }
-                return (batch, o.sealed.count)
-            }
-            try backend.commit(batch)
-            state.withLock { o in o.sealed.removeFirst(min(count, o.sealed.count)) }
-        }
-    }
-
     /// Entries written and not yet committed (for tests and status).
     public var pendingEntries: Int {
         state.withLock { o in o.open.values.reduce(0) { $0 + $1.entries } + o.sealed.reduce(0) { $0 + $1.entries } }
     }
 }
 
-/// An archive backend in memory.
-public final class MemoryArchiveBackend: ArchiveBackend {
-    struct Store {
-        var blocks: [SeriesKey: [Int64: (bytes: [UInt8], sequence: UInt64)]] = [:]
-        var rollups: [RollupKey: [UInt8]] = [:]
-        var sequence: UInt64 = 0
-    }
-    private let store = Mutex(Store())
-
-    public init() {}
-
-    public func block(_ series: SeriesKey, hour: Int64) -> [UInt8]? { store.withLock { $0.blocks[series]?[hour]?.bytes } }
-
-    public func blocks(_ series: SeriesKey, from: Int64, through: Int64) -> [(hour: Int64, bytes: [UInt8])] {
-        store.withLock { s in
-            (s.blocks[series] ?? [:]).filter { $0.key >= from && $0.key <= through }.sorted { $0.key < $1.key }.map { ($0.key, $0.value.bytes) }
-        }
-    }
-
-    public func block(_ series: SeriesKey, before hour: Int64) -> (hour: Int64, bytes: [UInt8])? {
-        store.withLock { s in
-            guard let h = (s.blocks[series] ?? [:]).keys.filter({ $0 < hour }).max() else { return nil }
-            return (h, s.blocks[series]![h]!.bytes)
-        }
-    }
-
-    public func block(_ series: SeriesKey, after hour: Int64) -> (hour: Int64, bytes: [UInt8])? {
-        store.withLock { s in
-            guard let h = (s.blocks[series] ?? [:]).keys.filter({ $0 > hour }).min() else { return nil }
-            return (h, s.blocks[series]![h]!.bytes)
-        }
-    }
-
-    public func rollup(_ key: RollupKey) -> [UInt8]? { store.withLock { $0.rollups[key] } }
-
-    public func commit(_ batch: ArchiveBatch) throws {
-        store.withLock { s in
-            let sequence = batch.sequence ?? s.sequence
-            for (series, hours) in batch.blocks {
-                for (h, b) in hours {
-                    if b.isEmpty { s.blocks[series]?[h] = nil } else { s.blocks[series, default: [:]][h] = (b, sequence) }
-                }
-            }
-            for (k, b) in batch.rollups { s.rollups[k] = b.isEmpty ? nil : b }
-            if let cut = batch.blocksBefore {
-                for series in s.blocks.keys { s.blocks[series] = s.blocks[series]!.filter { $0.key >= cut } }
-            }
-            if let cut = batch.rollupsBefore { s.rollups = s.rollups.filter { $0.key.start >= cut } }
-            if let q = batch.sequence { s.sequence = q }
-        }
-    }
-
-    public func committedSequence() -> UInt64 { store.withLock { $0.sequence } }
-
-    public func reset() throws { store.withLock { $0 = Store() } }
-
-    public func blocks(committedAfter sequence: UInt64) -> [(series: SeriesKey, hour: Int64)] {
-        store.withLock { s in
-            s.blocks.flatMap { series, hours in hours.filter { $0.value.sequence > sequence }.map { (series, $0.key) } }
-        }
-    }
-}
