@@ -380,4 +380,51 @@ struct LatestTests {
         let month = try #require(latest.first { $0.window == .month && $0.scope == .all })
         #expect(month.gasM3 == 130)
     }
+
+    @Test("the running month counts the closed gas days moved to the archive; what stays in memory is bounded by a gas day")
+    func runningMonthOverArchivedDays() throws {
+        let settings = AggregationSettings()
+        let archive = HistoryArchive.inMemory()
+        var part = AssetAggregator(settings: settings, horizonUS: settings.horizonUS, archive: archive)
+        var totals = TotalsAggregator(settings: settings, factors: Factors(), register: AggregationHarness.field,
+                                      horizonUS: settings.horizonUS, archive: archive)
+        var events: [EventRecord] = [], closed: [TotalsRecord] = []
+        // Ten gas days of W01 at 10 m³ an hour, read every hour from 08:00 on 1 November.
+        let first = ts("2026-11-01T08:00:00+08:00").microseconds, hour: Int64 = 3_600_000_000
+        var maxDays = 0, maxHours = 0, maxRevisions = 0
+        for k in 0...(10 * 24 + 5) {
+            let t = Timestamp(microseconds: first + Int64(k) * hour)
+            part.add([Reading(time: t, asset: "W01", measurement: .gasTotal, value: Double(k) * 10)], events: &events)
+            var hours: [AssetHour] = []
+            part.advance(to: t, into: &hours)
+            totals.receive(hours)
+            totals.advance(to: t, into: &closed)
+            maxDays = max(maxDays, totals.days.count)
+            maxHours = max(maxHours, totals.hours.count)
+            maxRevisions = max(maxRevisions, totals.revisions.count)
+        }
+        #expect(maxDays <= 2, "closed days in memory: \(maxDays)")
+        #expect(maxHours <= 28, "closed hours in memory: \(maxHours)")
+        // Revision numbers: of the hours of about a gas day (a record per scope an hour), not of ten days.
+        let perHour = closed.filter { $0.window == .hour && $0.span.start.microseconds == first }.count
+        #expect(perHour > 4 && maxRevisions <= 28 * perHour, "revision numbers in memory: \(maxRevisions)")
+        #expect(!totals.revisions.keys.contains { $0.window != .hour })
+        let days = closed.filter { $0.window == .day && $0.scope == .well && $0.id == "W01" }
+        #expect(days.count == 10 && days.allSatisfy { $0.gasM3 == 240 })
+        // 10 closed days and 05:00 of the eleventh: 245 hours of 10 m³.
+        let latest = totals.latest(openHours: part.openHours())
+        let month = try #require(latest.first { $0.window == .month && $0.scope == .well && $0.id == "W01" })
+        #expect(month.gasM3 == 2450)
+        #expect(month.revision == 0)
+        // Again (from what it keeps), and after a correction of an archived day: the old W01
+        // hour 02:00–03:00 on 3 November gains a reading half way (the same line: no change),
+        // and a new well's day appears in the month.
+        #expect(totals.latest(openHours: part.openHours()).first { $0.window == .month && $0.scope == .well && $0.id == "W01" }?.gasM3 == 2450)
+        totals.receive([AssetHour(asset: "W02", hour: WindowSpan(start: ts("2026-11-03T02:00:00+08:00"), end: ts("2026-11-03T03:00:00+08:00")),
+                                  gas: FluidTotals(volume: 7, coveredUS: hour, flowUS: hour, samples: 1), water: FluidTotals())])
+        let again = totals.latest(openHours: part.openHours())
+        #expect(again.first { $0.window == .month && $0.scope == .well && $0.id == "W02" }?.gasM3 == 7)
+        #expect(again.first { $0.window == .month && $0.scope == .well && $0.id == "W01" }?.gasM3 == 2450)
+        #expect(again.first { $0.window == .month && $0.scope == .all }?.gasM3 == 2457)
+    }
 }

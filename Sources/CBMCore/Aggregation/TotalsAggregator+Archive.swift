@@ -7,8 +7,9 @@ extension TotalsAggregator {
     }
 
     /// Reads back from the archive what a correction of the hour at `t` needs, when it is older
-    /// than what is in memory: the hours of its gas day, the days of its month, and the revision
-    /// numbers of its hour, day and month.
+    /// than what is in memory: the hours of its gas day, the day's own figures, and the revision
+    /// numbers of its hour, day and month. (A month's figures are summed from its days as they
+    /// are read, never held whole: see ``closedDay(_:)``.)
     mutating func load(around t: Timestamp) {
         guard t.microseconds < evictedHoursBefore || t.microseconds < evictedDaysBefore else { return }
         let day = calendar.day(containing: t)
@@ -23,21 +24,26 @@ extension TotalsAggregator {
             }
             h = calendar.next(.hour, after: h)
         }
-        let month = calendar.month(containing: t)
-        var d = calendar.day(containing: month.start)
-        while d.start < month.end {
-            let key = RollupKey(table: .days, start: d.start.microseconds)
-            if days[key.start] == nil, let bytes = archive.rollup(key), let figs = Self.decodeFigures(bytes) {
-                days[key.start] = figs
-                clean.insert(key)
-            }
-            d = calendar.next(.day, after: d)
+        let key = RollupKey(table: .days, start: day.start.microseconds)
+        if days[key.start] == nil, let figs = archivedDay(key.start) {
+            days[key.start] = figs
+            clean.insert(key)
         }
         loadRevisions(.day, day.start.microseconds)
-        loadRevisions(.month, month.start.microseconds)
+        loadRevisions(.month, calendar.month(containing: t).start.microseconds)
     }
 
-    private mutating func loadRevisions(_ kind: WindowKind, _ start: Int64) {
+    /// A closed gas day's figures: as in memory, else as archived, else summed from its hours.
+    mutating func closedDay(_ d: WindowSpan) -> [String: Figures] {
+        days[d.start.microseconds] ?? archivedDay(d.start.microseconds) ?? figures(.day, d)
+    }
+
+    private func archivedDay(_ start: Int64) -> [String: Figures]? {
+        guard start < evictedDaysBefore, let bytes = archive.rollup(RollupKey(table: .days, start: start)) else { return nil }
+        return Self.decodeFigures(bytes)
+    }
+
+    mutating func loadRevisions(_ kind: WindowKind, _ start: Int64) {
         let key = Self.revisionsKey(kind, start)
         guard let bytes = archive.rollup(key) else { return }
         var fresh = true
@@ -51,8 +57,9 @@ extension TotalsAggregator {
         if fresh { clean.insert(key) }
     }
 
-    /// Moves to the archive the hours before the gas day that holds `cutoff` (or the next to
-    /// close), the days before its month, and the revision numbers of those windows.
+    /// Moves to the archive the hours and days before the gas day that holds `cutoff` (or the
+    /// next to close), the revision numbers of those windows, and those of the months before its
+    /// month: what stays in memory is bounded by a gas day, however long the history.
     mutating func prune(cutoff: Int64) {
         let dayCut = min(calendar.day(containing: Timestamp(microseconds: cutoff)).start.microseconds,
                          next[.day]?.start.microseconds ?? .min)
@@ -64,16 +71,16 @@ extension TotalsAggregator {
             if clean.remove(key) == nil { archive.put(key, Self.encode(figs), writer: writer) }
         }
         hours = hours.filter { $0.key >= dayCut }
-        for (start, figs) in days where start < monthCut {
+        for (start, figs) in days where start < dayCut {
             let key = RollupKey(table: .days, start: start)
             if clean.remove(key) == nil { archive.put(key, Self.encode(figs), writer: writer) }
         }
-        days = days.filter { $0.key >= monthCut }
+        days = days.filter { $0.key >= dayCut }
         var groups: [RollupKey: [(TotalsRecord.Key, Int)]] = [:]
         var kept: [TotalsRecord.Key: Int] = [:]
         for (k, revision) in revisions {
             let s = k.start.microseconds
-            if k.window == .hour ? s < dayCut : s < monthCut {
+            if k.window == .month ? s < monthCut : s < dayCut {
                 groups[Self.revisionsKey(k.window, s), default: []].append((k, revision))
             } else {
                 kept[k] = revision
@@ -93,7 +100,7 @@ extension TotalsAggregator {
         clean.removeAll()
         loadedDays.removeAll()
         evictedHoursBefore = max(evictedHoursBefore, dayCut)
-        evictedDaysBefore = max(evictedDaysBefore, monthCut)
+        evictedDaysBefore = max(evictedDaysBefore, dayCut)
     }
 
     // MARK: rows

@@ -123,6 +123,7 @@ extension TotalsAggregator {
             evictedDaysBefore = try r.time(never: true)
         }
         loadedDays = []
+        monthSoFar = nil
         clean = []
     }
 }

@@ -38,14 +38,17 @@ public struct TotalsAggregator: Sendable {
     /// The latest watermark advanced to (not saved: the next advance sets it again).
     var lastWatermark = Int64.min
     var unregistered = Set<String>()
-    /// Hours before this have been moved to the archive (and days, and the revision numbers of
-    /// days and months, before `evictedDaysBefore`; those of hours before `evictedHoursBefore`).
+    /// Hours, and the revision numbers of hours and days, before this have been moved to the
+    /// archive; days before `evictedDaysBefore` (those of months before the month that holds it).
     var evictedHoursBefore = Int64.min
     var evictedDaysBefore = Int64.min
     /// Gas days whose figures were read back from the archive for a correction.
     var loadedDays = Set<Int64>()
     /// Archive rows read back and not changed since (not written again).
     var clean = Set<RollupKey>()
+    /// The sum of the open month's closed days, in time order (for the running month figures of
+    /// `latest`, without reading every day back each time): `month` and `through` say which.
+    var monthSoFar: (month: Int64, through: Int64, figures: [String: Figures])?
     /// Windows that start before this are not written (their figures cannot be rebuilt whole:
     /// a recovery that could not reach the full history). `Int64.min`: every window is.
     public var incompleteBefore = Int64.min
@@ -108,6 +111,7 @@ public struct TotalsAggregator: Sendable {
             clean.remove(RollupKey(table: .days, start: day.start.microseconds))
             dirty.insert(Dirty(window: .day, start: day.start.microseconds, asset: h.asset))
             let month = calendar.month(containing: h.hour.start)
+            if monthSoFar?.month == month.start.microseconds { monthSoFar = nil }
             if let nextMonth = next[.month], month.start < nextMonth.start {
                 dirty.insert(Dirty(window: .month, start: month.start.microseconds, asset: h.asset))
             }
@@ -180,6 +184,12 @@ public struct TotalsAggregator: Sendable {
         while let span = next[.day], limit(span), final || span.end <= next[.hour]!.start {
             let figs = figures(.day, span)
             days[span.start.microseconds] = figs
+            if var m = monthSoFar, m.through == span.start.microseconds, m.month == calendar.month(containing: span.start).start.microseconds {
+                monthSoFar = nil
+                for (asset, f) in figs { m.figures[asset, default: Figures()].add(f) }
+                m.through = span.end.microseconds
+                monthSoFar = m
+            }
             emit(.day, span, figs, into: &out)
             next[.day] = calendar.next(.day, after: span)
         }
@@ -211,7 +221,7 @@ public struct TotalsAggregator: Sendable {
         for key in groups.keys.sorted(by: { ($0.start, $0.window.rawValue) < ($1.start, $1.window.rawValue) }) {
             guard settings.windows.contains(key.window), key.start >= incompleteBefore else { continue }
             let span = calendar.window(key.window, containing: Timestamp(microseconds: key.start))
-            load(around: span.start)
+            if key.window == .month { loadRevisions(.month, key.start) } else { load(around: span.start) }
             var keep = Set<String>()
             for d in groups[key]! { keep.formUnion(hierarchy.affected(by: d.asset)) }
             // A window never written (late data from before the first one closed) is written whole.
@@ -238,7 +248,8 @@ public struct TotalsAggregator: Sendable {
     // MARK: figures
 
     /// Every asset's figures over a window: an hour as handed on; a day as the sum of its hours;
-    /// a month as the sum of its days (closed days as stored, the open one from its hours).
+    /// a month as the sum of its days (closed days as stored, the open one from its hours), read
+    /// one at a time.
     mutating func figures(_ kind: WindowKind, _ span: WindowSpan, open: [Int64: [String: Figures]] = [:]) -> [String: Figures] {
         switch kind {
         case .hour:
@@ -254,13 +265,32 @@ public struct TotalsAggregator: Sendable {
         case .month:
             var out: [String: Figures] = [:]
             var d = calendar.day(containing: span.start)
+            if !open.isEmpty {
+                // The running month: its closed days (summed once), then the open ones from hours.
+                out = closedDays(of: span)
+                if let m = monthSoFar, m.month == span.start.microseconds { d = calendar.day(containing: Timestamp(microseconds: m.through)) }
+            }
             while d.start < span.end {
-                let dayFigures = open.isEmpty ? (days[d.start.microseconds] ?? figures(.day, d)) : figures(.day, d, open: open)
+                let dayFigures = open.isEmpty ? closedDay(d) : figures(.day, d, open: open)
                 for (asset, f) in dayFigures { out[asset, default: Figures()].add(f) }
                 d = calendar.next(.day, after: d)
             }
             return out
         }
+    }
+
+    /// The sum of the month's days that have closed, in time order (kept in `monthSoFar`).
+    private mutating func closedDays(of month: WindowSpan) -> [String: Figures] {
+        let through = min(max(next[.day]?.start.microseconds ?? month.start.microseconds, month.start.microseconds), month.end.microseconds)
+        if let m = monthSoFar, m.month == month.start.microseconds, m.through == through { return m.figures }
+        var out: [String: Figures] = [:]
+        var d = calendar.day(containing: month.start)
+        while d.start.microseconds < through {
+            for (asset, f) in closedDay(d) { out[asset, default: Figures()].add(f) }
+            d = calendar.next(.day, after: d)
+        }
+        monthSoFar = (month.start.microseconds, through, out)
+        return out
     }
 
     private mutating func sumOfHours(asset: String, in day: WindowSpan) -> Figures {
