@@ -5,9 +5,12 @@
 #      the in-memory span: every one goes through the archive), against the same readings
 #      replayed in time order;
 #   2. peak memory with 100,000 series (25,000 wells × 4 volume values) at one reading a minute,
-#      for 6, 26 and 50 hours of history (WIDE_HOURS) and two settings of limits.max_past: it must grow with
-#      neither (readings older than aggregation.hot_span, hours older than the current gas day,
-#      are on disk), so 7 days need no more (MEMORY_RUNS runs each, default 1);
+#      for 26 hours and 7 days of history (WIDE_HOURS, default "26 168"; 7 days are 252 M messages,
+#      about an hour) and two settings of limits.max_past (PASTS, default "7d 30d"; the 7-day run
+#      with the first only): it must grow with neither (readings older than aggregation.hot_span,
+#      hours and days older than the current gas day, are on disk). The recording is generated
+#      into a pipe as it is replayed (no file of tens of GB), and the peak is given for each
+#      quarter of the run, to show it flat (MEMORY_RUNS runs each, default 1);
 #   3. the archive's bytes per reading.
 # BENCH_QUICK=1 runs a tenth of the sizes.
 set -euo pipefail
@@ -18,7 +21,7 @@ work=$(mktemp -d -t cbm-archive-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 quick=${BENCH_QUICK:-0}
 runs=${RUNS:-3}
-wells=1000; days=3; wide=25000; wide_hours=(${WIDE_HOURS:-6 26 50})
+wells=1000; days=3; wide=25000; wide_hours=(${WIDE_HOURS:-26 168})
 if [ "$quick" = 1 ]; then wells=100; wide=2500; wide_hours=(6 12); fi
 # SKIP_BACKFILL=1: the memory figures only; PASTS: the max_past settings (default "7d 30d").
 # Peak memory varies little from run to run: one run each unless told.
@@ -92,6 +95,26 @@ journal: { directory: $work/journal-$1 }
 output: { directory: $work/out-$1 }
 YAML
 }
+# sampled COMMAND...: prints the peak memory (MiB) in each quarter of its run, its peak, its seconds
+sampled() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+samples = []
+t0 = time.time()
+while p.poll() is None:
+    try:
+        rss = [int(l.split()[1]) for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS:")][0]
+        samples.append((time.time() - t0, rss / 1024))
+    except (OSError, IndexError):
+        pass
+    time.sleep(0.5)
+if p.returncode != 0: sys.exit(f"replay failed: {p.returncode}")
+end = time.time() - t0
+quarters = [max([m for t, m in samples if q * end / 4 <= t < (q + 1) * end / 4] or [0]) for q in range(4)]
+print(" ".join(f"{q:.0f}" for q in quarters), f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}", f"{end:.0f}")
+PY
+}
 # measure COMMAND...: prints "seconds peak-MiB"
 measure() {
   python3 - "$@" <<'PY'
@@ -164,16 +187,20 @@ fi
 echo "== 2. peak memory with $((wide * 4)) series at one reading a minute"
 busy
 for hours in "${wide_hours[@]}"; do
-  gen4 $wide "$hours" "$work/wide.txt" "$work/wide.csv"
-  for past in ${PASTS:-7d 30d}; do
+  pasts=(${PASTS:-7d 30d})
+  [ "$hours" -gt 50 ] && pasts=("${pasts[0]}")
+  for past in "${pasts[@]}"; do
     config w "$work/wide.csv" $past
-    peaks=()
     for i in $(seq "$memory_runs"); do
-      rm -rf "$work/out-w"
-      read -r _ peak < <(measure "$bin" replay --config "$work/w.yaml" "$work/wide.txt")
-      peaks+=("$peak")
+      rm -rf "$work/out-w" "$work/wide.txt" "$work/archive-w"
+      mkfifo "$work/wide.txt"
+      gen4 $wide "$hours" "$work/wide.txt" "$work/wide.csv" &
+      sleep 1  # the register is written first
+      read -r q1 q2 q3 q4 peak secs < <(sampled "$bin" replay --config "$work/w.yaml" --archive "$work/archive-w" "$work/wide.txt")
+      wait
+      echo "   $hours h of history ($((wide * hours * 60)) messages), max_past $past: peak $peak MiB;" \
+           "by quarter of the run $q1, $q2, $q3, $q4 MiB ($secs s, archive $(du -sh "$work/archive-w" | cut -f1))"
     done
-    echo "   $hours h of history ($((wide * hours * 60)) messages), max_past $past: peak $(stats "${peaks[@]}") MiB"
   done
 done
 echo "   (the in-memory span is aggregation.hot_span, 2 h; older readings are in the archive on disk)"
