@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end figures on this machine, with the release binary:
-#   1. replay of a 1,000,000-message recording: messages/s and peak memory (one core);
+#   1. replay of a 1,000,000-message recording (1,000 wells, two values a message): messages/s
+#      and peak memory, next to two anchors run on the same recording in the same run: a plain
+#      Python script (json.loads a line, a dict of hourly deltas: Benchmarks/Anchors/hourly.py) and
+#      a minimal C line scanner (memchr and strtod: Benchmarks/Anchors/scan.c); each the minimum
+#      and median of RUNS runs (default 3), and the ratios of the medians;
 #   2. live: one QoS 1 publish stream through a local mosquitto, received by the daemon (journal
 #      on, group commit) and then by `mosquitto_sub -q 1 > /dev/null`: their rates, the ratio, and
 #      a check that every message was accounted for;
@@ -24,11 +28,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# gen WELLS MESSAGES FILE REGISTER: JSON telemetry, one message a minute per well, four values each.
+# gen WELLS MESSAGES FILE REGISTER [VALUES]: JSON telemetry, one message a minute per well, four
+# values each (or two: gas_m3h and gas_total).
 gen() {
   python3 - "$@" <<'PY'
 import sys, time
 wells, n, path, register = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+two = len(sys.argv) > 5 and sys.argv[5] == "2"
 with open(register, "w") as f:
     f.write("id,kind,field,block,sector,expected_gas_m3d\n")
     for w in range(wells):
@@ -39,8 +45,12 @@ with open(path, "w", buffering=1 << 20) as f:
     for i in range(n):
         w, k = i % wells, i // wells
         t = start + k * 60
-        f.write(f"{t}.{w % 1000000:06d} cbm/F{w % 4}/B{w % 40}/W{w:06d}/telemetry "
-                f'{{"ts":{t},"gas_m3h":{40 + (i * 7) % 13}.5,"gas_total":{k * 45.5 + w},"water_m3d":{(i % 5) * 0.7},"casing_kpa":{700 + i % 90}}}\n')
+        if two:
+            f.write(f"{t}.{w % 1000000:06d} cbm/F{w % 4}/B{w % 40}/W{w:06d}/telemetry "
+                    f'{{"ts":{t},"gas_m3h":{40 + (i * 7) % 13}.5,"gas_total":{k * 45.5 + w}}}\n')
+        else:
+            f.write(f"{t}.{w % 1000000:06d} cbm/F{w % 4}/B{w % 40}/W{w:06d}/telemetry "
+                    f'{{"ts":{t},"gas_m3h":{40 + (i * 7) % 13}.5,"gas_total":{k * 45.5 + w},"water_m3d":{(i % 5) * 0.7},"casing_kpa":{700 + i % 90}}}\n')
 PY
 }
 # config NAME REGISTER PORT
@@ -70,7 +80,7 @@ t = time.time()
 r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 dt = time.time() - t
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(f"{dt:.2f} {peak:.0f}")
+print(f"{dt:.4f} {peak:.0f}")
 sys.stdout.write(r.stdout)
 PY
 }
@@ -78,11 +88,31 @@ PY
 n1=1000000; nlive=200000; n3=3000000; n10=10000000; wide=25000
 if [ "$quick" = 1 ]; then n1=100000; nlive=20000; n3=300000; n10=1000000; wide=2500; fi
 
-echo "== 1. replay of $n1 JSON messages (1,000 wells, 4 values each), one core"
-gen 1000 $n1 "$work/r1.txt" "$work/wells1000.csv"
+runs=${RUNS:-3}
+stats() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f'min {min(v):,.0f}, median {statistics.median(v):,.0f}')" "$@"; }
+median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+echo "== 1. replay of $n1 JSON messages (1,000 wells, 2 values each) and two anchors on the same recording, $runs runs each"
+echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+gen 1000 $n1 "$work/r1.txt" "$work/wells1000.csv" 2
 config replay "$work/wells1000.csv"
-read -r secs peak < <(measure "$bin" replay --config "$work/replay.yaml" --output "$work/out-r1" "$work/r1.txt" | head -1)
-echo "   $(python3 -c "print(f'{$n1 / $secs:,.0f}')") messages/s ($secs s), peak memory $peak MiB ($(du -h "$work/r1.txt" | cut -f1) recording)"
+cc -O2 -o "$work/scan" Benchmarks/Anchors/scan.c
+ours=(); py=(); c=(); peaks=()
+for i in $(seq "$runs"); do
+  rm -rf "$work/out-r1"
+  read -r secs peak < <(measure "$bin" replay --config "$work/replay.yaml" --output "$work/out-r1" "$work/r1.txt" | head -1)
+  ours+=("$(python3 -c "print($n1 / $secs)")"); peaks+=("$peak")
+  read -r secs _ < <(measure python3 Benchmarks/Anchors/hourly.py "$work/r1.txt" | head -1)
+  py+=("$(python3 -c "print($n1 / $secs)")")
+  read -r secs _ < <(measure "$work/scan" "$work/r1.txt" | head -1)
+  c+=("$(python3 -c "print($n1 / $secs)")")
+done
+echo "   cbm-ingest replay:      $(stats "${ours[@]}") messages/s, peak memory $(stats "${peaks[@]}") MiB ($(du -h "$work/r1.txt" | cut -f1) recording)"
+echo "   Python (hourly.py):     $(stats "${py[@]}") messages/s"
+echo "   C (scan.c):             $(stats "${c[@]}") messages/s"
+python3 -c "
+o, p, c = $(median "${ours[@]}"), $(median "${py[@]}"), $(median "${c[@]}")
+print(f'   ratios of the medians: {o / p:.1f} × the Python script (target: at least 10), {o / c:.2f} × the C scanner')"
+echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg) (above about 1 on $(nproc) cores, the machine was busy: compare ratios, not rates)"
 
 echo "== 2. live: $nlive messages published with QoS 1 through mosquitto, as fast as it takes them"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -87,9 +87,9 @@ extension AssetAggregator {
         if let after = archive.neighbour(key, of: last, before: false) {
             _ = h.insert(time: after.block.times[0], value: after.block.values[0])
         }
-        for (t, v) in zip(hot.times, hot.values) {
-            _ = h.insert(time: t, value: v)
-            if t >= to { break }
+        for x in hot.samples {
+            _ = h.insert(time: x.time, value: x.value)
+            if x.time >= to { break }
         }
         return h
     }

@@ -12,9 +12,8 @@ extension SeriesHistory {
     }
 
     static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> SeriesHistory {
-        var h = SeriesHistory()
-        h.times = try r.times(ascending: true)
-        h.values = try r.doubles()
+        let times = try r.times(ascending: true), values = try r.doubles()
+        guard var h = SeriesHistory(times: times, values: values) else { throw BinaryReader.Malformed() }
         h.counter.rollover = try r.optionalDouble()
         if r.version >= 2 {
             h.counter.resetBelow = try r.double()
@@ -23,7 +22,6 @@ extension SeriesHistory {
             h.counter.minSpanUS = try r.amount()
             h.counter.stepBackSpanUS = try r.amount()
         }
-        guard h.times.count == h.values.count else { throw BinaryReader.Malformed() }
         return h
     }
 }

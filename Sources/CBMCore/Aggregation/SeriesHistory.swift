@@ -2,38 +2,56 @@
 /// horizon: the volumes of any window are computed from it, so the result depends only on the set
 /// of readings, never on the order or batches they came in.
 struct SeriesHistory: Sendable {
-    /// Event times, ascending, unique.
-    var times: [Int64] = []
-    /// Values, in the reporting unit.
-    var values: [Double] = []
+    /// One reading: its event time and value (in the reporting unit).
+    struct Sample: Sendable, Equatable {
+        var time: Int64
+        var value: Double
+    }
+    /// The readings, by event time ascending, times unique: one buffer, time beside value (a
+    /// reading's insert touches one heap object, not two).
+    private(set) var samples: [Sample] = []
     /// How a totalizer's changes are read (the latest rules its readings carried).
     var counter = CounterRules()
 
-    var count: Int { times.count }
-    var isEmpty: Bool { times.isEmpty }
-    var last: Int64? { times.last }
+    var count: Int { samples.count }
+    var isEmpty: Bool { samples.isEmpty }
+    var last: Int64? { samples.last?.time }
+    /// The event times, ascending.
+    var times: [Int64] { samples.map(\.time) }
+    /// The values, in time order.
+    var values: [Double] { samples.map(\.value) }
+
+    init() {}
+
+    /// A history of these readings (times ascending and unique, as many as values), or nil.
+    init?(times: [Int64], values: [Double]) {
+        guard times.count == values.count else { return nil }
+        samples.reserveCapacity(times.count)
+        for (t, v) in zip(times, values) {
+            if let last = samples.last, t <= last.time { return nil }
+            samples.append(Sample(time: t, value: v))
+        }
+    }
 
     /// Inserts a reading; returns its index, or nil for a duplicate (same time: counted once,
     /// the first value kept).
     mutating func insert(time: Int64, value: Double) -> Int? {
-        if let last = times.last, time <= last {
+        if let last = samples.last, time <= last.time {
             let i = lowerBound(time)
-            if i < times.count && times[i] == time { return nil }
-            times.insert(time, at: i)
-            values.insert(value, at: i)
+            if i < samples.count && samples[i].time == time { return nil }
+            samples.insert(Sample(time: time, value: value), at: i)
             return i
         }
-        times.append(time)
-        values.append(value)
-        return times.count - 1
+        samples.append(Sample(time: time, value: value))
+        return samples.count - 1
     }
 
     /// Index of the first reading at or after `time`.
     func lowerBound(_ time: Int64) -> Int {
-        var lo = 0, hi = times.count
+        var lo = 0, hi = samples.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if times[mid] < time { lo = mid + 1 } else { hi = mid }
+            if samples[mid].time < time { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }
@@ -43,14 +61,13 @@ struct SeriesHistory: Sendable {
     mutating func prune(before cutoff: Int64) {
         let i = lowerBound(cutoff)
         guard i > 1 else { return }
-        times.removeFirst(i - 1)
-        values.removeFirst(i - 1)
+        samples.removeFirst(i - 1)
     }
 
     /// The time of reading `i`.
-    func time(_ i: Int) -> Int64 { times[i] }
+    func time(_ i: Int) -> Int64 { samples[i].time }
     /// The value of reading `i`.
-    func value(_ i: Int) -> Double { values[i] }
+    func value(_ i: Int) -> Double { samples[i].value }
 }
 
 /// How an interval between two consecutive readings turns into volume.

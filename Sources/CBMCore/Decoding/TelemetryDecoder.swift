@@ -28,6 +28,16 @@ public struct TelemetryDecoder: Sendable {
     public internal(set) var watermark = Timestamp(microseconds: .min)
     /// The latest receive time taken.
     var lastReceived = Int64.min
+    /// Where each topic seen goes (the rule that decodes it and its captures, or why none does):
+    /// a function of the topic and the rules, so a topic is matched once, not once a message.
+    var routes: [String: Route] = [:]
+    /// Topics remembered at most (a field's assets × their topics; beyond, the table starts over).
+    static let maxRoutes = 1 << 16
+
+    enum Route: Sendable {
+        case rule(Int, TopicTemplate.Captures)
+        case none(RejectReason)
+    }
 
     /// The first time not taken (9999-01-01T00:00:00Z): every window of an accepted reading then
     /// ends within four-digit years.
@@ -50,6 +60,7 @@ public struct TelemetryDecoder: Sendable {
         self.rules = rules
         self.register = register
         self.limits = limits
+        routes.removeAll()
         for (id, i) in index { assets[i].bounds(register[id], limits.plausibility) }
     }
 
@@ -102,19 +113,34 @@ public struct TelemetryDecoder: Sendable {
         guard message.payload.count <= limits.maxPayload else {
             return out.reject(.payloadTooLarge(size: message.payload.count, limit: limits.maxPayload))
         }
-        var mismatched: [String] = []
-        for rule in rules where rule.filter.matches(message.topic) {
-            guard let captures = rule.template.match(message.topic) else {
-                mismatched.append(rule.template.text)
-                continue
-            }
-            switch rule.format {
+        switch route(message.topic) {
+        case .rule(let i, let captures):
+            switch rules[i].format {
             case .json(let layout): decodeJSON(message, layout: layout, captures: captures, into: &out)
             case .value(let layout): decodeValue(message, layout: layout, captures: captures, into: &out)
             }
-            return
+        case .none(let reason):
+            out.reject(reason)
         }
-        out.reject(mismatched.isEmpty ? .noSubscription : .topicMismatch(templates: mismatched))
+    }
+
+    /// The first rule whose filter and template match the topic, with its captures; or why none does.
+    mutating func route(_ topic: String) -> Route {
+        if let r = routes[topic] { return r }
+        var mismatched: [String] = []
+        var found: Route?
+        for (i, rule) in rules.enumerated() where rule.filter.matches(topic) {
+            guard let captures = rule.template.match(topic) else {
+                mismatched.append(rule.template.text)
+                continue
+            }
+            found = .rule(i, captures)
+            break
+        }
+        let r = found ?? .none(mismatched.isEmpty ? .noSubscription : .topicMismatch(templates: mismatched))
+        if routes.count >= Self.maxRoutes { routes.removeAll(keepingCapacity: true) }
+        routes[topic] = r
+        return r
     }
 
     // MARK: value
