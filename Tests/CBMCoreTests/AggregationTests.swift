@@ -381,7 +381,7 @@ struct LatestTests {
         #expect(month.gasM3 == 130)
     }
 
-    @Test("the running month counts the closed gas days moved to the archive; what stays in memory is bounded by a gas day")
+    @Test("the running day and month count the hours and gas days moved to the archive; what stays in memory is the hot span and a gas day")
     func runningMonthOverArchivedDays() throws {
         let settings = AggregationSettings()
         let archive = HistoryArchive.inMemory()
@@ -404,10 +404,10 @@ struct LatestTests {
             maxRevisions = max(maxRevisions, totals.revisions.count)
         }
         #expect(maxDays <= 2, "closed days in memory: \(maxDays)")
-        #expect(maxHours <= 28, "closed hours in memory: \(maxHours)")
-        // Revision numbers: of the hours of about a gas day (a record per scope an hour), not of ten days.
+        #expect(maxHours <= 4, "closed hours in memory: \(maxHours)")
+        // Revision numbers: of the hot span's hours and a day or two (a record per scope a window), not of ten days.
         let perHour = closed.filter { $0.window == .hour && $0.span.start.microseconds == first }.count
-        #expect(perHour > 4 && maxRevisions <= 28 * perHour, "revision numbers in memory: \(maxRevisions)")
+        #expect(perHour > 4 && maxRevisions <= 6 * perHour, "revision numbers in memory: \(maxRevisions)")
         #expect(!totals.revisions.keys.contains { $0.window != .hour })
         let days = closed.filter { $0.window == .day && $0.scope == .well && $0.id == "W01" }
         #expect(days.count == 10 && days.allSatisfy { $0.gasM3 == 240 })
@@ -416,15 +416,22 @@ struct LatestTests {
         let month = try #require(latest.first { $0.window == .month && $0.scope == .well && $0.id == "W01" })
         #expect(month.gasM3 == 2450)
         #expect(month.revision == 0)
+        // The open gas day from 08:00: five hours, the first of them already in the archive.
+        #expect(totals.evictedHoursBefore > ts("2026-11-11T08:00:00+08:00").microseconds)
+        #expect(latest.first { $0.window == .day && $0.scope == .well && $0.id == "W01" }?.gasM3 == 50)
         // Again (from what it keeps), and after a correction of an archived day: the old W01
         // hour 02:00–03:00 on 3 November gains a reading half way (the same line: no change),
         // and a new well's day appears in the month.
         #expect(totals.latest(openHours: part.openHours()).first { $0.window == .month && $0.scope == .well && $0.id == "W01" }?.gasM3 == 2450)
         totals.receive([AssetHour(asset: "W02", hour: WindowSpan(start: ts("2026-11-03T02:00:00+08:00"), end: ts("2026-11-03T03:00:00+08:00")),
                                   gas: FluidTotals(volume: 7, coveredUS: hour, flowUS: hour, samples: 1), water: FluidTotals())])
+        totals.receive([AssetHour(asset: "W02", hour: WindowSpan(start: ts("2026-11-11T08:00:00+08:00"), end: ts("2026-11-11T09:00:00+08:00")),
+                                  gas: FluidTotals(volume: 3, coveredUS: hour, flowUS: hour, samples: 1), water: FluidTotals())])
         let again = totals.latest(openHours: part.openHours())
-        #expect(again.first { $0.window == .month && $0.scope == .well && $0.id == "W02" }?.gasM3 == 7)
+        #expect(again.first { $0.window == .day && $0.scope == .well && $0.id == "W02" }?.gasM3 == 3)
+        #expect(again.first { $0.window == .day && $0.scope == .well && $0.id == "W01" }?.gasM3 == 50)
+        #expect(again.first { $0.window == .month && $0.scope == .well && $0.id == "W02" }?.gasM3 == 10)
         #expect(again.first { $0.window == .month && $0.scope == .well && $0.id == "W01" }?.gasM3 == 2450)
-        #expect(again.first { $0.window == .month && $0.scope == .all }?.gasM3 == 2457)
+        #expect(again.first { $0.window == .month && $0.scope == .all }?.gasM3 == 2460)
     }
 }

@@ -11,8 +11,11 @@ extension TotalsAggregator {
     /// numbers of its hour, day and month. (A month's figures are summed from its days as they
     /// are read, never held whole: see ``closedDay(_:)``.)
     mutating func load(around t: Timestamp) {
-        guard t.microseconds < evictedHoursBefore || t.microseconds < evictedDaysBefore else { return }
         let day = calendar.day(containing: t)
+        // A closed day is summed again from all its hours: those that left memory come back too.
+        let closedDay = next[.day].map { day.start < $0.start } ?? false
+        guard t.microseconds < evictedHoursBefore || t.microseconds < evictedDaysBefore
+            || (closedDay && day.start.microseconds < evictedHoursBefore) else { return }
         guard loadedDays.insert(day.start.microseconds).inserted else { return }
         var h = calendar.hour(containing: day.start)
         while h.start < day.end {
@@ -38,6 +41,12 @@ extension TotalsAggregator {
         days[d.start.microseconds] ?? archivedDay(d.start.microseconds) ?? figures(.day, d)
     }
 
+    /// An hour's figures as archived (an hour that has left memory), or nil.
+    func archivedHour(_ start: Int64) -> [String: Figures]? {
+        guard start < evictedHoursBefore, let bytes = archive.rollup(RollupKey(table: .hours, start: start)) else { return nil }
+        return Self.decodeFigures(bytes)
+    }
+
     private func archivedDay(_ start: Int64) -> [String: Figures]? {
         guard start < evictedDaysBefore, let bytes = archive.rollup(RollupKey(table: .days, start: start)) else { return nil }
         return Self.decodeFigures(bytes)
@@ -57,20 +66,34 @@ extension TotalsAggregator {
         if fresh { clean.insert(key) }
     }
 
-    /// Moves to the archive the hours and days before the gas day that holds `cutoff` (or the
-    /// next to close), the revision numbers of those windows, and those of the months before its
-    /// month: what stays in memory is bounded by a gas day, however long the history.
+    /// Moves to the archive the hours before the hour that holds `cutoff` (or the next to close),
+    /// the days before its gas day, the revision numbers of those windows, and those of the
+    /// months before its month: what stays in memory is the hot span's hours and a gas day, however
+    /// long the history.
     mutating func prune(cutoff: Int64) {
+        let hourCut = min(calendar.hour(containing: Timestamp(microseconds: cutoff)).start.microseconds,
+                          next[.hour]?.start.microseconds ?? .min)
         let dayCut = min(calendar.day(containing: Timestamp(microseconds: cutoff)).start.microseconds,
                          next[.day]?.start.microseconds ?? .min)
         let monthCut = min(calendar.month(containing: Timestamp(microseconds: cutoff)).start.microseconds,
                            next[.month]?.start.microseconds ?? .min)
         let writer = HistoryArchive.rollupWriter
-        for (start, figs) in hours where start < dayCut {
+        // The open day's sum of the hours that leave memory, carried on (see `daySoFar`).
+        if var d = daySoFar, d.through == max(evictedHoursBefore, d.day), hourCut > d.through, d.through < d.end {
+            daySoFar = nil
+            for start in hours.keys.sorted() where start >= d.through && start < min(hourCut, d.end) {
+                for (asset, f) in hours[start]! { d.figures[asset, default: Figures()].add(f) }
+            }
+            d.through = min(hourCut, d.end)
+            daySoFar = d
+        } else if let d = daySoFar, d.through != min(max(evictedHoursBefore, d.day), d.end) {
+            daySoFar = nil
+        }
+        for (start, figs) in hours where start < hourCut {
             let key = RollupKey(table: .hours, start: start)
             if clean.remove(key) == nil { archive.put(key, Self.encode(figs), writer: writer) }
         }
-        hours = hours.filter { $0.key >= dayCut }
+        hours = hours.filter { $0.key >= hourCut }
         for (start, figs) in days where start < dayCut {
             let key = RollupKey(table: .days, start: start)
             if clean.remove(key) == nil { archive.put(key, Self.encode(figs), writer: writer) }
@@ -80,7 +103,7 @@ extension TotalsAggregator {
         var kept: [TotalsRecord.Key: Int] = [:]
         for (k, revision) in revisions {
             let s = k.start.microseconds
-            if k.window == .month ? s < monthCut : s < dayCut {
+            if s < (k.window == .hour ? hourCut : k.window == .day ? dayCut : monthCut) {
                 groups[Self.revisionsKey(k.window, s), default: []].append((k, revision))
             } else {
                 kept[k] = revision
@@ -99,7 +122,7 @@ extension TotalsAggregator {
         }
         clean.removeAll()
         loadedDays.removeAll()
-        evictedHoursBefore = max(evictedHoursBefore, dayCut)
+        evictedHoursBefore = max(evictedHoursBefore, hourCut)
         evictedDaysBefore = max(evictedDaysBefore, dayCut)
     }
 

@@ -124,6 +124,7 @@ extension TotalsAggregator {
         }
         loadedDays = []
         monthSoFar = nil
+        daySoFar = nil
         clean = []
     }
 }

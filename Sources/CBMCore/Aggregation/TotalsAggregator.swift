@@ -49,6 +49,9 @@ public struct TotalsAggregator: Sendable {
     /// The sum of the open month's closed days, in time order (for the running month figures of
     /// `latest`, without reading every day back each time): `month` and `through` say which.
     var monthSoFar: (month: Int64, through: Int64, figures: [String: Figures])?
+    /// The sum of a gas day's hours that have left memory (those before `through`), in time order:
+    /// the day's figures go on from it without reading those hours back.
+    var daySoFar: (day: Int64, end: Int64, through: Int64, figures: [String: Figures])?
     /// Windows that start before this are not written (their figures cannot be rebuilt whole:
     /// a recovery that could not reach the full history). `Int64.min`: every window is.
     public var incompleteBefore = Int64.min
@@ -100,6 +103,7 @@ public struct TotalsAggregator: Sendable {
         load(around: h.hour.start)
         hours[start, default: [:]][h.asset] = Figures(gas: h.gas, water: h.water)
         clean.remove(RollupKey(table: .hours, start: start))
+        if let d = daySoFar, start >= d.day, start < d.through { daySoFar = nil }
         if register[h.asset] == nil { unregistered.insert(h.asset) }
         if h.hour.end.microseconds > dataEnd { dataEnd = h.hour.end.microseconds }
         guard let nextHour = next[.hour], start < nextHour.start.microseconds else { return }
@@ -255,10 +259,11 @@ public struct TotalsAggregator: Sendable {
         case .hour:
             return open[span.start.microseconds] ?? hours[span.start.microseconds] ?? [:]
         case .day:
-            var out: [String: Figures] = [:]
-            var h = calendar.hour(containing: span.start)
+            var (out, from) = hoursLeftMemory(of: span)
+            var h = calendar.hour(containing: Timestamp(microseconds: from))
             while h.start < span.end {
-                for (asset, f) in open[h.start.microseconds] ?? hours[h.start.microseconds] ?? [:] { out[asset, default: Figures()].add(f) }
+                let s = h.start.microseconds
+                for (asset, f) in open[s] ?? hours[s] ?? archivedHour(s) ?? [:] { out[asset, default: Figures()].add(f) }
                 h = calendar.next(.hour, after: h)
             }
             return out
@@ -277,6 +282,26 @@ public struct TotalsAggregator: Sendable {
             }
             return out
         }
+    }
+
+    /// The sum of the day's hours that have left memory and were not read back since, in time
+    /// order (kept in `daySoFar`), and the time from which the rest of the day is summed.
+    private mutating func hoursLeftMemory(of day: WindowSpan) -> ([String: Figures], Int64) {
+        let start = day.start.microseconds, end = day.end.microseconds
+        guard evictedHoursBefore > start else { return ([:], start) }
+        if let d = daySoFar, d.day == start { return (d.figures, d.through) }
+        // Hours read back into memory (for a correction) are taken from there.
+        let through = min(evictedHoursBefore, end)
+        var out: [String: Figures] = [:]
+        var h = calendar.hour(containing: day.start)
+        while h.start.microseconds < through {
+            let s = h.start.microseconds
+            for (asset, f) in hours[s] ?? archivedHour(s) ?? [:] { out[asset, default: Figures()].add(f) }
+            h = calendar.next(.hour, after: h)
+        }
+        // Kept for the day being summed as it goes (the open one), not for a corrected old one.
+        if next[.day].map({ $0.start.microseconds == start }) ?? false { daySoFar = (start, end, through, out) }
+        return (out, through)
     }
 
     /// The sum of the month's days that have closed, in time order (kept in `monthSoFar`).
