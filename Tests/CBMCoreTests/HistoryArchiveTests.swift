@@ -211,8 +211,9 @@ struct HistoryArchiveTests {
 
 
 extension HistoryArchiveTests {
-    @Test("readings first in memory, then moved to the archive by the clock, then corrected, or old from the start: totalled and alarmed at the stop", arguments: [false, true])
-    func hotThenCold(tickFirst: Bool) {
+    @Test("readings first in memory, then moved to the archive by the clock, then corrected, or old from the start, or the ends apart: totalled and alarmed at the stop",
+          arguments: 0..<3)
+    func hotThenCold(arrangement: Int) {
         let s = Self.settings()
         var driver = StepDriver(settings: s, state: PipelineCheckpoint.State(s))
         let h0 = Self.start
@@ -221,8 +222,19 @@ extension HistoryArchiveTests {
             .message(InboundMessage(topic: "t/W2/json", payload: Array(#"{"ts":\#(Double(h0 + Int64(k) * 10 * Self.minute) / 1e6),"gas_m3h":10}"#.utf8),
                                     receivedAt: now))
         }
-        if tickFirst { driver.take([.tick(now)], handOnAtEnd: true) }
-        driver.take([message(0), message(24)], handOnAtEnd: true)
+        switch arrangement {
+        case 0:
+            driver.take([message(0), message(24)], handOnAtEnd: true)
+        case 1:
+            driver.take([.tick(now)], handOnAtEnd: true)
+            driver.take([message(0), message(24)], handOnAtEnd: true)
+        default:
+            // The first reading alone, handed on and moved to the archive; the last one then
+            // old: the hours between, which nothing had handed on yet, go out at the stop too.
+            driver.take([message(0)], handOnAtEnd: true)
+            driver.take([.tick(now)], handOnAtEnd: true)
+            driver.take([message(24)], handOnAtEnd: true)
+        }
         driver.take([.tick(now)], handOnAtEnd: true)
         driver.take((0...24).map(message), handOnAtEnd: true)
         driver.end(.flush)

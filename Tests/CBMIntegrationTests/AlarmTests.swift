@@ -144,7 +144,9 @@ struct AlarmTests {
             #expect(!retained(broker, topic).contains(#""state":"active""#))
         }
         #expect(daemon.stop() == 0)
-        #expect(daemon.alerts.filter { $0["state"] as? String == "active" }.count == 1)
+        let hoursOfW01 = daemon.totals.filter { $0["window"] as? String == "hour" && $0["id"] as? String == "W01" }
+            .map { "\($0["start"]!) r\($0["revision"]!) \($0["gas_m3"] ?? "-") cov \($0["coverage"]!)" }.sorted()
+        #expect(daemon.alerts.filter { $0["state"] as? String == "active" }.count == 1, "W01's hours: \(hoursOfW01)")
         #expect(retained(broker, topic).contains(#""state":"active""#), "the alarm state the stop raised is at the broker")
     }
 

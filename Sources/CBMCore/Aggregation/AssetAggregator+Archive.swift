@@ -66,6 +66,10 @@ extension AssetAggregator {
             let to = i + 1 < h.count ? h.time(i + 1) : t
             markDirty(asset: id, from: from, to: min(to, emitted - 1))
         }
+        // Hours after those handed on that the readings reach close at the next watermark.
+        if table[a].lastTime >= emitted {
+            earliestClose = min(earliestClose, emitted + 3_600_000_000 + settings.allowedLatenessUS)
+        }
     }
 
     /// One series' readings over `[from, to)` with the last one before and the first one at or
@@ -160,6 +164,9 @@ extension AssetAggregator {
     /// (at a stop), without closing more.
     public mutating func flushCorrections(into out: inout [AssetHour]) {
         mergeCold()
+        // Hours the watermark has passed that the merged readings are the first data of (an
+        // asset's later hours, received old) are handed on now too, not at the next start.
+        if watermark.microseconds > Int64.min / 2 { closePassedHours(into: &out) }
         if !dirty.isEmpty { emitDirty(into: &out) }
     }
 

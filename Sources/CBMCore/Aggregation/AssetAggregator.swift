@@ -235,6 +235,19 @@ public struct AssetAggregator: Sendable {
             archive.note(watermark: watermark.microseconds)
             return
         }
+        closePassedHours(into: &out)
+        if !dirty.isEmpty {
+            emitDirty(into: &out)
+        }
+        // Move what is older than the hot span to the archive, once an hour.
+        if cutoff > floor { migrate(before: cutoff) }
+        archive.note(watermark: watermark.microseconds)
+    }
+
+    /// Hands on every hour of every asset that the watermark has passed (its end plus the allowed
+    /// lateness) and that has data: from memory, or, before the floor, marked to be figured from
+    /// the archive.
+    mutating func closePassedHours(into out: inout [AssetHour]) {
         let lateness = settings.allowedLatenessUS
         earliestClose = .max
         for a in table.indices {
@@ -253,12 +266,6 @@ public struct AssetAggregator: Sendable {
             table[a].nextHour = next.start.microseconds
             if next.start.microseconds <= last { earliestClose = min(earliestClose, next.end.microseconds + lateness) }
         }
-        if !dirty.isEmpty {
-            emitDirty(into: &out)
-        }
-        // Move what is older than the hot span to the archive, once an hour.
-        if cutoff > floor { migrate(before: cutoff) }
-        archive.note(watermark: watermark.microseconds)
     }
 
     /// Old readings waiting beyond this many are merged at the next watermark.
