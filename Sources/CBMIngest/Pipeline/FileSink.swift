@@ -155,15 +155,18 @@ public final class FileSink {
         }
     }
 
-    /// Encodes records of a family in both formats (leaving out, after a crash, the lines that were
-    /// written before it) and appends them.
+    /// Encodes records of a family in the configured formats (leaving out, after a crash, the lines
+    /// that were written before it) and appends them. (The JSON line is made in any case: it is
+    /// what a line written before a crash is recognised by.)
     private func write<R>(_ records: [R], _ family: RecordFamily, json encodeJSON: (inout RecordEncoder, R) -> Void,
                           csv encodeCSV: (inout CSVRecordEncoder, R) -> Void) {
         guard !records.isEmpty else { return }
+        let csvWanted = store.settings.formats.contains(.csv)
         for r in records {
             let start = json.encoder.bytes.count
             encodeJSON(&json, r)
-            if !isRewrite(family, from: start) { encodeCSV(&csv, r) }
+            let written = isRewrite(family, from: start)
+            if csvWanted && !written { encodeCSV(&csv, r) }
         }
         append(family)
     }
