@@ -23,7 +23,8 @@ quick=${BENCH_QUICK:-0}
 runs=${RUNS:-3}
 wells=1000; days=3; wide=25000; wide_hours=(${WIDE_HOURS:-26 168})
 if [ "$quick" = 1 ]; then wells=100; wide=2500; wide_hours=(6 12); fi
-# SKIP_BACKFILL=1: the memory figures only; PASTS: the max_past settings (default "7d 30d").
+# SKIP_BACKFILL=1: the memory figures only; SKIP_MEMORY=1: the others only; PASTS: the max_past
+# settings (default "7d 30d").
 # Peak memory varies little from run to run: one run each unless told.
 memory_runs=${MEMORY_RUNS:-1}
 
@@ -184,6 +185,7 @@ PY
 
 fi
 
+if [ "${SKIP_MEMORY:-0}" = 1 ]; then exit 0; fi
 echo "== 2. peak memory with $((wide * 4)) series at one reading a minute"
 busy
 for hours in "${wide_hours[@]}"; do
