@@ -12,7 +12,7 @@
 #      with messages: memory is bounded by series × the in-memory span, aggregation.hot_span);
 #   4. the restart after kill -9 with a journal tail of 1,000,000 messages and no checkpoint: the
 #      time from start to serving (connected and subscribed).
-# BENCH_QUICK=1 runs smaller sizes.
+# BENCH_QUICK=1 runs smaller sizes; REPLAY_ONLY=1 section 1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release >/dev/null
@@ -113,6 +113,9 @@ python3 -c "
 o, p, c = $(median "${ours[@]}"), $(median "${py[@]}"), $(median "${c[@]}")
 print(f'   ratios of the medians: {o / p:.1f} × the Python script (target: at least 10), {o / c:.2f} × the C scanner')"
 echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg) (above about 1 on $(nproc) cores, the machine was busy: compare ratios, not rates)"
+
+# REPLAY_ONLY=1: section 1 only.
+if [ "${REPLAY_ONLY:-0}" = 1 ]; then exit 0; fi
 
 echo "== 2. live: $nlive messages published with QoS 1 through mosquitto, as fast as it takes them"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -603,3 +603,38 @@ struct RejectReasonTests {
         #expect(Set(cases.map(\.1)).count == cases.count)
     }
 }
+
+@Suite("Telemetry decoder: the topic table")
+struct DecoderRouteTests {
+    @Test("a topic is matched once, then looked up: the same readings and rejects each time; a reload starts the table over")
+    func routesAreRememberedAndForgottenOnReload() {
+        var d = Fixture.decoder([Fixture.jsonRule()])
+        let payload = #"{"ts":\#(t0),"gas_m3h":12.5}"#
+        let first = decode(&d, payload)
+        let again = decode(&d, payload, at: ts(t0 + 20))
+        #expect(first.readings.count == 1 && again.readings.map(\.asset) == first.readings.map(\.asset))
+        #expect(d.routes.count == 1)
+        // A topic that no subscription takes, twice: the same reason both times.
+        let other = "plant/x/y"
+        #expect(reasons(decode(&d, payload, topic: other).rejects) == [.noSubscription])
+        #expect(reasons(decode(&d, payload, topic: other).rejects) == [.noSubscription])
+        #expect(d.routes.count == 2)
+        // A reload whose subscription has another template: the old route is not used.
+        d.reconfigure(rules: [Fixture.jsonRule(template: "cbm/{field}/{block}/{asset}/other")], register: Fixture.register, limits: DecodeLimits())
+        #expect(d.routes.isEmpty)
+        let after = decode(&d, payload, at: ts(t0 + 30))
+        #expect(after.readings.isEmpty)
+        #expect(reasons(after.rejects) == [.topicMismatch(templates: ["cbm/{field}/{block}/{asset}/other"])])
+    }
+
+    @Test("the table stays bounded however many topics come")
+    func routesAreBounded() {
+        var d = Fixture.decoder([Fixture.jsonRule()])
+        var readings: [Reading] = [], rejects: [Reject] = []
+        for i in 0..<(TelemetryDecoder.maxRoutes + 10) {
+            d.decode(InboundMessage(topic: "x/\(i)", payload: Array("{}".utf8), receivedAt: Fixture.received), readings: &readings, rejects: &rejects)
+        }
+        #expect(d.routes.count <= TelemetryDecoder.maxRoutes)
+        #expect(rejects.count == TelemetryDecoder.maxRoutes + 10 && rejects.allSatisfy { $0.reason == .noSubscription })
+    }
+}
