@@ -80,8 +80,12 @@ t = time.time()
 r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 dt = time.time() - t
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(f"{dt:.4f} {peak:.0f}")
-sys.stdout.write(r.stdout)
+print(f"{dt:.4f} {peak:.0f}", flush=True)
+try:
+    sys.stdout.write(r.stdout)
+    sys.stdout.flush()
+except BrokenPipeError:  # the reader took the first line only
+    sys.stdout = None
 PY
 }
 
