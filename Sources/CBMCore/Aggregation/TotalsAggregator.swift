@@ -235,9 +235,10 @@ public struct TotalsAggregator: Sendable {
                 r.revision = (revisions[r.key] ?? 0) + 1
                 revisions[r.key] = r.revision
                 out.append(r)
-                if var last = lastClosed[key.window], let i = last.firstIndex(where: { $0.key == r.key }) {
-                    last[i] = r
-                    lastClosed[key.window] = last
+                // A correction of the last closed window (all its records share its span) shows there too.
+                if lastClosed[key.window]?.first?.span.start == r.span.start,
+                   let i = lastClosed[key.window]!.firstIndex(where: { $0.key == r.key }) {
+                    lastClosed[key.window]![i] = r
                 }
             }
         }

@@ -144,7 +144,7 @@ public final class FileSink {
         case .totals(let totals):
             guard !totals.isEmpty else { return }
             for r in totals { json.encode(r, factors: factors) }
-            for r in totals { csv.encode(r) }
+            if store.settings.formats.contains(.csv) { for r in totals { csv.encode(r) } }
             append(.totals)
         case .alerts(let alerts):
             write(alerts, .alerts, json: { $0.encode($1) }, csv: { $0.encode($1) })
