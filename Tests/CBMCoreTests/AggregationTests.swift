@@ -419,9 +419,9 @@ struct LatestTests {
         // The open gas day from 08:00: five hours, the first of them already in the archive.
         #expect(totals.evictedHoursBefore > ts("2026-11-11T08:00:00+08:00").microseconds)
         #expect(latest.first { $0.window == .day && $0.scope == .well && $0.id == "W01" }?.gasM3 == 50)
-        // Again (from what it keeps), and after a correction of an archived day: the old W01
-        // hour 02:00–03:00 on 3 November gains a reading half way (the same line: no change),
-        // and a new well's day appears in the month.
+        // Again (from the sums it keeps); then late figures of W02 for an hour of an archived day
+        // (3 November, 02:00) and for the open day's first hour, already archived too: both
+        // reach the running day and month, and W01's figures stay as they were.
         #expect(totals.latest(openHours: part.openHours()).first { $0.window == .month && $0.scope == .well && $0.id == "W01" }?.gasM3 == 2450)
         totals.receive([AssetHour(asset: "W02", hour: WindowSpan(start: ts("2026-11-03T02:00:00+08:00"), end: ts("2026-11-03T03:00:00+08:00")),
                                   gas: FluidTotals(volume: 7, coveredUS: hour, flowUS: hour, samples: 1), water: FluidTotals())])
