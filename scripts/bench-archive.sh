@@ -6,7 +6,7 @@
 #      replayed in time order;
 #   2. peak memory with 100,000 series (25,000 wells × 4 volume values) at one reading a minute,
 #      for 26 hours and 7 days of history (WIDE_HOURS, default "26 168"; 7 days are 252 M messages,
-#      about an hour) and two settings of limits.max_past (PASTS, default "7d 30d"; the 7-day run
+#      an hour and a half here, 15 GiB of archive) and two settings of limits.max_past (PASTS, default "7d 30d"; the 7-day run
 #      with the first only): it must grow with neither (readings older than aggregation.hot_span,
 #      hours and days older than the current gas day, are on disk). The recording is generated
 #      into a pipe as it is replayed (no file of tens of GB), and the peak is given for each

@@ -12,10 +12,10 @@ extension TotalsAggregator {
     /// are read, never held whole: see ``closedDay(_:)``.)
     mutating func load(around t: Timestamp) {
         let day = calendar.day(containing: t)
-        // A closed day is summed again from all its hours: those that left memory come back too.
+        // (Days leave memory no later than their hours.) A closed day is summed again from all
+        // its hours: those that left memory come back too.
         let closedDay = next[.day].map { day.start < $0.start } ?? false
-        guard t.microseconds < evictedHoursBefore || t.microseconds < evictedDaysBefore
-            || (closedDay && day.start.microseconds < evictedHoursBefore) else { return }
+        guard t.microseconds < evictedHoursBefore || (closedDay && day.start.microseconds < evictedHoursBefore) else { return }
         guard loadedDays.insert(day.start.microseconds).inserted else { return }
         var h = calendar.hour(containing: day.start)
         while h.start < day.end {
@@ -78,17 +78,8 @@ extension TotalsAggregator {
         let monthCut = min(calendar.month(containing: Timestamp(microseconds: cutoff)).start.microseconds,
                            next[.month]?.start.microseconds ?? .min)
         let writer = HistoryArchive.rollupWriter
-        // The open day's sum of the hours that leave memory, carried on (see `daySoFar`).
-        if var d = daySoFar, d.through == max(evictedHoursBefore, d.day), hourCut > d.through, d.through < d.end {
-            daySoFar = nil
-            for start in hours.keys.sorted() where start >= d.through && start < min(hourCut, d.end) {
-                for (asset, f) in hours[start]! { d.figures[asset, default: Figures()].add(f) }
-            }
-            d.through = min(hourCut, d.end)
-            daySoFar = d
-        } else if let d = daySoFar, d.through != min(max(evictedHoursBefore, d.day), d.end) {
-            daySoFar = nil
-        }
+        // More of the open day's hours leave memory: its sum of them is made again when next asked.
+        if let d = daySoFar, hourCut > d.through, d.through < d.end { daySoFar = nil }
         for (start, figs) in hours where start < hourCut {
             let key = RollupKey(table: .hours, start: start)
             if clean.remove(key) == nil { archive.put(key, Self.encode(figs), writer: writer) }

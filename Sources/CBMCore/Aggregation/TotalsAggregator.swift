@@ -188,12 +188,6 @@ public struct TotalsAggregator: Sendable {
         while let span = next[.day], limit(span), final || span.end <= next[.hour]!.start {
             let figs = figures(.day, span)
             days[span.start.microseconds] = figs
-            if var m = monthSoFar, m.through == span.start.microseconds, m.month == calendar.month(containing: span.start).start.microseconds {
-                monthSoFar = nil
-                for (asset, f) in figs { m.figures[asset, default: Figures()].add(f) }
-                m.through = span.end.microseconds
-                monthSoFar = m
-            }
             emit(.day, span, figs, into: &out)
             next[.day] = calendar.next(.day, after: span)
         }
@@ -269,13 +263,9 @@ public struct TotalsAggregator: Sendable {
             }
             return out
         case .month:
-            var out: [String: Figures] = [:]
-            var d = calendar.day(containing: span.start)
-            if !open.isEmpty {
-                // The running month: its closed days (summed once), then the open ones from hours.
-                out = closedDays(of: span)
-                if let m = monthSoFar, m.month == span.start.microseconds { d = calendar.day(containing: Timestamp(microseconds: m.through)) }
-            }
+            // The running month: its closed days (summed once a day), then the open ones from hours.
+            var (out, from) = open.isEmpty ? ([:], span.start.microseconds) : closedDays(of: span)
+            var d = calendar.day(containing: Timestamp(microseconds: from))
             while d.start < span.end {
                 let dayFigures = open.isEmpty ? closedDay(d) : figures(.day, d, open: open)
                 for (asset, f) in dayFigures { out[asset, default: Figures()].add(f) }
@@ -305,10 +295,11 @@ public struct TotalsAggregator: Sendable {
         return (out, through)
     }
 
-    /// The sum of the month's days that have closed, in time order (kept in `monthSoFar`).
-    private mutating func closedDays(of month: WindowSpan) -> [String: Figures] {
+    /// The sum of the month's days that have closed, in time order (kept in `monthSoFar`), and the
+    /// time from which the rest of the month is summed.
+    private mutating func closedDays(of month: WindowSpan) -> ([String: Figures], Int64) {
         let through = min(max(next[.day]?.start.microseconds ?? month.start.microseconds, month.start.microseconds), month.end.microseconds)
-        if let m = monthSoFar, m.month == month.start.microseconds, m.through == through { return m.figures }
+        if let m = monthSoFar, m.month == month.start.microseconds, m.through == through { return (m.figures, through) }
         var out: [String: Figures] = [:]
         var d = calendar.day(containing: month.start)
         while d.start.microseconds < through {
@@ -316,7 +307,7 @@ public struct TotalsAggregator: Sendable {
             d = calendar.next(.day, after: d)
         }
         monthSoFar = (month.start.microseconds, through, out)
-        return out
+        return (out, through)
     }
 
     private mutating func sumOfHours(asset: String, in day: WindowSpan) -> Figures {
