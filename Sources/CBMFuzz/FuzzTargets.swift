@@ -125,6 +125,16 @@ public enum FuzzTargets {
             messages.append(InboundMessage(topic: topics[(Int(first) + i) % topics.count], payload: Array(line),
                                            receivedAt: Timestamp(seconds: 1_796_140_800 + Int64(i) * 61)))
         }
+        // The flat scanner and the parser read every payload alike.
+        var scanned = TelemetryDecoder(rules: rules, register: register, limits: DecodeLimits())
+        var parsed = scanned
+        parsed.scansFlatPayloads = false
+        for m in messages {
+            var a: ([Reading], [Reject]) = ([], []), b: ([Reading], [Reject]) = ([], [])
+            scanned.decode(m, readings: &a.0, rejects: &a.1)
+            parsed.decode(m, readings: &b.0, rejects: &b.1)
+            precondition(a.0 == b.0 && a.1 == b.1, "the flat scanner and the parser disagree")
+        }
         for m in messages {
             _ = step.take(m)
             let h = step.handOn()

@@ -638,3 +638,87 @@ struct DecoderRouteTests {
         #expect(rejects.count == TelemetryDecoder.maxRoutes + 10 && rejects.allSatisfy { $0.reason == .noSubscription })
     }
 }
+
+@Suite("Telemetry decoder: the flat scanner")
+struct FlatScannerTests {
+    /// Payloads of every kind: what the scanner takes, and what it must leave to the parser.
+    static let payloads: [String] = [
+        #"{"ts":\#(t0),"gas_m3h":12.5,"gas_total":123456.5}"#,
+        #"  {  "ts" : \#(t0) , "gas_m3h" : 12.5 , "cp_mpa":0.25 }  "#,
+        "{\"ts\":\(t0),\n\t\"gas_m3h\":1e1,\r\n\"temp_k\":3.0E2}",
+        #"{"ts":"\#(t0)","gas_m3h":"12.5"}"#,
+        #"{"ts":"2026-11-28T00:00:00Z","gas_m3h":" 7 "}"#,
+        #"{"ts":"2026-11-28T08:00:00+08:00","gas_total":null}"#,
+        #"{"ts":\#(t0),"gas_m3h":12.5,"gas_m3h":99}"#,            // a repeated key: the first counts
+        #"{"gas_m3h":12.5,"ts":\#(t0),"ts":1}"#,
+        #"{"ts":\#(t0),"other":"x","gas_m3h":-0.0}"#,
+        #"{"ts":\#(t0),"gas_m3h":true,"gas_total":false}"#,
+        #"{"ts":\#(t0),"gas_m3h":"twelve"}"#,
+        #"{"ts":\#(t0),"gas_m3h":12345678901234567890123,"gas_total":0.1e-400}"#,
+        #"{"ts":\#(t0),"gas_m3h":1.7976931348623157e309}"#,
+        #"{"ts":\#(t0)000,"gas_m3h":0.000000000000000000001}"#,
+        #"{"ts":\#(t0),"gas_m3h":012}"#,                           // leading zero
+        #"{"ts":\#(t0),"gas_m3h":1.}"#,
+        #"{"ts":\#(t0),"gas_m3h":-}"#,
+        #"{"ts":\#(t0),"gas_m3h":1e}"#,
+        #"{"ts":\#(t0),"gas_m3h":12.5,}"#,
+        #"{"ts":\#(t0),"gas_m3h":12.5} x"#,
+        #"{"ts":\#(t0),"gas_m3h":12.5"#,
+        #"{"ts":\#(t0),"gas_m3h" 12.5}"#,
+        #"{"ts":\#(t0) "gas_m3h":12.5}"#,
+        #"{"ts":\#(t0),"gas_m3h":nul}"#,
+        #"{"ts":\#(t0),"gas_m3h":tru}"#,
+        #"{"ts":\#(t0),"gas_\u006d3h":12.5}"#,                      // an escaped key
+        #"{"ts":\#(t0),"gas_m3h":"1\u0032"}"#,                      // an escaped value
+        #"{"ts":\#(t0),"gas_m3h":{"v":1}}"#,                        // nested
+        #"{"ts":\#(t0),"gas_m3h":[1]}"#,
+        #"{"ts":\#(t0),"bad\#u{01}":1}"#,                           // a control character in a key
+        #"{"ts":\#(t0),"gas_m3h":"a\#tb"}"#,
+        #"{"ts":\#(t0),"gäs":1,"gas_m3h":2}"#,                      // a key that is not ASCII
+        #"{"ts":\#(t0),"gas_m3h":"√2"}"#,
+        #"[{"ts":\#(t0),"gas_m3h":1},{"ts":\#(t0),"gas_m3h":2}]"#,
+        #"{"ts":\#(t0),"gas_m3h":1}{"#,
+        "{\"ts\":\(t0),\"gas_m3h\":\"\u{FF}\"}",
+        #"{}"#, #"{ }"#, #"{"#, #"}"#, #""#, #"   "#, #"12.5"#, #"null"#, #""x""#, #"{"ts":\#(t0)}"#,
+        #"{"ts":null,"gas_m3h":1}"#, #"{"ts":-5,"gas_m3h":1}"#, #"{"ts":1e400,"gas_m3h":1}"#,
+        #"{"ts":\#(t0),"gas_total":-1}"#, #"{"ts":\#(t0),"cp_mpa":1e9}"#, #"{"ts":\#(t0 + 3600),"gas_m3h":1}"#,
+    ]
+
+    @Test("the scanner and the parser give the same readings and rejects, payload by payload")
+    func sameAsTheParser() {
+        for assetKey in [nil, "dev"] as [String?] {
+            let rule = Fixture.jsonRule(assetKey: assetKey)
+            var scanned = Fixture.decoder([rule]), parsed = scanned
+            parsed.scansFlatPayloads = false
+            var took = 0
+            for (i, p) in Self.payloads.enumerated() {
+                let at = Timestamp(microseconds: Fixture.received.microseconds + Int64(i) * 1_000_000)
+                let a = decode(&scanned, p, at: at), b = decode(&parsed, p, at: at)
+                #expect(a.readings == b.readings, "\(p)")
+                #expect(a.rejects == b.rejects, "\(p)")
+                took += a.readings.count
+            }
+            // Also with the asset in the payload.
+            for p in [#"{"ts":\#(t0),"dev":"W-002","gas_m3h":1}"#, #"{"ts":\#(t0),"dev":1001,"gas_m3h":1}"#,
+                      #"{"ts":\#(t0),"dev":"","gas_m3h":1}"#, #"{"ts":\#(t0),"dev":1.5,"gas_m3h":1}"#] {
+                let a = decode(&scanned, p), b = decode(&parsed, p)
+                #expect(a.readings == b.readings && a.rejects == b.rejects, "\(p)")
+            }
+            #expect(took > 10)  // the corpus does reach readings, not only rejects
+        }
+    }
+
+    @Test("what it finds: the first of a repeated key; nothing from what it cannot take")
+    func scanner() {
+        let f = FlatJSON(keys: ["ts", "v", "w"])!
+        var slots: [JSONValue?] = []
+        func scan(_ s: String) -> Bool { Array(s.utf8).withUnsafeBytes { f.scan($0, into: &slots) } }
+        #expect(scan(#"{"v":1,"ts":"x","v":2,"z":null}"#))
+        #expect(slots == [.string("x"), .number(1), nil])
+        #expect(scan(#"{"w":null,"v":true}"#) && slots == [nil, .bool(true), .null])
+        for s in [#"{"v":{"a":1}}"#, #"{"v":"\n"}"#, #"{"v\u0041":1}"#, #"{"v":1,}"#, #"[1]"#, #"{"v":1} 2"#, #"{"é":1}"#] {
+            #expect(!scan(s), "\(s)")
+        }
+        #expect(FlatJSON(keys: ["débit"]) == nil)
+    }
+}

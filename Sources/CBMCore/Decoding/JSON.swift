@@ -257,15 +257,32 @@ public struct JSONParser {
     }
 
     private mutating func number() throws -> Double {
+        switch Self.number(bytes, &p) {
+        case .value(let v): return v
+        case .invalid(let why): throw error(why)
+        }
+    }
+
+    /// What reading a number gave: its value, or why the text is not one.
+    enum NumberScan {
+        case value(Double)
+        case invalid(String)
+    }
+
+    /// Reads the number at `p` (its first byte is '-' or a digit), leaving `p` after it, or at
+    /// the byte that makes it invalid. Shared by the parser and ``FlatJSON``, so both read every
+    /// number to the same double.
+    @inline(__always)
+    static func number(_ bytes: UnsafeRawBufferPointer, _ p: inout Int) -> NumberScan {
         let start = p
         var negative = false
         if bytes[p] == UInt8(ascii: "-") { negative = true; p += 1 }
         var mantissa: UInt64 = 0
         var digits = 0
         var exponent = 0
-        guard p < bytes.count, (48...57).contains(bytes[p]) else { throw error("invalid number") }
+        guard p < bytes.count, (48...57).contains(bytes[p]) else { return .invalid("invalid number") }
         if bytes[p] == 48, p + 1 < bytes.count, (48...57).contains(bytes[p + 1]) {
-            throw error("invalid number (leading zero)")
+            return .invalid("invalid number (leading zero)")
         }
         while p < bytes.count, (48...57).contains(bytes[p]) {
             if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(bytes[p] - 48); digits += 1 } else { exponent += 1 }
@@ -273,7 +290,7 @@ public struct JSONParser {
         }
         if p < bytes.count, bytes[p] == UInt8(ascii: ".") {
             p += 1
-            guard p < bytes.count, (48...57).contains(bytes[p]) else { throw error("invalid number (digit expected after '.')") }
+            guard p < bytes.count, (48...57).contains(bytes[p]) else { return .invalid("invalid number (digit expected after '.')") }
             while p < bytes.count, (48...57).contains(bytes[p]) {
                 // Zeros before the first significant digit (0.000…1) only scale: they are not
                 // digits of the mantissa, or 19 of them would leave it 0.
@@ -292,7 +309,7 @@ public struct JSONParser {
                 expNegative = bytes[p] == UInt8(ascii: "-")
                 p += 1
             }
-            guard p < bytes.count, (48...57).contains(bytes[p]) else { throw error("invalid number (digit expected in exponent)") }
+            guard p < bytes.count, (48...57).contains(bytes[p]) else { return .invalid("invalid number (digit expected in exponent)") }
             var e = 0
             while p < bytes.count, (48...57).contains(bytes[p]) {
                 if e < 100_000 { e = e * 10 + Int(bytes[p] - 48) }
@@ -304,12 +321,12 @@ public struct JSONParser {
         // exact doubles, so one multiplication or division rounds correctly.
         if mantissa < (1 << 53) && exponent >= -22 && exponent <= 22 {
             var v = Double(mantissa)
-            if exponent < 0 { v /= Self.powersOfTen[-exponent] } else { v *= Self.powersOfTen[exponent] }
-            return negative ? -v : v
+            if exponent < 0 { v /= powersOfTen[-exponent] } else { v *= powersOfTen[exponent] }
+            return .value(negative ? -v : v)
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<p]), as: UTF8.self)
-        guard let v = Double(text) else { throw error("invalid number") }
-        return v
+        guard let v = Double(text) else { return .invalid("invalid number") }
+        return .value(v)
     }
 
     private static let powersOfTen: [Double] = (0...22).map { e in

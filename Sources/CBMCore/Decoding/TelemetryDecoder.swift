@@ -33,6 +33,33 @@ public struct TelemetryDecoder: Sendable {
     var routes: [String: Route] = [:]
     /// Topics remembered at most (a field's assets × their topics; beyond, the table starts over).
     static let maxRoutes = 1 << 16
+    /// Per rule, the flat scanner of its JSON layout (nil: not JSON, or keys it cannot take).
+    var flat: [FlatRule?] = []
+    /// The scanner's slots, kept (a message allocates none of its own).
+    var flatSlots: [JSONValue?] = []
+    /// Whether flat payloads are read by ``FlatJSON`` (false: every payload takes the parser;
+    /// for tests that compare the two, which must give the same readings and rejects).
+    public var scansFlatPayloads = true
+
+    /// A JSON layout's keys for ``FlatJSON``: the time key in slot 0, then the asset key when
+    /// there is one, then the value keys in configuration order.
+    struct FlatRule: Sendable {
+        var scanner: FlatJSON
+        var valuesBase: Int
+
+        init?(_ layout: DecodeRule.JSONLayout) {
+            var keys = [layout.timeKey]
+            if let a = layout.assetKey { keys.append(a) }
+            valuesBase = keys.count
+            keys += layout.values.map(\.key)
+            guard let s = FlatJSON(keys: keys) else { return nil }
+            scanner = s
+        }
+
+        static func of(_ rules: [DecodeRule]) -> [FlatRule?] {
+            rules.map { if case .json(let layout) = $0.format { FlatRule(layout) } else { nil } }
+        }
+    }
 
     enum Route: Sendable {
         case rule(Int, TopicTemplate.Captures)
@@ -52,6 +79,7 @@ public struct TelemetryDecoder: Sendable {
         self.rules = rules
         self.register = register
         self.limits = limits
+        flat = FlatRule.of(rules)
     }
 
     /// Takes a new configuration (a reload), keeping the series seen, the totalizers' last
@@ -61,6 +89,7 @@ public struct TelemetryDecoder: Sendable {
         self.register = register
         self.limits = limits
         routes.removeAll()
+        flat = FlatRule.of(rules)
         for (id, i) in index { assets[i].bounds(register[id], limits.plausibility) }
     }
 
@@ -116,7 +145,7 @@ public struct TelemetryDecoder: Sendable {
         switch route(message.topic) {
         case .rule(let i, let captures):
             switch rules[i].format {
-            case .json(let layout): decodeJSON(message, layout: layout, captures: captures, into: &out)
+            case .json(let layout): decodeJSON(message, rule: i, layout: layout, captures: captures, into: &out)
             case .value(let layout): decodeValue(message, layout: layout, captures: captures, into: &out)
             }
         case .none(let reason):
@@ -166,8 +195,18 @@ public struct TelemetryDecoder: Sendable {
 
     // MARK: json
 
-    private mutating func decodeJSON(_ message: InboundMessage, layout: DecodeRule.JSONLayout,
+    private mutating func decodeJSON(_ message: InboundMessage, rule: Int, layout: DecodeRule.JSONLayout,
                                      captures: TopicTemplate.Captures, into out: inout Output) {
+        if scansFlatPayloads, let f = flat[rule] {
+            // The common flat object, read without a value tree; anything else takes the parser.
+            var slots: [JSONValue?] = []
+            swap(&slots, &flatSlots)
+            defer { swap(&slots, &flatSlots) }
+            if message.payload.withUnsafeBytes({ f.scanner.scan($0, into: &slots) }) {
+                let fields = ScannedFields(slots: slots, valuesBase: f.valuesBase)
+                return decodeObject(fields, path: "payload", message: message, layout: layout, captures: captures, into: &out)
+            }
+        }
         let root: JSONValue
         switch JSONParser.parse(message.payload) {
         case .success(let v): root = v
@@ -190,12 +229,13 @@ public struct TelemetryDecoder: Sendable {
         }
     }
 
-    private mutating func decodeObject(_ object: JSONValue, path: String, message: InboundMessage,
-                                       layout: DecodeRule.JSONLayout, captures: TopicTemplate.Captures, into out: inout Output) {
+    private mutating func decodeObject<Object: PayloadFields>(_ object: Object, path: String, message: InboundMessage,
+                                                              layout: DecodeRule.JSONLayout, captures: TopicTemplate.Captures,
+                                                              into out: inout Output) {
         func at(_ key: String) -> String { path == "payload" ? key : "\(path).\(key)" }
         // Time.
         let time: Timestamp
-        switch object[layout.timeKey] {
+        switch object.field(layout.timeKey, slot: 0) {
         case nil, .null?:
             return out.reject(.missingTime(key: at(layout.timeKey)))
         case let value?:
@@ -218,7 +258,7 @@ public struct TelemetryDecoder: Sendable {
         }
         // Asset.
         var asset: String?
-        if let key = layout.assetKey, let v = object[key] {
+        if let key = layout.assetKey, let v = object.field(key, slot: 1) {
             switch v {
             case .string(let s) where !s.isEmpty: asset = s
             case .number(let n) where n == n.rounded() && abs(n) < 1e15: asset = String(Int64(n))
@@ -229,8 +269,8 @@ public struct TelemetryDecoder: Sendable {
         guard let asset else { return out.reject(.missingAsset(key: layout.assetKey ?? "{asset}")) }
         // Values.
         var found = false
-        for (key, mapping) in layout.values {
-            guard let v = object[key] else { continue }
+        for (i, (key, mapping)) in layout.values.enumerated() {
+            guard let v = object.field(key, valueAt: i) else { continue }
             found = true
             let raw: Double
             switch v {
@@ -337,4 +377,26 @@ public struct TelemetryDecoder: Sendable {
     }
 
     static func excerpt(_ s: String) -> String { s.count <= 40 ? s : String(s.prefix(40)) + "…" }
+}
+
+/// The members of a payload object that ``TelemetryDecoder`` looks up: from a parsed object by
+/// key, or from what ``FlatJSON`` found, by slot.
+protocol PayloadFields {
+    /// The time key's value (slot 0), or the asset key's (slot 1).
+    func field(_ key: String, slot: Int) -> JSONValue?
+    /// The value of the layout's value key number `valueAt`.
+    func field(_ key: String, valueAt: Int) -> JSONValue?
+}
+
+extension JSONValue: PayloadFields {
+    func field(_ key: String, slot: Int) -> JSONValue? { self[key] }
+    func field(_ key: String, valueAt: Int) -> JSONValue? { self[key] }
+}
+
+/// What ``FlatJSON`` found for a layout's keys.
+struct ScannedFields: PayloadFields {
+    let slots: [JSONValue?]
+    let valuesBase: Int
+    func field(_ key: String, slot: Int) -> JSONValue? { slots[slot] }
+    func field(_ key: String, valueAt i: Int) -> JSONValue? { slots[valuesBase + i] }
 }
