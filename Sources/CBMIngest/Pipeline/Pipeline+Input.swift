@@ -12,7 +12,7 @@ extension Pipeline {
     /// close when the field goes quiet and idle files rotate.
     public func tick(_ now: Timestamp) {
         intake.submit(.tick(now))
-        sinkStage.submit(.tick(now))
+        toSink(.tick(now))
     }
 
     /// Asks for `latest.json`: the running totals of the open windows, as of now.
@@ -28,7 +28,12 @@ extension Pipeline {
     public var openWindows: Int { counters.openWindows.load(ordering: .relaxed) }
 
     /// Writes events (of recovery, say) to `events/`.
-    public func record(_ events: [EventRecord]) { sinkStage.submit(.output(.events(events))) }
+    public func record(_ events: [EventRecord]) { toSink(.output(.events(events))) }
+
+    /// An item of the caller's for the sink: behind what the decode step handed on before it.
+    private func toSink(_ item: SinkItem) {
+        if let relay { relay.submit(.sink(item)) } else { sinkStage.submit(item) }
+    }
 
     /// Asks for a checkpoint of the state after everything submitted so far.
     public func requestCheckpoint() { intake.submit(.control(.checkpoint)) }
@@ -53,6 +58,7 @@ extension Pipeline {
     /// Waits until everything submitted so far has gone through every stage.
     public func drain() {
         intake.drain()
+        relay?.drain()
         for p in partitions { p.drain() }
         rollup.drain()
         sinkStage.drain()

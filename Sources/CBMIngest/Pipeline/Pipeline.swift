@@ -22,6 +22,8 @@ public final class Pipeline: Sendable {
     let partitions: [Stage<PartitionStep.Input, PartitionStep>]
     let rollup: Stage<RollupCoordinator.Input, RollupCoordinator>
     let sinkStage: Stage<SinkItem, FileSink>
+    /// When relayed: what the decode step asks for, performed in order on a thread of its own.
+    let relay: Stage<Relayed, Void>?
     let counters = Counters()
     /// The history archive the aggregators share: what each stage wrote before a checkpoint
     /// barrier is sealed as it passes it, and committed once the checkpoint is written.
@@ -48,6 +50,13 @@ public final class Pipeline: Sendable {
         case checkpoint(PipelineCheckpoint)
     }
 
+    /// What the relay performs: the decode step's actions, and the caller's own items for the sink
+    /// (events, ticks), each where it came.
+    enum Relayed: Sendable {
+        case decoded(DecodeStep.Action)
+        case sink(SinkItem)
+    }
+
     /// Counts of what went through, for logs and status.
     public struct Statistics: Sendable, Equatable {
         public var messages = 0
@@ -69,7 +78,11 @@ public final class Pipeline: Sendable {
     /// stage's queue (or, when `synchronous`, on the caller's thread, for a replay whose output must
     /// not depend on timing). `onWatermark` hears the watermark at each hand-on of the decode step,
     /// before what it hands on is written (the replay's clock).
-    public init(configuration: Configuration, sink: sending FileSink, synchronous: Bool = false,
+    ///
+    /// `relayed` (with `synchronous`): the decode step runs on the caller's thread and the steps
+    /// after it on one thread of their own, doing exactly what they do synchronously, in the same
+    /// order (the replay, on two cores, writes the same files).
+    public init(configuration: Configuration, sink: sending FileSink, synchronous: Bool = false, relayed: Bool = false,
                 state: PipelineCheckpoint.State? = nil,
                 onAlarms: @escaping @Sendable ([AlertRecord]) -> Void = { _ in },
                 onCheckpoint: @escaping @Sendable (PipelineCheckpoint, _ outputMarks: [UInt8]) -> Void = { _, _ in },
@@ -158,23 +171,41 @@ public final class Pipeline: Sendable {
         }
         self.partitions = partitions
 
+        @Sendable func performDecoded(_ a: DecodeStep.Action) {
+            switch a {
+            case .handedOn(let watermark, let messages, let readings, let rejects):
+                onWatermark(watermark)
+                counters.messages.add(messages, ordering: .relaxed)
+                counters.readings.add(readings, ordering: .relaxed)
+                counters.rejects.add(rejects, ordering: .relaxed)
+            case .rejects(let r): sinkStage.submit(.output(.rejects(r)))
+            case .partition(let i, let item): partitions[i].submit(item)
+            case .rollup(let c): rollup.submit(.control(c))
+            }
+        }
+        // Hand-ons are an hour of readings or a control item apart: a few in flight are plenty.
+        let relay = synchronous && relayed
+            ? Stage<Relayed, Void>(label: "cbm-ingest.relay", capacity: 4 * settings.partitions + 16, batch: 16, state: ()) { _, items in
+                for item in items {
+                    switch item {
+                    case .decoded(let a): performDecoded(a)
+                    case .sink(let s): sinkStage.submit(s)
+                    }
+                }
+            }
+            : nil
+        self.relay = relay
+
         intake = Stage<DecodeStep.Input, DecodeStep>(
             label: "cbm-ingest.decode", capacity: p.queueCapacity, batch: p.batch, synchronous: synchronous,
             state: DecodeStep(decoder: state.decoder, settings: settings)
         ) { step, items in
             var actions: [DecodeStep.Action] = []
             func perform() {
-                for a in actions {
-                    switch a {
-                    case .handedOn(let watermark, let messages, let readings, let rejects):
-                        onWatermark(watermark)
-                        counters.messages.add(messages, ordering: .relaxed)
-                        counters.readings.add(readings, ordering: .relaxed)
-                        counters.rejects.add(rejects, ordering: .relaxed)
-                    case .rejects(let r): sinkStage.submit(.output(.rejects(r)))
-                    case .partition(let i, let item): partitions[i].submit(item)
-                    case .rollup(let c): rollup.submit(.control(c))
-                    }
+                if let relay {
+                    relay.submit(contentsOf: actions.map { .decoded($0) })
+                } else {
+                    for a in actions { performDecoded(a) }
                 }
                 actions.removeAll(keepingCapacity: true)
             }

@@ -10,7 +10,8 @@ import Synchronization
 /// broker; or, with `publish`, re-published to the configured broker.
 ///
 /// Time is event time only: the files are named and `latest.json` is stamped with the
-/// recording's own times, and the pipeline runs synchronously in fixed batches, so two replays of
+/// recording's own times, and the pipeline runs synchronously in fixed batches (decoding on the
+/// caller's thread, the steps after it relayed in order to one other thread), so two replays of
 /// the same recording give byte-identical files. At the end of the input every window is closed.
 public struct Replayer {
     public let configuration: Configuration
@@ -63,7 +64,9 @@ public struct Replayer {
         }
         // The replay's clock (file names, latest.json) is the watermark: what rejected lines say of
         // the time never moves it.
-        let pipeline = Pipeline(configuration: configuration, sink: sink, synchronous: true,
+        // Decoding on this thread, the steps after it on another, in the same order: the second core
+        // does the aggregation and output.
+        let pipeline = Pipeline(configuration: configuration, sink: sink, synchronous: true, relayed: true,
                                 state: PipelineCheckpoint.State(configuration.pipelineSettings, archive: archive), onAlarms: { records in
             raised.withLock { counts in
                 for r in records where r.state == .active && !r.message.contains("expired") && !r.acknowledged { counts[r.rule, default: 0] += 1 }
@@ -104,6 +107,8 @@ public struct Replayer {
                 }
             }
         }
+        // The clock is the watermark the steps after decoding have heard: all of it, first.
+        pipeline.drain()
         pipeline.finish(at: Timestamp(microseconds: clock.load(ordering: .relaxed)))
         pipeline.close()
         let s = pipeline.statistics
