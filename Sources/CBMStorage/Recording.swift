@@ -26,8 +26,10 @@ public enum Recording {
     /// is streamed (and decompressed on the way); a line longer than `maxLine` bytes, or a journal
     /// record longer than the largest MQTT message, is reported and skipped, never held whole.
     /// A line or record that cannot be read is reported with its place (`problem`), and the
-    /// reading goes on.
+    /// reading goes on. With `lines`, the lines of a text recording go there instead, read where
+    /// they lie (``MessageBatch``), in the same batches.
     public static func stream(_ path: String, batch: Int = 4096, maxLine: Int = 64 << 20, problem: (Problem) -> Void,
+                              lines: ((MessageBatch) throws -> Void)? = nil,
                               _ body: (Format, [InboundMessage]) throws -> Void) throws {
         let reader = try ChunkReader(path: path)
         guard let first = try reader.next() else { return }
@@ -41,7 +43,23 @@ public enum Recording {
         var skipping = false  // inside a line too long to keep
         var messages: [InboundMessage] = []
         messages.reserveCapacity(batch)
-        func parse(_ bytes: ArraySlice<UInt8>) {
+        let inPlace = lines != nil && format == .mosquittoText
+        var raw = MessageBatch()
+        var chunkBuffer = -1  // the chunk's number in `raw`, once a line of it is there
+        var count: Int { inPlace ? raw.count : messages.count }
+        func flush() throws {
+            if inPlace {
+                guard !raw.isEmpty else { return }
+                try lines!(raw)
+                raw.removeAll()
+                chunkBuffer = -1
+            } else {
+                guard !messages.isEmpty else { return }
+                try body(format, messages)
+                messages.removeAll(keepingCapacity: true)
+            }
+        }
+        func parse(_ bytes: ArraySlice<UInt8>, carried: Bool = false) {
             line += 1
             if skipping {
                 skipping = false
@@ -50,6 +68,21 @@ public enum Recording {
             var slice = bytes
             if format == .mosquittoJSON, slice.last == 13 { slice = slice.dropLast() }
             guard !slice.isEmpty else { return }
+            if inPlace {
+                switch textLineFields(slice) {
+                case .success(let (time, topic, payload)):
+                    let b: Int
+                    if carried {
+                        b = raw.add(buffer: pending)
+                    } else {
+                        if chunkBuffer < 0 { chunkBuffer = raw.add(buffer: chunk) }
+                        b = chunkBuffer
+                    }
+                    raw.add(receivedAt: time, buffer: b, topic: topic, payload: payload)
+                case .failure(let why): problem(Problem(file: path, line: line, message: why.message))
+                }
+                return
+            }
             switch format == .mosquittoJSON ? parseJSONLine(slice) : parseTextLine(slice) {
             case .success(let m): messages.append(m)
             case .failure(let why): problem(Problem(file: path, line: line, message: why.message))
@@ -70,7 +103,7 @@ public enum Recording {
                 // The end of a line cut by the previous chunk.
                 if let nl = chunk.firstIndex(of: 10) {
                     keep(chunk[..<nl])
-                    parse(pending[...])
+                    parse(pending[...], carried: true)
                     pending.removeAll()
                     start = nl + 1
                 } else {
@@ -79,22 +112,30 @@ public enum Recording {
                 }
             }
             while start < chunk.count {
-                guard let nl = chunk[start...].firstIndex(of: 10) else {
+                guard let nl = Self.newline(in: chunk, from: start) else {
                     keep(chunk[start...])
                     break
                 }
                 parse(chunk[start..<nl])
                 start = nl + 1
-                if messages.count >= batch {
-                    try body(format, messages)
-                    messages.removeAll(keepingCapacity: true)
-                }
+                if count >= batch { try flush() }
             }
             guard let next = try reader.next() else { break }
             chunk = next
+            chunkBuffer = -1
         }
-        if !pending.isEmpty || skipping { parse(pending[...]) }
-        if !messages.isEmpty { try body(format, messages) }
+        if !pending.isEmpty || skipping { parse(pending[...], carried: true) }
+        try flush()
+    }
+
+    /// The index of the first line feed at or after `start` (memchr: a line is read once).
+    @inline(__always)
+    static func newline(in chunk: [UInt8], from start: Int) -> Int? {
+        chunk.withUnsafeBufferPointer { b in
+            guard let base = b.baseAddress, start < b.count,
+                  let hit = memchr(base + start, 10, b.count - start) else { return nil }
+            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        }
     }
 
     /// A journal segment, streamed through the scanner: damage is reported and read past.
@@ -158,6 +199,13 @@ public enum Recording {
 
     /// `1795947864.221855698 cbm/f/b/W01/gas_rate 12.5`
     public static func parseTextLine(_ line: ArraySlice<UInt8>) -> Result<InboundMessage, LineError> {
+        textLineFields(line).map { time, topic, payload in
+            InboundMessage(topic: String(decoding: line[topic], as: UTF8.self), payload: Array(line[payload]), receivedAt: time)
+        }
+    }
+
+    /// A text line's receive time and where its topic and payload are (indices of `line`).
+    static func textLineFields(_ line: ArraySlice<UInt8>) -> Result<(Timestamp, Range<Int>, Range<Int>), LineError> {
         guard let space = line.firstIndex(of: 32) else { return .failure(LineError(message: "expected: unix-time topic payload")) }
         var seconds: Int64 = 0
         var micros: Int64 = 0
@@ -178,9 +226,8 @@ public enum Recording {
         while digits < 6 { micros *= 10; digits += 1 }
         let rest = line[(space + 1)...]
         let topicEnd = rest.firstIndex(of: 32) ?? rest.endIndex
-        let topic = String(decoding: rest[rest.startIndex..<topicEnd], as: UTF8.self)
-        guard !topic.isEmpty else { return .failure(LineError(message: "no topic")) }
-        let payload = topicEnd < rest.endIndex ? Array(rest[(topicEnd + 1)...]) : []
-        return .success(InboundMessage(topic: topic, payload: payload, receivedAt: Timestamp(microseconds: seconds * 1_000_000 + micros)))
+        guard topicEnd > rest.startIndex else { return .failure(LineError(message: "no topic")) }
+        let payload = topicEnd < rest.endIndex ? (topicEnd + 1)..<rest.endIndex : rest.endIndex..<rest.endIndex
+        return .success((Timestamp(microseconds: seconds * 1_000_000 + micros), rest.startIndex..<topicEnd, payload))
     }
 }

@@ -13,19 +13,21 @@ import GRDB
 /// (`synchronous = FULL`) before it returns: after a crash the database is as of its last commit.
 public final class SQLiteArchive: ArchiveBackend {
     public let path: String
-    private let pool: DatabasePool
+    private let pool: any DatabaseWriter
     static let format: Int64 = 1
 
     /// Opens (creating) the database at `path`; throws when it is not a usable archive.
-    /// `durable`: each commit is synced (a scratch archive, for a replay, need not be).
+    /// `durable`: each commit is synced (a scratch archive, for a replay, need not be: it is one
+    /// connection with its rollback journal in memory and no sync, so each page is written once,
+    /// not to the log and then again to the database).
     public init(path: String, durable: Bool = true) throws {
         self.path = path
         var config = Configuration()
         config.label = "history archive"
         config.prepareDatabase { db in
-            try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF")
+            try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY")
         }
-        pool = try DatabasePool(path: path, configuration: config)
+        pool = durable ? try DatabasePool(path: path, configuration: config) : try DatabaseQueue(path: path, configuration: config)
         try pool.write { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -149,7 +151,8 @@ public final class SQLiteArchive: ArchiveBackend {
         return (rows.count, readings, size)
     }
 
-    /// Folds the write-ahead log into the database file (at a stop, and before measuring it).
+    /// Folds the write-ahead log into the database file (at a stop, and before measuring it; a
+    /// scratch archive has none).
     public func checkpointLog() {
         _ = try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     }

@@ -30,7 +30,7 @@ public struct TelemetryDecoder: Sendable {
     var lastReceived = Int64.min
     /// Where each topic seen goes (the rule that decodes it and its captures, or why none does):
     /// a function of the topic and the rules, so a topic is matched once, not once a message.
-    var routes: [String: Route] = [:]
+    var routes = RouteTable<Route>()
     /// Topics remembered at most (a field's assets × their topics; beyond, the table starts over).
     static let maxRoutes = 1 << 16
     /// Per rule, the flat scanner of its JSON layout (nil: not JSON, or keys it cannot take).
@@ -97,7 +97,7 @@ public struct TelemetryDecoder: Sendable {
     /// the last receive time taken), when that is more than `limits.max_receive_jump`: its line may
     /// be damaged (``DecodeStep`` waits for the next message to tell). Nil for the daemon's own
     /// clock, and when nothing was seen yet.
-    public func receiveJump(_ m: InboundMessage) -> Int64? {
+    public func receiveJump(_ m: some TelemetryMessage) -> Int64? {
         guard !m.ownClock else { return nil }
         let reference = max(watermark.microseconds, lastReceived)
         guard reference > Int64.min else { return nil }
@@ -109,7 +109,7 @@ public struct TelemetryDecoder: Sendable {
     public var seriesCount: Int { seriesTotal }
 
     /// Decodes a message, appending its readings and rejects.
-    public mutating func decode(_ message: InboundMessage, readings: inout [Reading], rejects: inout [Reject]) {
+    public mutating func decode<Message: TelemetryMessage>(_ message: Message, readings: inout [Reading], rejects: inout [Reject]) {
         let rejectsBefore = rejects.count, readingsBefore = readings.count
         var out = Output(message: message)
         swap(&out.readings, &readings)
@@ -122,16 +122,17 @@ public struct TelemetryDecoder: Sendable {
     }
 
     /// Where one message's readings and rejects go.
-    struct Output {
-        let message: InboundMessage
+    struct Output<Message: TelemetryMessage> {
+        let message: Message
         var readings: [Reading] = []
         var rejects: [Reject] = []
         mutating func reject(_ reason: RejectReason) {
-            rejects.append(Reject(time: message.receivedAt, topic: message.topic, reason: reason, payload: message.payload))
+            let m = message.message
+            rejects.append(Reject(time: m.receivedAt, topic: m.topic, reason: reason, payload: m.payload))
         }
     }
 
-    private mutating func decode(_ message: InboundMessage, into out: inout Output) {
+    private mutating func decode<Message: TelemetryMessage>(_ message: Message, into out: inout Output<Message>) {
         guard message.receivedAt < Self.endOfTime else {
             return out.reject(.badReceiveTime(why: "\(message.receivedAt) is after 9998-12-31, the last day taken"))
         }
@@ -139,10 +140,10 @@ public struct TelemetryDecoder: Sendable {
             return out.reject(.badReceiveTime(why: "\(message.receivedAt) is not after 1970"))
         }
         lastReceived = max(lastReceived, message.receivedAt.microseconds)
-        guard message.payload.count <= limits.maxPayload else {
-            return out.reject(.payloadTooLarge(size: message.payload.count, limit: limits.maxPayload))
+        guard message.payloadCount <= limits.maxPayload else {
+            return out.reject(.payloadTooLarge(size: message.payloadCount, limit: limits.maxPayload))
         }
-        switch route(message.topic) {
+        switch message.withTopic({ route($0) }) {
         case .rule(let i, let captures):
             switch rules[i].format {
             case .json(let layout): decodeJSON(message, rule: i, layout: layout, captures: captures, into: &out)
@@ -154,8 +155,10 @@ public struct TelemetryDecoder: Sendable {
     }
 
     /// The first rule whose filter and template match the topic, with its captures; or why none does.
-    mutating func route(_ topic: String) -> Route {
-        if let r = routes[topic] { return r }
+    mutating func route(_ bytes: UnsafeRawBufferPointer) -> Route {
+        let hash = RouteTable<Route>.hash(bytes)
+        if let e = routes.find(bytes, hash: hash) { return routes.values[e] }
+        let topic = String(decoding: bytes, as: UTF8.self)
         var mismatched: [String] = []
         var found: Route?
         for (i, rule) in rules.enumerated() where rule.filter.matches(topic) {
@@ -167,15 +170,15 @@ public struct TelemetryDecoder: Sendable {
             break
         }
         let r = found ?? .none(mismatched.isEmpty ? .noSubscription : .topicMismatch(templates: mismatched))
-        if routes.count >= Self.maxRoutes { routes.removeAll(keepingCapacity: true) }
-        routes[topic] = r
+        if routes.count >= Self.maxRoutes { routes.removeAll() }
+        _ = routes.insert(bytes, hash: hash, r)
         return r
     }
 
     // MARK: value
 
-    private mutating func decodeValue(_ message: InboundMessage, layout: DecodeRule.ValueLayout,
-                                      captures: TopicTemplate.Captures, into out: inout Output) {
+    private mutating func decodeValue<Message: TelemetryMessage>(_ message: Message, layout: DecodeRule.ValueLayout,
+                                                                 captures: TopicTemplate.Captures, into out: inout Output<Message>) {
         guard let name = captures.measurement else {
             return out.reject(.unknownMeasurement(name: "", known: layout.values.keys.sorted()))
         }
@@ -183,7 +186,7 @@ public struct TelemetryDecoder: Sendable {
             return out.reject(.unknownMeasurement(name: String(name), known: layout.values.keys.sorted()))
         }
         guard let asset = captures.asset.map(String.init) else { return out.reject(.missingAsset(key: "{asset}")) }
-        let text = String(decoding: message.payload, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = message.withPayload { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { return out.reject(.emptyPayload) }
         guard let raw = DecimalNumber.parse(text) else { return out.reject(.notANumber(path: "payload", found: Self.excerpt(text))) }
         // Its time is the receive time: as far behind the watermark as any reading may be.
@@ -195,20 +198,20 @@ public struct TelemetryDecoder: Sendable {
 
     // MARK: json
 
-    private mutating func decodeJSON(_ message: InboundMessage, rule: Int, layout: DecodeRule.JSONLayout,
-                                     captures: TopicTemplate.Captures, into out: inout Output) {
+    private mutating func decodeJSON<Message: TelemetryMessage>(_ message: Message, rule: Int, layout: DecodeRule.JSONLayout,
+                                                                captures: TopicTemplate.Captures, into out: inout Output<Message>) {
         if scansFlatPayloads, let f = flat[rule] {
             // The common flat object, read without a value tree; anything else takes the parser.
             var slots: [JSONValue?] = []
             swap(&slots, &flatSlots)
             defer { swap(&slots, &flatSlots) }
-            if message.payload.withUnsafeBytes({ f.scanner.scan($0, into: &slots) }) {
+            if message.withPayload({ f.scanner.scan($0, into: &slots) }) {
                 let fields = ScannedFields(slots: slots, valuesBase: f.valuesBase)
                 return decodeObject(fields, path: "payload", message: message, layout: layout, captures: captures, into: &out)
             }
         }
         let root: JSONValue
-        switch JSONParser.parse(message.payload) {
+        switch message.withPayload({ JSONParser.parse($0) }) {
         case .success(let v): root = v
         case .failure(let e): return out.reject(.notJSON(e))
         }
@@ -229,9 +232,10 @@ public struct TelemetryDecoder: Sendable {
         }
     }
 
-    private mutating func decodeObject<Object: PayloadFields>(_ object: Object, path: String, message: InboundMessage,
-                                                              layout: DecodeRule.JSONLayout, captures: TopicTemplate.Captures,
-                                                              into out: inout Output) {
+    private mutating func decodeObject<Object: PayloadFields, Message: TelemetryMessage>(
+        _ object: Object, path: String, message: Message, layout: DecodeRule.JSONLayout, captures: TopicTemplate.Captures,
+        into out: inout Output<Message>
+    ) {
         func at(_ key: String) -> String { path == "payload" ? key : "\(path).\(key)" }
         // Time.
         let time: Timestamp
@@ -299,8 +303,9 @@ public struct TelemetryDecoder: Sendable {
 
     /// Converts a value, checks it (finite before and after conversion, the register and series
     /// limits, plausibility) and appends it as a reading, or rejects it.
-    private mutating func accept(_ raw: Double, shown: @autoclosure () -> String, path: String, mapping: DecodeRule.ValueMapping,
-                                 asset: String, time: Timestamp, into out: inout Output) {
+    private mutating func accept<Message: TelemetryMessage>(_ raw: Double, shown: @autoclosure () -> String, path: String,
+                                                            mapping: DecodeRule.ValueMapping, asset: String, time: Timestamp,
+                                                            into out: inout Output<Message>) {
         guard raw.isFinite else { return out.reject(.notFinite(path: path, text: shown())) }
         let value = mapping.conversion.apply(raw)
         let unit = mapping.measurement.dimension.reportingUnit

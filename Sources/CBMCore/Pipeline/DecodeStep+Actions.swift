@@ -3,6 +3,8 @@ extension DecodeStep {
     /// go through every step behind the messages before them.
     public enum Input: Sendable {
         case message(InboundMessage)
+        /// A recording's lines, read where they lie (each taken as its message would be).
+        case lines(MessageBatch)
         case tick(Timestamp)
         case control(Control)
     }
@@ -37,6 +39,10 @@ extension DecodeStep {
         switch input {
         case .message(let m):
             if take(m) { forward(into: &actions) }
+        case .lines(let batch):
+            batch.forEach { m in
+                if take(m) { forward(into: &actions) }
+            }
         case .tick(let t):
             if tick(t) { forward(into: &actions) }
         case .control(.probe(let id)):

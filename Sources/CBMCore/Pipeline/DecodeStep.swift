@@ -62,7 +62,7 @@ public struct DecodeStep: Sendable {
     /// gap, or the recorder's clock moved on) both are taken; when it does not, the waiting line
     /// was damaged and is rejected, so it never moves time. The last message of the input has no
     /// next one: if it jumped, it is rejected (``finish()``).
-    public mutating func take(_ m: InboundMessage) -> Bool {
+    public mutating func take(_ m: some TelemetryMessage) -> Bool {
         var cut = false
         if let (h, ahead) = held {
             held = nil
@@ -73,7 +73,7 @@ public struct DecodeStep: Sendable {
             }
         }
         if let ahead = decoder.receiveJump(m) {
-            held = (m, ahead)
+            held = (m.message, ahead)
             return cut
         }
         return process(m) || cut
@@ -92,7 +92,7 @@ public struct DecodeStep: Sendable {
         pending.messages += 1
     }
 
-    private mutating func process(_ m: InboundMessage) -> Bool {
+    private mutating func process(_ m: some TelemetryMessage) -> Bool {
         scratch.removeAll(keepingCapacity: true)
         decoder.decode(m, readings: &scratch, rejects: &pending.rejects)
         if heard != nil {
@@ -106,7 +106,15 @@ public struct DecodeStep: Sendable {
         if partitions == 1 {
             pending.readings[0].append(contentsOf: scratch)
         } else {
-            for r in scratch { pending.readings[Self.partition(of: r.asset, count: partitions)].append(r) }
+            // The readings of one message share their asset: its partition is reckoned once.
+            var last = "", part = 0
+            for r in scratch {
+                if r.asset != last {
+                    last = r.asset
+                    part = Self.partition(of: r.asset, count: partitions)
+                }
+                pending.readings[part].append(r)
+            }
         }
         if m.sequence > lastSequence { lastSequence = m.sequence }
         pending.messages += 1
@@ -146,9 +154,12 @@ public struct DecodeStep: Sendable {
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
     public static func partition(of asset: String, count: Int) -> Int {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in asset.utf8 {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
+        var id = asset
+        id.withUTF8 { bytes in
+            for b in bytes {
+                h ^= UInt64(b)
+                h = h &* 0x100_0000_01b3
+            }
         }
         return Int(h % UInt64(count))
     }

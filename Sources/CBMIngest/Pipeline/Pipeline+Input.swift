@@ -8,6 +8,9 @@ extension Pipeline {
     /// Hands several messages over (replay and tests).
     public func submit(contentsOf messages: [InboundMessage]) { intake.submit(contentsOf: messages.map { .message($0) }) }
 
+    /// Hands a recording's lines over, read where they lie (replay).
+    public func submit(lines: MessageBatch) { intake.submit(.lines(lines)) }
+
     /// Tells the pipeline that a time has passed (the wall clock, in live mode), so that windows
     /// close when the field goes quiet and idle files rotate.
     public func tick(_ now: Timestamp) {

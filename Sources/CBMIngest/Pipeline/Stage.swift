@@ -64,6 +64,7 @@ final class Stage<Item: Sendable, State>: Sendable {
     func submit(contentsOf batch: [Item]) {
         guard !batch.isEmpty else { return }
         if synchronous {
+            if batch.count <= batchSize { return handle(batch) }
             var i = 0
             while i < batch.count {
                 let end = min(i + batchSize, batch.count)

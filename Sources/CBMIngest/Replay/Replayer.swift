@@ -84,27 +84,43 @@ public struct Replayer {
         for (n, file) in files.enumerated() {
             var announced = false
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-            try Recording.stream(file, batch: speed == nil ? max(1, configuration.pipeline.batch) : 1, maxLine: maxLine, problem: { p in
-                summary.unreadable += 1
-                logger.warning("unreadable recording line", metadata: ["replay.where": "\(p)"])
-            }) { format, slice in
-                if !announced {
-                    announced = true
-                    logger.info("replaying", metadata: ["replay.file": "\(file)", "replay.format": "\(format.rawValue)"])
-                }
-                pacer.wait(for: slice[0].receivedAt)
+            func announce(_ format: Recording.Format) {
+                guard !announced else { return }
+                announced = true
+                logger.info("replaying", metadata: ["replay.file": "\(file)", "replay.format": "\(format.rawValue)"])
+            }
+            func before(_ times: [Timestamp]) {
+                pacer.wait(for: times[0])
                 // Until a watermark exists, the earliest receive time stands for the clock.
-                if clock.load(ordering: .relaxed) == 0, let earliest = slice.map(\.receivedAt.microseconds).min(), earliest > 0 {
+                if clock.load(ordering: .relaxed) == 0, let earliest = times.map(\.microseconds).min(), earliest > 0 {
                     clock.store(earliest, ordering: .relaxed)
                 }
-                pipeline.submit(contentsOf: slice)
-                summary.messages += slice.count
+            }
+            // As fast as it goes, a text recording's lines are decoded where they were read.
+            let inPlace: ((MessageBatch) throws -> Void)? = speed != nil ? nil : { lines in
+                announce(.mosquittoText)
+                if clock.load(ordering: .relaxed) == 0 { before(lines.lines.map(\.receivedAt)) }
+                pipeline.submit(lines: lines)
+                summary.messages += lines.count
+                progressLine(n)
+            }
+            func progressLine(_ n: Int) {
                 if ContinuousClock.now - lastProgress > .seconds(1) {
                     lastProgress = ContinuousClock.now
                     let elapsed = Self.seconds(ContinuousClock.now - started)
                     progress("replay: \(summary.messages) messages, \(Int(Double(summary.messages) / max(elapsed, 1e-9))) messages/s, file \(n + 1) of \(files.count)"
                              + (size > 0 ? " (\(size / 1_048_576) MiB)" : ""))
                 }
+            }
+            try Recording.stream(file, batch: speed == nil ? max(1, configuration.pipeline.batch) : 1, maxLine: maxLine, problem: { p in
+                summary.unreadable += 1
+                logger.warning("unreadable recording line", metadata: ["replay.where": "\(p)"])
+            }, lines: inPlace) { format, slice in
+                announce(format)
+                before(slice.map(\.receivedAt))
+                pipeline.submit(contentsOf: slice)
+                summary.messages += slice.count
+                progressLine(n)
             }
         }
         // The clock is the watermark the steps after decoding have heard: all of it, first.

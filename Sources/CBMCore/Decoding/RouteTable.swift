@@ -1,0 +1,81 @@
+import Foundation
+
+/// Where each topic seen goes, keyed by the topic's bytes: a message's topic is looked up where
+/// it lies (a recording's buffer), hashed once with FNV-1a, with no string made for it.
+struct RouteTable<Value: Sendable>: Sendable {
+    /// Open addressing: an entry's number + 1 per slot, 0 when empty; a power of two, at most
+    /// half full.
+    private var slots: [Int32] = []
+    /// The topics' bytes, one after another, and where each ends.
+    private var keys: [UInt8] = []
+    private var ends: [Int] = []
+    private(set) var values: [Value] = []
+
+    var count: Int { values.count }
+    var isEmpty: Bool { values.isEmpty }
+
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return h
+    }
+
+    /// The number of the entry for `topic`, or nil.
+    func find(_ topic: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
+        guard !slots.isEmpty else { return nil }
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let e = Int(slots[i]) - 1
+            if e < 0 { return nil }
+            if same(e, topic) { return e }
+            i = (i + 1) & mask
+        }
+    }
+
+    private func same(_ e: Int, _ topic: UnsafeRawBufferPointer) -> Bool {
+        let start = e == 0 ? 0 : ends[e - 1]
+        guard ends[e] - start == topic.count else { return false }
+        return keys.withUnsafeBytes { k in
+            topic.count == 0 || memcmp(k.baseAddress! + start, topic.baseAddress!, topic.count) == 0
+        }
+    }
+
+    /// Adds an entry for a topic not in the table; its number.
+    mutating func insert(_ topic: UnsafeRawBufferPointer, hash: UInt64, _ value: Value) -> Int {
+        if (values.count + 1) * 2 > slots.count { grow() }
+        let e = values.count
+        keys.append(contentsOf: topic)
+        ends.append(keys.count)
+        values.append(value)
+        place(e, hash: hash)
+        return e
+    }
+
+    mutating func update(_ e: Int, _ body: (inout Value) -> Void) { body(&values[e]) }
+
+    private mutating func place(_ e: Int, hash: UInt64) {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while slots[i] != 0 { i = (i + 1) & mask }
+        slots[i] = Int32(e + 1)
+    }
+
+    private mutating func grow() {
+        let hashes = keys.withUnsafeBytes { k in
+            values.indices.map { e in Self.hash(UnsafeRawBufferPointer(rebasing: k[(e == 0 ? 0 : ends[e - 1])..<ends[e]])) }
+        }
+        slots = [Int32](repeating: 0, count: max(64, slots.count * 2))
+        for (e, h) in hashes.enumerated() { place(e, hash: h) }
+    }
+
+    mutating func removeAll() {
+        slots.removeAll(keepingCapacity: true)
+        keys.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        values.removeAll(keepingCapacity: true)
+    }
+}
