@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reads the configured keys of a flat JSON object straight from its bytes, in one pass and
 /// without building a value tree: the common telemetry payload (`{"ts":…,"gas_m3h":…}`).
 ///
@@ -22,8 +24,14 @@ struct FlatJSON {
     /// (nil when there is none) and the result is true. False: the payload is not a flat object
     /// this scanner takes, and `slots` is to be ignored.
     func scan(_ bytes: UnsafeRawBufferPointer, into slots: inout [JSONValue?]) -> Bool {
-        slots.removeAll(keepingCapacity: true)
-        for _ in keys { slots.append(nil) }
+        if slots.count != keys.count { slots = [JSONValue?](repeating: nil, count: keys.count) }
+        return slots.withUnsafeMutableBufferPointer { s in
+            for i in s.indices { s[i] = nil }
+            return scan(bytes, s)
+        }
+    }
+
+    private func scan(_ bytes: UnsafeRawBufferPointer, _ slots: UnsafeMutableBufferPointer<JSONValue?>) -> Bool {
         let n = bytes.count
         var p = 0
         @inline(__always) func skipSpace() {
@@ -93,11 +101,8 @@ struct FlatJSON {
             }
             // The first member of a name is the one the parser's lookup finds.
             let length = keyEnd - keyStart
-            for i in keys.indices where slots[i] == nil && keys[i].count == length {
-                let same = keys[i].withUnsafeBufferPointer { k in
-                    for j in 0..<length where k[j] != bytes[keyStart + j] { return false }
-                    return true
-                }
+            for i in keys.indices where keys[i].count == length && slots[i] == nil {
+                let same = keys[i].withUnsafeBytes { k in length == 0 || memcmp(k.baseAddress!, bytes.baseAddress! + keyStart, length) == 0 }
                 if same { slots[i] = value }
             }
             skipSpace()

@@ -33,15 +33,21 @@ extension TelemetryDecoder {
 
     /// Checks the register and the series limits for a new reading; the asset's index when it is
     /// admitted.
-    mutating func admit(asset: String, measurement: Measurement) -> Admission {
+    /// `hint`: the route of the topic that named the asset, which may know its index.
+    mutating func admit(asset: String, measurement: Measurement, hint: RouteRule? = nil) -> Admission {
         let bit = measurement.bit
         var a = -1
         if cacheIndex >= 0 && asset == cacheAsset {
             a = cacheIndex
+        } else if let h = hint?.assetIndex.load(ordering: .relaxed), h >= 0, h < ids.count, ids[h] == asset {
+            a = h
+            cacheAsset = asset
+            cacheIndex = h
         } else if let i = index[asset] {
             a = i
             cacheAsset = asset
             cacheIndex = i
+            hint?.assetIndex.store(i, ordering: .relaxed)
         }
         if a >= 0 && assets[a].mask & bit != 0 { return .admitted(a) }
         let known = a >= 0 ? assets[a].known : register[asset] != nil
@@ -51,7 +57,10 @@ extension TelemetryDecoder {
             if unknownSeries >= limits.maxUnknownSeries { return .refused(.tooManyUnknownSeries(limit: limits.maxUnknownSeries)) }
             unknownSeries += 1
         }
-        if a < 0 { a = add(asset) }
+        if a < 0 {
+            a = add(asset)
+            hint?.assetIndex.store(a, ordering: .relaxed)
+        }
         assets[a].mask |= bit
         seriesTotal += 1
         return .admitted(a)
@@ -63,6 +72,7 @@ extension TelemetryDecoder {
         state.bounds(register[asset], limits.plausibility)
         index[asset] = a
         assets.append(state)
+        ids.append(asset)
         cacheAsset = asset
         cacheIndex = a
         return a

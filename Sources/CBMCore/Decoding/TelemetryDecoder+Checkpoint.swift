@@ -45,6 +45,7 @@ extension TelemetryDecoder {
         let n = try r.count()
         index = [:]
         assets = []
+        ids = []
         seriesTotal = n
         cacheAsset = ""
         cacheIndex = -1
@@ -54,6 +55,7 @@ extension TelemetryDecoder {
             s.bounds(register[id], limits.plausibility)
             index[id] = assets.count
             assets.append(s)
+            ids.append(id)
             return assets.count - 1
         }
         for _ in 0..<n {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Turns messages into readings, or into rejects with one precise reason each.
 ///
@@ -18,6 +19,8 @@ public struct TelemetryDecoder: Sendable {
     /// The assets seen, by id, and their state (series, totalizers, bounds).
     var index: [String: Int] = [:]
     var assets: [AssetState] = []
+    /// The assets' ids, by index.
+    var ids: [String] = []
     var seriesTotal = 0
     var unknownSeries = 0
     /// The last asset admitted: the values of one message share their asset.
@@ -33,8 +36,8 @@ public struct TelemetryDecoder: Sendable {
     var routes = RouteTable<Route>()
     /// Topics remembered at most (a field's assets × their topics; beyond, the table starts over).
     static let maxRoutes = 1 << 16
-    /// Per rule, the flat scanner of its JSON layout (nil: not JSON, or keys it cannot take).
-    var flat: [FlatRule?] = []
+    /// Per rule, its JSON layout and flat scanner (nil: not JSON).
+    var json: [JSONRule?] = []
     /// The scanner's slots, kept (a message allocates none of its own).
     var flatSlots: [JSONValue?] = []
     /// Whether flat payloads are read by ``FlatJSON`` (false: every payload takes the parser;
@@ -56,14 +59,40 @@ public struct TelemetryDecoder: Sendable {
             scanner = s
         }
 
-        static func of(_ rules: [DecodeRule]) -> [FlatRule?] {
-            rules.map { if case .json(let layout) = $0.format { FlatRule(layout) } else { nil } }
+    }
+
+    /// A `json` rule's layout and its flat scanner (nil: keys it cannot take), by reference: a
+    /// message reads them without copying them.
+    final class JSONRule: Sendable {
+        let layout: DecodeRule.JSONLayout
+        let flat: FlatRule?
+        init(_ layout: DecodeRule.JSONLayout) {
+            self.layout = layout
+            flat = FlatRule(layout)
+        }
+
+        static func of(_ rules: [DecodeRule]) -> [JSONRule?] {
+            rules.map { if case .json(let layout) = $0.format { JSONRule(layout) } else { nil } }
         }
     }
 
     enum Route: Sendable {
-        case rule(Int, TopicTemplate.Captures)
+        case rule(RouteRule)
         case none(RejectReason)
+    }
+
+    /// A topic's rule and what its template captured, with the asset's id made once, and the
+    /// asset's index once known (a hint: checked against ``ids`` before it is used).
+    final class RouteRule: Sendable {
+        let index: Int
+        let captures: TopicTemplate.Captures
+        let asset: String?
+        let assetIndex = Atomic<Int>(-1)
+        init(index: Int, captures: TopicTemplate.Captures) {
+            self.index = index
+            self.captures = captures
+            asset = captures.asset.map(String.init)
+        }
     }
 
     /// The first time not taken (9999-01-01T00:00:00Z): every window of an accepted reading then
@@ -79,7 +108,7 @@ public struct TelemetryDecoder: Sendable {
         self.rules = rules
         self.register = register
         self.limits = limits
-        flat = FlatRule.of(rules)
+        json = JSONRule.of(rules)
     }
 
     /// Takes a new configuration (a reload), keeping the series seen, the totalizers' last
@@ -89,7 +118,7 @@ public struct TelemetryDecoder: Sendable {
         self.register = register
         self.limits = limits
         routes.removeAll()
-        flat = FlatRule.of(rules)
+        json = JSONRule.of(rules)
         for (id, i) in index { assets[i].bounds(register[id], limits.plausibility) }
     }
 
@@ -144,10 +173,11 @@ public struct TelemetryDecoder: Sendable {
             return out.reject(.payloadTooLarge(size: message.payloadCount, limit: limits.maxPayload))
         }
         switch message.withTopic({ route($0) }) {
-        case .rule(let i, let captures):
-            switch rules[i].format {
-            case .json(let layout): decodeJSON(message, rule: i, layout: layout, captures: captures, into: &out)
-            case .value(let layout): decodeValue(message, layout: layout, captures: captures, into: &out)
+        case .rule(let r):
+            if let j = json[r.index] {
+                decodeJSON(message, rule: j, route: r, into: &out)
+            } else if case .value(let layout) = rules[r.index].format {
+                decodeValue(message, layout: layout, route: r, into: &out)
             }
         case .none(let reason):
             out.reject(reason)
@@ -166,7 +196,7 @@ public struct TelemetryDecoder: Sendable {
                 mismatched.append(rule.template.text)
                 continue
             }
-            found = .rule(i, captures)
+            found = .rule(RouteRule(index: i, captures: captures))
             break
         }
         let r = found ?? .none(mismatched.isEmpty ? .noSubscription : .topicMismatch(templates: mismatched))
@@ -178,14 +208,14 @@ public struct TelemetryDecoder: Sendable {
     // MARK: value
 
     private mutating func decodeValue<Message: TelemetryMessage>(_ message: Message, layout: DecodeRule.ValueLayout,
-                                                                 captures: TopicTemplate.Captures, into out: inout Output<Message>) {
-        guard let name = captures.measurement else {
+                                                                 route: RouteRule, into out: inout Output<Message>) {
+        guard let name = route.captures.measurement else {
             return out.reject(.unknownMeasurement(name: "", known: layout.values.keys.sorted()))
         }
         guard let mapping = layout.values[String(name)] else {
             return out.reject(.unknownMeasurement(name: String(name), known: layout.values.keys.sorted()))
         }
-        guard let asset = captures.asset.map(String.init) else { return out.reject(.missingAsset(key: "{asset}")) }
+        guard let asset = route.asset else { return out.reject(.missingAsset(key: "{asset}")) }
         let text = message.withPayload { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { return out.reject(.emptyPayload) }
         guard let raw = DecimalNumber.parse(text) else { return out.reject(.notANumber(path: "payload", found: Self.excerpt(text))) }
@@ -193,21 +223,21 @@ public struct TelemetryDecoder: Sendable {
         if watermark.microseconds > Int64.min, watermark - message.receivedAt > limits.maxPastUS {
             return out.reject(.timeBehindWatermark(path: "receive time", behindUS: watermark - message.receivedAt, limitUS: limits.maxPastUS))
         }
-        accept(raw, shown: text, path: "payload", mapping: mapping, asset: asset, time: message.receivedAt, into: &out)
+        accept(raw, shown: text, path: "payload", mapping: mapping, asset: asset, hint: route, time: message.receivedAt, into: &out)
     }
 
     // MARK: json
 
-    private mutating func decodeJSON<Message: TelemetryMessage>(_ message: Message, rule: Int, layout: DecodeRule.JSONLayout,
-                                                                captures: TopicTemplate.Captures, into out: inout Output<Message>) {
-        if scansFlatPayloads, let f = flat[rule] {
+    private mutating func decodeJSON<Message: TelemetryMessage>(_ message: Message, rule: JSONRule, route: RouteRule,
+                                                                into out: inout Output<Message>) {
+        if scansFlatPayloads, let f = rule.flat {
             // The common flat object, read without a value tree; anything else takes the parser.
             var slots: [JSONValue?] = []
             swap(&slots, &flatSlots)
             defer { swap(&slots, &flatSlots) }
             if message.withPayload({ f.scanner.scan($0, into: &slots) }) {
                 let fields = ScannedFields(slots: slots, valuesBase: f.valuesBase)
-                return decodeObject(fields, path: "payload", message: message, layout: layout, captures: captures, into: &out)
+                return decodeObject(fields, path: "payload", message: message, layout: rule.layout, route: route, into: &out)
             }
         }
         let root: JSONValue
@@ -217,7 +247,7 @@ public struct TelemetryDecoder: Sendable {
         }
         switch root {
         case .object:
-            decodeObject(root, path: "payload", message: message, layout: layout, captures: captures, into: &out)
+            decodeObject(root, path: "payload", message: message, layout: rule.layout, route: route, into: &out)
         case .array(let items):
             for (i, item) in items.enumerated() {
                 let path = "[\(i)]"
@@ -225,7 +255,7 @@ public struct TelemetryDecoder: Sendable {
                     out.reject(.notAnObject(path: path, found: item.typeName))
                     continue
                 }
-                decodeObject(item, path: path, message: message, layout: layout, captures: captures, into: &out)
+                decodeObject(item, path: path, message: message, layout: rule.layout, route: route, into: &out)
             }
         default:
             out.reject(.notAnObject(path: "payload", found: root.typeName))
@@ -233,10 +263,11 @@ public struct TelemetryDecoder: Sendable {
     }
 
     private mutating func decodeObject<Object: PayloadFields, Message: TelemetryMessage>(
-        _ object: Object, path: String, message: Message, layout: DecodeRule.JSONLayout, captures: TopicTemplate.Captures,
+        _ object: Object, path: String, message: Message, layout: DecodeRule.JSONLayout, route: RouteRule,
         into out: inout Output<Message>
     ) {
-        func at(_ key: String) -> String { path == "payload" ? key : "\(path).\(key)" }
+        let top = path == "payload"
+        func at(_ key: String) -> String { top ? key : "\(path).\(key)" }
         // Time.
         let time: Timestamp
         switch object.field(layout.timeKey, slot: 0) {
@@ -269,7 +300,9 @@ public struct TelemetryDecoder: Sendable {
             default: break
             }
         }
-        if asset == nil { asset = captures.asset.map(String.init) }
+        // The topic's asset: its index may be known already.
+        let hint = asset == nil ? route : nil
+        if asset == nil { asset = route.asset }
         guard let asset else { return out.reject(.missingAsset(key: layout.assetKey ?? "{asset}")) }
         // Values.
         var found = false
@@ -292,7 +325,7 @@ public struct TelemetryDecoder: Sendable {
                 out.reject(.notANumber(path: at(key), found: Self.show(v)))
                 continue
             }
-            accept(raw, shown: Self.show(v), path: at(key), mapping: mapping, asset: asset, time: time, into: &out)
+            accept(raw, shown: Self.show(v), path: at(key), mapping: mapping, asset: asset, hint: hint, time: time, into: &out)
         }
         if !found {
             out.reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))
@@ -304,8 +337,8 @@ public struct TelemetryDecoder: Sendable {
     /// Converts a value, checks it (finite before and after conversion, the register and series
     /// limits, plausibility) and appends it as a reading, or rejects it.
     private mutating func accept<Message: TelemetryMessage>(_ raw: Double, shown: @autoclosure () -> String, path: String,
-                                                            mapping: DecodeRule.ValueMapping, asset: String, time: Timestamp,
-                                                            into out: inout Output<Message>) {
+                                                            mapping: DecodeRule.ValueMapping, asset: String, hint: RouteRule?,
+                                                            time: Timestamp, into out: inout Output<Message>) {
         guard raw.isFinite else { return out.reject(.notFinite(path: path, text: shown())) }
         let value = mapping.conversion.apply(raw)
         let unit = mapping.measurement.dimension.reportingUnit
@@ -313,7 +346,7 @@ public struct TelemetryDecoder: Sendable {
             return out.reject(.notFinite(path: path, text: "\(shown()), which is \(value) \(unit)"))
         }
         let a: Int
-        switch admit(asset: asset, measurement: mapping.measurement) {
+        switch admit(asset: asset, measurement: mapping.measurement, hint: hint) {
         case .admitted(let i): a = i
         case .refused(let reason): return out.reject(reason)
         }

@@ -96,14 +96,6 @@ public struct Replayer {
                     clock.store(earliest, ordering: .relaxed)
                 }
             }
-            // As fast as it goes, a text recording's lines are decoded where they were read.
-            let inPlace: ((MessageBatch) throws -> Void)? = speed != nil ? nil : { lines in
-                announce(.mosquittoText)
-                if clock.load(ordering: .relaxed) == 0 { before(lines.lines.map(\.receivedAt)) }
-                pipeline.submit(lines: lines)
-                summary.messages += lines.count
-                progressLine(n)
-            }
             func progressLine(_ n: Int) {
                 if ContinuousClock.now - lastProgress > .seconds(1) {
                     lastProgress = ContinuousClock.now
@@ -112,16 +104,41 @@ public struct Replayer {
                              + (size > 0 ? " (\(size / 1_048_576) MiB)" : ""))
                 }
             }
-            try Recording.stream(file, batch: speed == nil ? max(1, configuration.pipeline.batch) : 1, maxLine: maxLine, problem: { p in
-                summary.unreadable += 1
-                logger.warning("unreadable recording line", metadata: ["replay.where": "\(p)"])
-            }, lines: inPlace) { format, slice in
+            func take(lines: MessageBatch) {
+                announce(.mosquittoText)
+                if clock.load(ordering: .relaxed) == 0 { before(lines.lines.map(\.receivedAt)) }
+                pipeline.submit(lines: lines)
+                summary.messages += lines.count
+                progressLine(n)
+            }
+            func take(_ format: Recording.Format, _ slice: [InboundMessage]) {
                 announce(format)
                 before(slice.map(\.receivedAt))
                 pipeline.submit(contentsOf: slice)
                 summary.messages += slice.count
                 progressLine(n)
             }
+            func unreadable(_ p: Recording.Problem) {
+                summary.unreadable += 1
+                logger.warning("unreadable recording line", metadata: ["replay.where": "\(p)"])
+            }
+            if speed != nil {
+                // Paced: a message at a time, each at its time.
+                try Recording.stream(file, batch: 1, maxLine: maxLine, problem: unreadable) { take($0, $1) }
+                continue
+            }
+            // As fast as it goes: the file is read and split into lines on a thread of its own, a few
+            // batches ahead, and a text recording's lines are decoded where they were read.
+            let ahead = ReadAhead(file, batch: max(1, configuration.pipeline.batch), maxLine: maxLine)
+            reading: while true {
+                switch ahead.next() {
+                case .lines(let b): take(lines: b)
+                case .messages(let f, let m): take(f, m)
+                case .problem(let p): unreadable(p)
+                case .end: break reading
+                }
+            }
+            try ahead.finish()
         }
         // The clock is the watermark the steps after decoding have heard: all of it, first.
         pipeline.drain()
@@ -202,5 +219,58 @@ struct Pacer {
         let due = o.wall + .microseconds(Int64(Double(t - o.recorded) / speed))
         let now = ContinuousClock.now
         if due > now { Thread.sleep(forTimeInterval: Replayer.seconds(due - now)) }
+    }
+}
+
+/// A recording read on a thread of its own, at most a few batches ahead of its reader: what
+/// ``Recording/stream(_:batch:maxLine:problem:lines:_:)`` gives, in its order.
+final class ReadAhead: Sendable {
+    enum Item: Sendable {
+        case lines(MessageBatch)
+        case messages(Recording.Format, [InboundMessage])
+        case problem(Recording.Problem)
+        case end
+    }
+
+    private let items = Mutex<[Item]>([])
+    private let ready = DispatchSemaphore(value: 0)
+    private let room: DispatchSemaphore
+    private let failure = Mutex<(any Error)?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ path: String, batch: Int, maxLine: Int, ahead: Int = 4) {
+        room = DispatchSemaphore(value: ahead)
+        let thread = Thread { [self] in
+            do {
+                try Recording.stream(path, batch: batch, maxLine: maxLine, problem: { self.put(.problem($0)) },
+                                     lines: { self.put(.lines($0)) }) { self.put(.messages($0, $1)) }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            put(.end)
+            done.signal()
+        }
+        thread.name = "cbm-ingest.read"
+        thread.start()
+    }
+
+    private func put(_ item: Item) {
+        room.wait()
+        items.withLock { $0.append(item) }
+        ready.signal()
+    }
+
+    /// The next item, waiting for it; `.end` after the last.
+    func next() -> Item {
+        ready.wait()
+        let item = items.withLock { $0.removeFirst() }
+        room.signal()
+        return item
+    }
+
+    /// After `.end`: waits for the thread, and throws what stopped the reading, if anything.
+    func finish() throws {
+        done.wait()
+        if let e = failure.withLock({ $0 }) { throw e }
     }
 }
