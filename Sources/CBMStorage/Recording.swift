@@ -130,7 +130,7 @@ public enum Recording {
 
     /// The index of the first line feed at or after `start` (memchr: a line is read once).
     @inline(__always)
-    static func newline(in chunk: [UInt8], from start: Int) -> Int? {
+    public static func newline(in chunk: [UInt8], from start: Int) -> Int? {
         chunk.withUnsafeBufferPointer { b in
             guard let base = b.baseAddress, start < b.count,
                   let hit = memchr(base + start, 10, b.count - start) else { return nil }
@@ -205,7 +205,7 @@ public enum Recording {
     }
 
     /// A text line's receive time and where its topic and payload are (indices of `line`).
-    static func textLineFields(_ line: ArraySlice<UInt8>) -> Result<(Timestamp, Range<Int>, Range<Int>), LineError> {
+    public static func textLineFields(_ line: ArraySlice<UInt8>) -> Result<(Timestamp, Range<Int>, Range<Int>), LineError> {
         guard let space = line.firstIndex(of: 32) else { return .failure(LineError(message: "expected: unix-time topic payload")) }
         var seconds: Int64 = 0
         var micros: Int64 = 0

@@ -1,5 +1,6 @@
 import Benchmark
 import CBMCore
+import CBMStorage
 
 // The decoder and the record encoder, on realistic telemetry (see Fixtures.swift).
 //
@@ -34,6 +35,62 @@ final class DecodeCase: @unchecked Sendable {
 
     static let json = DecodeCase(rule: Fixtures.jsonRule, messages: Fixtures.jsonMessages(), readingsPerMessage: 4)
     static let value = DecodeCase(rule: Fixtures.valueRule, messages: Fixtures.valueMessages(), readingsPerMessage: 1)
+}
+
+/// The json messages as the lines of a text recording (`mosquitto_sub -F '%U %t %p'`), and a
+/// decode step that has seen them all once.
+final class LinesCase: @unchecked Sendable {
+    let text: [UInt8]
+    /// Where each batch of `Fixtures.batch` lines starts in `text`.
+    let starts: [Int]
+    var step: DecodeStep
+    private var next = 0
+
+    init() {
+        let messages = Fixtures.jsonMessages()
+        var text: [UInt8] = [], starts: [Int] = []
+        for (i, m) in messages.enumerated() {
+            if i % Fixtures.batch == 0 { starts.append(text.count) }
+            let t = m.receivedAt.microseconds
+            text += Array("\(t / 1_000_000).\(String(format: "%06d", t % 1_000_000)) \(m.topic) ".utf8) + m.payload + [10]
+        }
+        starts.append(text.count)
+        self.text = text
+        self.starts = starts
+        let decoder = TelemetryDecoder(rules: [Fixtures.jsonRule], register: Fixtures.register, limits: DecodeLimits())
+        step = DecodeStep(decoder: decoder, partitions: 2, settings: AggregationSettings(), silenceAfterUS: nil)
+        for b in 0..<(starts.count - 1) { _ = batch(b) }
+    }
+
+    /// Splits, decodes and hands on batch `b`; the readings handed on.
+    func batch(_ b: Int) -> Int {
+        var lines = MessageBatch()
+        let buffer = lines.add(buffer: text)
+        var start = starts[b]
+        while start < starts[b + 1], let nl = Recording.newline(in: text, from: start) {
+            if case .success(let (time, topic, payload)) = Recording.textLineFields(text[start..<nl]) {
+                lines.add(receivedAt: time, buffer: buffer, topic: topic, payload: payload)
+            }
+            start = nl + 1
+        }
+        var actions: [DecodeStep.Action] = []
+        step.handle(.lines(lines), into: &actions)
+        step.forward(into: &actions)
+        var readings = 0
+        for case .partition(_, .readings(let r)) in actions { readings += r.count }
+        for case .rejects(let r) in actions { precondition(r.isEmpty, "\(r.count) rejects, first: \(r[0].reason)") }
+        precondition(readings == 4 * Fixtures.batch, "\(readings) readings")
+        return readings
+    }
+
+    /// One batch an iteration: with `scalingFactor: .kilo`, the figures are per line.
+    func run(_ benchmark: Benchmark) {
+        precondition(benchmark.scaledIterations.count == Fixtures.batch)
+        blackHole(batch(next))
+        next = (next + 1) % (starts.count - 1)
+    }
+
+    static let shared = LinesCase()
 }
 
 /// Decodes one batch as the pipeline's decode stage does: a fresh readings array per batch.
@@ -79,6 +136,19 @@ let benchmarks: @Sendable () -> Void = {
         configuration: .init(setup: { _ = DecodeCase.value })
     ) { benchmark in
         decodeBatch(DecodeCase.value, benchmark, readingsPerMessage: 1)
+    }
+
+    // What a replay does with a text recording's lines, short of reading the file: split at line
+    // feeds, each line's time, topic and payload found (`Recording.textLineFields`), decoded where
+    // it lies by the pipeline's decode step (routing by topic bytes, flat scan, admission,
+    // plausibility), readings handed on to two partitions. Left out: the file read and
+    // decompression, the relay to the aggregation thread (AggregateBenchmarks has aggregation),
+    // and the encoders (below and in OutputBenchmarks; CSV is encoded only when configured).
+    Benchmark(
+        "Replay decode step: text lines in place (json, 4 values), 1,000 wells",
+        configuration: .init(setup: { _ = LinesCase.shared })
+    ) { benchmark in
+        LinesCase.shared.run(benchmark)
     }
 
     // The readings of the json messages (4 a message) as `readings` JSON lines, taken per batch

@@ -306,9 +306,12 @@ public struct TelemetryDecoder: Sendable {
         guard let asset else { return out.reject(.missingAsset(key: layout.assetKey ?? "{asset}")) }
         // Values.
         var found = false
-        for (i, (key, mapping)) in layout.values.enumerated() {
-            guard let v = object.field(key, valueAt: i) else { continue }
+        // (By index: a key's mapping is read only when the payload has the key.)
+        let values = layout.values
+        for i in values.indices {
+            guard let v = object.field(values[i].key, valueAt: i) else { continue }
             found = true
+            let key = values[i].key
             let raw: Double
             switch v {
             case .null:
@@ -325,7 +328,7 @@ public struct TelemetryDecoder: Sendable {
                 out.reject(.notANumber(path: at(key), found: Self.show(v)))
                 continue
             }
-            accept(raw, shown: Self.show(v), path: at(key), mapping: mapping, asset: asset, hint: hint, time: time, into: &out)
+            accept(raw, shown: Self.show(v), path: at(key), mapping: values[i].mapping, asset: asset, hint: hint, time: time, into: &out)
         }
         if !found {
             out.reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))
