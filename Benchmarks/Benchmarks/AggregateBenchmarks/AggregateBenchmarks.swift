@@ -8,6 +8,8 @@ import Foundation
 // `scalingFactor: .kilo` the figures marked `*` are per reading and `Throughput (K)` is thousands
 // of readings per second. The field runs on for as many simulated minutes as the benchmark takes:
 // hours, gas days and months close, and history is pruned at the horizon, as in a long run.
+// Left out: the history archive (readings move to an in-memory one at the horizon, not SQLite),
+// the pipeline's stages and the relay between threads, and the encoding of what comes out.
 
 final class Field: @unchecked Sendable {
     static let wells = 1_000

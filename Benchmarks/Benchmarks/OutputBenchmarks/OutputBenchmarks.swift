@@ -8,6 +8,8 @@ import Foundation
 // One iteration is 1,000 records, so with `scalingFactor: .kilo` the figures marked `*` are per
 // record and `Throughput (K)` is thousands of records per second. A record is about 330 bytes;
 // the benchmark prints the exact figure, for MB/s.
+// Left out: the CSV encoder (the sink runs it only when `output.formats` has csv), fsync at
+// checkpoints, and `latest.json`.
 
 final class TotalsWriter: @unchecked Sendable {
     let directory = NSTemporaryDirectory() + "cbm-bench-output-\(UUID().uuidString.prefix(8))"

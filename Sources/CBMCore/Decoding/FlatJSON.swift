@@ -34,20 +34,13 @@ struct FlatJSON {
     private func scan(_ bytes: UnsafeRawBufferPointer, _ slots: UnsafeMutableBufferPointer<JSONValue?>) -> Bool {
         let n = bytes.count
         var p = 0
-        @inline(__always) func skipSpace() {
-            while p < n {
-                let c = bytes[p]
-                guard c == 32 || c == 10 || c == 13 || c == 9 else { return }
-                p += 1
-            }
-        }
-        skipSpace()
+        Self.skipSpace(bytes, &p)
         guard p < n, bytes[p] == UInt8(ascii: "{") else { return false }
         p += 1
-        skipSpace()
+        Self.skipSpace(bytes, &p)
         if p < n, bytes[p] == UInt8(ascii: "}") {
             p += 1
-            skipSpace()
+            Self.skipSpace(bytes, &p)
             return p == n
         }
         while true {
@@ -64,10 +57,10 @@ struct FlatJSON {
             guard p < n else { return false }
             let keyEnd = p
             p += 1
-            skipSpace()
+            Self.skipSpace(bytes, &p)
             guard p < n, bytes[p] == UInt8(ascii: ":") else { return false }
             p += 1
-            skipSpace()
+            Self.skipSpace(bytes, &p)
             guard p < n else { return false }
             // The value.
             let value: JSONValue
@@ -105,17 +98,26 @@ struct FlatJSON {
                 let same = keys[i].withUnsafeBytes { k in length == 0 || memcmp(k.baseAddress!, bytes.baseAddress! + keyStart, length) == 0 }
                 if same { slots[i] = value }
             }
-            skipSpace()
+            Self.skipSpace(bytes, &p)
             guard p < n else { return false }
             if bytes[p] == UInt8(ascii: ",") {
                 p += 1
-                skipSpace()
+                Self.skipSpace(bytes, &p)
                 continue
             }
             guard bytes[p] == UInt8(ascii: "}") else { return false }
             p += 1
-            skipSpace()
+            Self.skipSpace(bytes, &p)
             return p == n
+        }
+    }
+
+    @inline(__always)
+    private static func skipSpace(_ bytes: UnsafeRawBufferPointer, _ p: inout Int) {
+        while p < bytes.count {
+            let c = bytes[p]
+            guard c == 32 || c == 10 || c == 13 || c == 9 else { return }
+            p += 1
         }
     }
 

@@ -64,8 +64,8 @@ public struct DecodeStep: Sendable {
     /// next one: if it jumped, it is rejected (``finish()``).
     public mutating func take(_ m: some TelemetryMessage) -> Bool {
         var cut = false
-        if let (h, ahead) = held {
-            held = nil
+        // (Tested before it is taken: a message is not copied to find there is none.)
+        if held != nil, let (h, ahead) = held.take() {
             if m.receivedAt.microseconds >= h.receivedAt.microseconds &- decoder.limits.maxReceiveJumpUS {
                 cut = process(h)
             } else {
@@ -81,8 +81,7 @@ public struct DecodeStep: Sendable {
 
     /// The end of the input: a message still waiting for the next one is rejected.
     public mutating func finish() {
-        guard let (h, ahead) = held else { return }
-        held = nil
+        guard let (h, ahead) = held.take() else { return }
         refuse(h, ahead: ahead)
     }
 
