@@ -190,7 +190,11 @@ public struct JournalScanner {
     private mutating func damaged(_ d: Pending, until end: Int) -> Item {
         let start = Int(d.start - base)
         let length = end - start - 8
-        if start >= 0, let crc = d.crc, length >= 20, length <= Self.maxBody, Journal.checksum(buffer[(start + 8)..<end]) == crc {
+        // (Its topic must also fit in it: the checksum vouches for the bytes, not for the length
+        // field that was wrong.)
+        if start >= 0, let crc = d.crc, length >= 20, length <= Self.maxBody,
+           20 + (Int(buffer[start + 8 + 18]) | Int(buffer[start + 8 + 19]) << 8) <= length,
+           Journal.checksum(buffer[(start + 8)..<end]) == crc {
             let record = take(at: start, length: length)
             if case .record(let r) = record {
                 queued.append(record)
