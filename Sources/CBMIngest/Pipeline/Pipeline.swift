@@ -50,10 +50,11 @@ public final class Pipeline: Sendable {
         case checkpoint(PipelineCheckpoint)
     }
 
-    /// What the relay performs: the decode step's actions, and the caller's own items for the sink
-    /// (events, ticks), each where it came.
+    /// What the relay performs: the decode step's actions, and the caller's own items for the
+    /// roll-up (commands) and the sink (events, ticks), each where it came.
     enum Relayed: Sendable {
         case decoded(DecodeStep.Action)
+        case rollup(RollupCoordinator.Input)
         case sink(SinkItem)
     }
 
@@ -189,6 +190,7 @@ public final class Pipeline: Sendable {
                 for item in items {
                     switch item {
                     case .decoded(let a): performDecoded(a)
+                    case .rollup(let r): rollup.submit(r)
                     case .sink(let s): sinkStage.submit(s)
                     }
                 }
@@ -237,7 +239,8 @@ public final class Pipeline: Sendable {
             r.waiting[r.next] = reply
             return r.next
         }
-        rollup.submit(.control(.command(c, at: t, ticket: ticket)))
+        let item = RollupCoordinator.Input.control(.command(c, at: t, ticket: ticket))
+        if let relay { relay.submit(.rollup(item)) } else { rollup.submit(item) }
     }
 
     /// Closes the output files (after the last ``stop(at:)`` or ``finish(at:)``).
