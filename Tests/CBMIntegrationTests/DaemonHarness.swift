@@ -86,11 +86,13 @@ final class Daemon {
         return c
     }
 
-    /// SIGTERM; returns the exit status.
+    /// SIGTERM; returns the exit status. It may take as long as the systemd unit allows
+    /// (`TimeoutStopSec=60s`): a stop writes what a backfill left to correct, and a busy machine
+    /// running the whole suite made that take longer than 20 s.
     @discardableResult
     func stop() -> Int32? {
         defer { child = nil }
-        return child?.stop()
+        return child?.stop(timeout: 60)
     }
 }
 
