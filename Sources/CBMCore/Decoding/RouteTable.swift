@@ -1,7 +1,7 @@
 import Foundation
 
 /// Where each topic seen goes, keyed by the topic's bytes: a message's topic is looked up where
-/// it lies (a recording's buffer), hashed once with FNV-1a, with no string made for it.
+/// it lies (a recording's buffer), hashed once (``FNV1a``), with no string made for it.
 struct RouteTable<Value: Sendable>: Sendable {
     /// Open addressing: an entry's number + 1 per slot, 0 when empty; a power of two, at most
     /// half full.
@@ -13,15 +13,6 @@ struct RouteTable<Value: Sendable>: Sendable {
 
     var count: Int { values.count }
     var isEmpty: Bool { values.isEmpty }
-
-    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
-        }
-        return h
-    }
 
     /// The number of the entry for `topic`, or nil.
     func find(_ topic: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
@@ -55,8 +46,6 @@ struct RouteTable<Value: Sendable>: Sendable {
         return e
     }
 
-    mutating func update(_ e: Int, _ body: (inout Value) -> Void) { body(&values[e]) }
-
     private mutating func place(_ e: Int, hash: UInt64) {
         let mask = slots.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
@@ -66,7 +55,7 @@ struct RouteTable<Value: Sendable>: Sendable {
 
     private mutating func grow() {
         let hashes = keys.withUnsafeBytes { k in
-            values.indices.map { e in Self.hash(UnsafeRawBufferPointer(rebasing: k[(e == 0 ? 0 : ends[e - 1])..<ends[e]])) }
+            values.indices.map { e in FNV1a.hash(UnsafeRawBufferPointer(rebasing: k[(e == 0 ? 0 : ends[e - 1])..<ends[e]])) }
         }
         slots = [Int32](repeating: 0, count: max(64, slots.count * 2))
         for (e, h) in hashes.enumerated() { place(e, hash: h) }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Turns messages into readings, or into rejects with one precise reason each.
 ///
@@ -43,57 +42,6 @@ public struct TelemetryDecoder: Sendable {
     /// Whether flat payloads are read by ``FlatJSON`` (false: every payload takes the parser;
     /// for tests that compare the two, which must give the same readings and rejects).
     public var scansFlatPayloads = true
-
-    /// A JSON layout's keys for ``FlatJSON``: the time key in slot 0, then the asset key when
-    /// there is one, then the value keys in configuration order.
-    struct FlatRule: Sendable {
-        var scanner: FlatJSON
-        var valuesBase: Int
-
-        init?(_ layout: DecodeRule.JSONLayout) {
-            var keys = [layout.timeKey]
-            if let a = layout.assetKey { keys.append(a) }
-            valuesBase = keys.count
-            keys += layout.values.map(\.key)
-            guard let s = FlatJSON(keys: keys) else { return nil }
-            scanner = s
-        }
-
-    }
-
-    /// A `json` rule's layout and its flat scanner (nil: keys it cannot take), by reference: a
-    /// message reads them without copying them.
-    final class JSONRule: Sendable {
-        let layout: DecodeRule.JSONLayout
-        let flat: FlatRule?
-        init(_ layout: DecodeRule.JSONLayout) {
-            self.layout = layout
-            flat = FlatRule(layout)
-        }
-
-        static func of(_ rules: [DecodeRule]) -> [JSONRule?] {
-            rules.map { if case .json(let layout) = $0.format { JSONRule(layout) } else { nil } }
-        }
-    }
-
-    enum Route: Sendable {
-        case rule(RouteRule)
-        case none(RejectReason)
-    }
-
-    /// A topic's rule and what its template captured, with the asset's id made once, and the
-    /// asset's index once known (a hint: checked against ``ids`` before it is used).
-    final class RouteRule: Sendable {
-        let index: Int
-        let captures: TopicTemplate.Captures
-        let asset: String?
-        let assetIndex = Atomic<Int>(-1)
-        init(index: Int, captures: TopicTemplate.Captures) {
-            self.index = index
-            self.captures = captures
-            asset = captures.asset.map(String.init)
-        }
-    }
 
     /// The first time not taken (9999-01-01T00:00:00Z): every window of an accepted reading then
     /// ends within four-digit years.
@@ -184,27 +132,6 @@ public struct TelemetryDecoder: Sendable {
         }
     }
 
-    /// The first rule whose filter and template match the topic, with its captures; or why none does.
-    mutating func route(_ bytes: UnsafeRawBufferPointer) -> Route {
-        let hash = RouteTable<Route>.hash(bytes)
-        if let e = routes.find(bytes, hash: hash) { return routes.values[e] }
-        let topic = String(decoding: bytes, as: UTF8.self)
-        var mismatched: [String] = []
-        var found: Route?
-        for (i, rule) in rules.enumerated() where rule.filter.matches(topic) {
-            guard let captures = rule.template.match(topic) else {
-                mismatched.append(rule.template.text)
-                continue
-            }
-            found = .rule(RouteRule(index: i, captures: captures))
-            break
-        }
-        let r = found ?? .none(mismatched.isEmpty ? .noSubscription : .topicMismatch(templates: mismatched))
-        if routes.count >= Self.maxRoutes { routes.removeAll() }
-        _ = routes.insert(bytes, hash: hash, r)
-        return r
-    }
-
     // MARK: value
 
     private mutating func decodeValue<Message: TelemetryMessage>(_ message: Message, layout: DecodeRule.ValueLayout,
@@ -230,13 +157,13 @@ public struct TelemetryDecoder: Sendable {
 
     private mutating func decodeJSON<Message: TelemetryMessage>(_ message: Message, rule: JSONRule, route: RouteRule,
                                                                 into out: inout Output<Message>) {
-        if scansFlatPayloads, let f = rule.flat {
+        if scansFlatPayloads, let scanner = rule.scanner {
             // The common flat object, read without a value tree; anything else takes the parser.
             var slots: [JSONValue?] = []
             swap(&slots, &flatSlots)
             defer { swap(&slots, &flatSlots) }
-            if message.withPayload({ f.scanner.scan($0, into: &slots) }) {
-                let fields = ScannedFields(slots: slots, valuesBase: f.valuesBase)
+            if message.withPayload({ scanner.scan($0, into: &slots) }) {
+                let fields = ScannedFields(slots: slots, valuesBase: rule.valuesBase)
                 return decodeObject(fields, path: "payload", message: message, layout: rule.layout, route: route, into: &out)
             }
         }
@@ -418,26 +345,4 @@ public struct TelemetryDecoder: Sendable {
     }
 
     static func excerpt(_ s: String) -> String { s.count <= 40 ? s : String(s.prefix(40)) + "…" }
-}
-
-/// The members of a payload object that ``TelemetryDecoder`` looks up: from a parsed object by
-/// key, or from what ``FlatJSON`` found, by slot.
-protocol PayloadFields {
-    /// The time key's value (slot 0), or the asset key's (slot 1).
-    func field(_ key: String, slot: Int) -> JSONValue?
-    /// The value of the layout's value key number `valueAt`.
-    func field(_ key: String, valueAt: Int) -> JSONValue?
-}
-
-extension JSONValue: PayloadFields {
-    func field(_ key: String, slot: Int) -> JSONValue? { self[key] }
-    func field(_ key: String, valueAt: Int) -> JSONValue? { self[key] }
-}
-
-/// What ``FlatJSON`` found for a layout's keys.
-struct ScannedFields: PayloadFields {
-    let slots: [JSONValue?]
-    let valuesBase: Int
-    func field(_ key: String, slot: Int) -> JSONValue? { slots[slot] }
-    func field(_ key: String, valueAt i: Int) -> JSONValue? { slots[valuesBase + i] }
 }

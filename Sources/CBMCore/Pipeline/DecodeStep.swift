@@ -152,14 +152,7 @@ public struct DecodeStep: Sendable {
 
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
     public static func partition(of asset: String, count: Int) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
         var id = asset
-        id.withUTF8 { bytes in
-            for b in bytes {
-                h ^= UInt64(b)
-                h = h &* 0x100_0000_01b3
-            }
-        }
-        return Int(h % UInt64(count))
+        return Int(id.withUTF8 { FNV1a.hash(UnsafeRawBufferPointer($0)) } % UInt64(count))
     }
 }

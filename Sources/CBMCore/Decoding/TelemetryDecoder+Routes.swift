@@ -1,0 +1,87 @@
+import Synchronization
+
+/// What a message is matched with: the rules compiled for the hot path, and the route of each
+/// topic seen (its rule and captures, or why none takes it).
+extension TelemetryDecoder {
+    /// A `json` rule's layout and its flat scanner, by reference: a message reads them without
+    /// copying them. The scanner's keys are the time key (slot 0), the asset key when there is one,
+    /// then the value keys in configuration order, from `valuesBase`; nil when it cannot take them.
+    final class JSONRule: Sendable {
+        let layout: DecodeRule.JSONLayout
+        let scanner: FlatJSON?
+        let valuesBase: Int
+
+        init(_ layout: DecodeRule.JSONLayout) {
+            self.layout = layout
+            let head = [layout.timeKey] + (layout.assetKey.map { [$0] } ?? [])
+            valuesBase = head.count
+            scanner = FlatJSON(keys: head + layout.values.map(\.key))
+        }
+
+        static func of(_ rules: [DecodeRule]) -> [JSONRule?] {
+            rules.map { if case .json(let layout) = $0.format { JSONRule(layout) } else { nil } }
+        }
+    }
+
+    enum Route: Sendable {
+        case rule(RouteRule)
+        case none(RejectReason)
+    }
+
+    /// A topic's rule and what its template captured, with the asset's id made once, and the
+    /// asset's index once known (a hint: checked against ``ids`` before it is used).
+    final class RouteRule: Sendable {
+        let index: Int
+        let captures: TopicTemplate.Captures
+        let asset: String?
+        let assetIndex = Atomic<Int>(-1)
+        init(index: Int, captures: TopicTemplate.Captures) {
+            self.index = index
+            self.captures = captures
+            asset = captures.asset.map(String.init)
+        }
+    }
+
+    /// The first rule whose filter and template match the topic, with its captures; or why none does.
+    mutating func route(_ bytes: UnsafeRawBufferPointer) -> Route {
+        let hash = FNV1a.hash(bytes)
+        if let e = routes.find(bytes, hash: hash) { return routes.values[e] }
+        let topic = String(decoding: bytes, as: UTF8.self)
+        var mismatched: [String] = []
+        var found: Route?
+        for (i, rule) in rules.enumerated() where rule.filter.matches(topic) {
+            guard let captures = rule.template.match(topic) else {
+                mismatched.append(rule.template.text)
+                continue
+            }
+            found = .rule(RouteRule(index: i, captures: captures))
+            break
+        }
+        let r = found ?? .none(mismatched.isEmpty ? .noSubscription : .topicMismatch(templates: mismatched))
+        if routes.count >= Self.maxRoutes { routes.removeAll() }
+        _ = routes.insert(bytes, hash: hash, r)
+        return r
+    }
+}
+
+/// The members of a payload object that ``TelemetryDecoder`` looks up: from a parsed object by
+/// key, or from what ``FlatJSON`` found, by slot.
+protocol PayloadFields {
+    /// The time key's value (slot 0), or the asset key's (slot 1).
+    func field(_ key: String, slot: Int) -> JSONValue?
+    /// The value of the layout's value key number `valueAt`.
+    func field(_ key: String, valueAt: Int) -> JSONValue?
+}
+
+extension JSONValue: PayloadFields {
+    func field(_ key: String, slot: Int) -> JSONValue? { self[key] }
+    func field(_ key: String, valueAt: Int) -> JSONValue? { self[key] }
+}
+
+/// What ``FlatJSON`` found for a layout's keys.
+struct ScannedFields: PayloadFields {
+    let slots: [JSONValue?]
+    let valuesBase: Int
+    func field(_ key: String, slot: Int) -> JSONValue? { slots[slot] }
+    func field(_ key: String, valueAt i: Int) -> JSONValue? { slots[valuesBase + i] }
+}
