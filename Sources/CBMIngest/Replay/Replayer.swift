@@ -65,8 +65,12 @@ public struct Replayer {
         let backend = try SQLiteArchive(path: path, durable: false)
         let archive = HistoryArchive(backend: backend, maxPastUS: configuration.limits.maxPastUS, autocommit: 50_000)
         defer {
-            archive.commitAll()
-            backend.checkpointLog()
+            // A kept archive is written whole; a scratch one is removed unread: what is still in
+            // memory at the end is never written (it was a fifth of a replay's time).
+            if archiveDirectory != nil {
+                archive.commitAll()
+                backend.checkpointLog()
+            }
         }
         // The replay's clock (file names, latest.json) is the watermark: what rejected lines say of
         // the time never moves it.
