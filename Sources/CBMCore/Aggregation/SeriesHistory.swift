@@ -1,21 +1,31 @@
 /// The readings of one series (asset × measurement), in time order, kept back to the revision
 /// horizon: the volumes of any window are computed from it, so the result depends only on the set
 /// of readings, never on the order or batches they came in.
+///
+/// A value with copy-on-write storage of its own: the count and the latest time are kept here,
+/// beside the asset's other series, and the readings in one buffer, time beside value. So a
+/// reading that comes in time order (nearly all of them) is compared with the latest time and
+/// written at the end without reading the buffer first: with a field's series taken in turn, the
+/// buffer's end is seldom in the cache when the series' next reading comes.
 struct SeriesHistory: Sendable {
     /// One reading: its event time and value (in the reporting unit).
     struct Sample: Sendable, Equatable {
         var time: Int64
         var value: Double
     }
-    /// The readings, by event time ascending, times unique: one buffer, time beside value (a
-    /// reading's insert touches one heap object, not two).
-    private(set) var samples: [Sample] = []
+    /// The buffer (nil while empty); shared by copies until one of them changes.
+    private var storage: SampleStorage?
+    /// How many readings there are.
+    private(set) var count = 0
+    /// The latest reading's time (meaningless while empty).
+    private var lastTime = Int64.min
     /// How a totalizer's changes are read (the latest rules its readings carried).
     var counter = CounterRules()
 
-    var count: Int { samples.count }
-    var isEmpty: Bool { samples.isEmpty }
-    var last: Int64? { samples.last?.time }
+    var isEmpty: Bool { count == 0 }
+    var last: Int64? { count > 0 ? lastTime : nil }
+    /// The readings, in time order (a copy).
+    var samples: [Sample] { storage.map { Array(UnsafeBufferPointer(start: $0.base, count: count)) } ?? [] }
     /// The event times, ascending.
     var times: [Int64] { samples.map(\.time) }
     /// The values, in time order.
@@ -26,32 +36,48 @@ struct SeriesHistory: Sendable {
     /// A history of these readings (times ascending and unique, as many as values), or nil.
     init?(times: [Int64], values: [Double]) {
         guard times.count == values.count else { return nil }
-        samples.reserveCapacity(times.count)
+        reserve(times.count)
         for (t, v) in zip(times, values) {
-            if let last = samples.last, t <= last.time { return nil }
-            samples.append(Sample(time: t, value: v))
+            if count > 0, t <= lastTime { return nil }
+            _ = insert(time: t, value: v)
         }
     }
 
     /// Inserts a reading; returns its index, or nil for a duplicate (same time: counted once,
     /// the first value kept).
     mutating func insert(time: Int64, value: Double) -> Int? {
-        if let last = samples.last, time <= last.time {
+        if count > 0 && time <= lastTime {
             let i = lowerBound(time)
-            if i < samples.count && samples[i].time == time { return nil }
-            samples.insert(Sample(time: time, value: value), at: i)
+            if self.time(i) == time { return nil }
+            reserve(count + 1)
+            let p = storage!.base
+            (p + i + 1).update(from: p + i, count: count - i)
+            p[i] = Sample(time: time, value: value)
+            count += 1
             return i
         }
-        samples.append(Sample(time: time, value: value))
-        return samples.count - 1
+        reserve(count + 1)
+        storage!.base[count] = Sample(time: time, value: value)
+        lastTime = time
+        count += 1
+        return count - 1
+    }
+
+    /// Makes the buffer this value's own, with room for `n` readings.
+    private mutating func reserve(_ n: Int) {
+        if let s = storage, n <= s.capacity, isKnownUniquelyReferenced(&storage) { return }
+        let fresh = SampleStorage(capacity: Swift.max(n, count * 2, 16))
+        if let s = storage { fresh.base.initialize(from: s.base, count: count) }
+        storage = fresh
     }
 
     /// Index of the first reading at or after `time`.
     func lowerBound(_ time: Int64) -> Int {
-        var lo = 0, hi = samples.count
+        guard let p = storage?.base else { return 0 }
+        var lo = 0, hi = count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if samples[mid].time < time { lo = mid + 1 } else { hi = mid }
+            if p[mid].time < time { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }
@@ -61,13 +87,42 @@ struct SeriesHistory: Sendable {
     mutating func prune(before cutoff: Int64) {
         let i = lowerBound(cutoff)
         guard i > 1 else { return }
-        samples.removeFirst(i - 1)
+        let kept = count - (i - 1)
+        if isKnownUniquelyReferenced(&storage) {
+            let p = storage!.base
+            p.update(from: p + (i - 1), count: kept)
+        } else {
+            let fresh = SampleStorage(capacity: Swift.max(kept * 2, 16))
+            fresh.base.initialize(from: storage!.base + (i - 1), count: kept)
+            storage = fresh
+        }
+        count = kept
     }
 
     /// The time of reading `i`.
-    func time(_ i: Int) -> Int64 { samples[i].time }
+    func time(_ i: Int) -> Int64 {
+        precondition(i >= 0 && i < count, "reading index out of range")
+        return storage!.base[i].time
+    }
     /// The value of reading `i`.
-    func value(_ i: Int) -> Double { samples[i].value }
+    func value(_ i: Int) -> Double {
+        precondition(i >= 0 && i < count, "reading index out of range")
+        return storage!.base[i].value
+    }
+}
+
+/// A series' buffer of readings: plain values, so growing it moves bytes and freeing it frees
+/// memory, nothing more. Changed only through a ``SeriesHistory`` that holds the sole reference.
+final class SampleStorage: @unchecked Sendable {
+    let base: UnsafeMutablePointer<SeriesHistory.Sample>
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit { base.deallocate() }
 }
 
 /// How an interval between two consecutive readings turns into volume.

@@ -83,22 +83,23 @@ extension TelemetryDecoder {
     /// aggregator, which judges readings that arrive out of time order). Nil when plausible.
     mutating func check(_ value: Double, path: String, measurement m: Measurement, asset a: Int, time t: Int64,
                         counter: inout CounterRules?) -> RejectReason? {
-        let p = limits.plausibility
         let unit = m.dimension.reportingUnit
-        let b = p[m]
+        let b = limits.plausibility[m]
         if let lo = b.min, value < lo {
             return .implausibleValue(path: path, value: value, unit: unit, limit: lo, above: false, key: "plausibility.\(m.rawValue).min")
         }
         switch m {
         case .gasRate:
-            if value > assets[a].maxGas {
-                return .implausibleValue(path: path, value: value, unit: unit, limit: assets[a].maxGas, above: true, key: assets[a].maxGasKey)
+            let maxGas = assets.withUnsafeBufferPointer { $0[a].maxGas }
+            if value > maxGas {
+                return .implausibleValue(path: path, value: value, unit: unit, limit: maxGas, above: true, key: assets[a].maxGasKey)
             }
             return nil
         case .gasTotal, .waterTotal:
             if let hi = b.max, value > hi {
                 return .implausibleValue(path: path, value: value, unit: unit, limit: hi, above: true, key: "plausibility.\(m.rawValue).max")
             }
+            let p = limits.plausibility
             let (rate, key) = m == .gasTotal ? (assets[a].maxGas, assets[a].maxGasKey) : p.maxRate(.waterTotal, of: nil)
             guard var rules = counter else { return nil }
             rules.maxRateM3d = rate

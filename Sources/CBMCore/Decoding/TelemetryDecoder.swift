@@ -150,7 +150,7 @@ public struct TelemetryDecoder: Sendable {
         if watermark.microseconds > Int64.min, watermark - message.receivedAt > limits.maxPastUS {
             return out.reject(.timeBehindWatermark(path: "receive time", behindUS: watermark - message.receivedAt, limitUS: limits.maxPastUS))
         }
-        accept(raw, shown: text, path: "payload", mapping: mapping, asset: asset, hint: route, time: message.receivedAt, into: &out)
+        accept(raw, shown: text, path: "payload", target: ValueTarget(mapping), asset: asset, hint: route, time: message.receivedAt, into: &out)
     }
 
     // MARK: json
@@ -164,7 +164,7 @@ public struct TelemetryDecoder: Sendable {
             defer { swap(&slots, &flatSlots) }
             if message.withPayload({ scanner.scan($0, into: &slots) }) {
                 let fields = ScannedFields(slots: slots, valuesBase: rule.valuesBase)
-                return decodeObject(fields, path: "payload", message: message, layout: rule.layout, route: route, into: &out)
+                return decodeObject(fields, path: "payload", message: message, rule: rule, route: route, into: &out)
             }
         }
         let root: JSONValue
@@ -174,7 +174,7 @@ public struct TelemetryDecoder: Sendable {
         }
         switch root {
         case .object:
-            decodeObject(root, path: "payload", message: message, layout: rule.layout, route: route, into: &out)
+            decodeObject(root, path: "payload", message: message, rule: rule, route: route, into: &out)
         case .array(let items):
             for (i, item) in items.enumerated() {
                 let path = "[\(i)]"
@@ -182,7 +182,7 @@ public struct TelemetryDecoder: Sendable {
                     out.reject(.notAnObject(path: path, found: item.typeName))
                     continue
                 }
-                decodeObject(item, path: path, message: message, layout: rule.layout, route: route, into: &out)
+                decodeObject(item, path: path, message: message, rule: rule, route: route, into: &out)
             }
         default:
             out.reject(.notAnObject(path: "payload", found: root.typeName))
@@ -190,9 +190,10 @@ public struct TelemetryDecoder: Sendable {
     }
 
     private mutating func decodeObject<Object: PayloadFields, Message: TelemetryMessage>(
-        _ object: Object, path: String, message: Message, layout: DecodeRule.JSONLayout, route: RouteRule,
+        _ object: Object, path: String, message: Message, rule: JSONRule, route: RouteRule,
         into out: inout Output<Message>
     ) {
+        let layout = rule.layout
         let top = path == "payload"
         func at(_ key: String) -> String { top ? key : "\(path).\(key)" }
         // Time.
@@ -235,6 +236,7 @@ public struct TelemetryDecoder: Sendable {
         var found = false
         // (By index: a key's mapping is read only when the payload has the key.)
         let values = layout.values
+        rule.targets.withUnsafeBufferPointer { targets in
         for i in values.indices {
             guard let v = object.field(values[i].key, valueAt: i) else { continue }
             found = true
@@ -255,7 +257,8 @@ public struct TelemetryDecoder: Sendable {
                 out.reject(.notANumber(path: at(key), found: Self.show(v)))
                 continue
             }
-            accept(raw, shown: Self.show(v), path: at(key), mapping: values[i].mapping, asset: asset, hint: hint, time: time, into: &out)
+            accept(raw, shown: Self.show(v), path: at(key), target: targets[i], asset: asset, hint: hint, time: time, into: &out)
+        }
         }
         if !found {
             out.reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))
@@ -267,25 +270,24 @@ public struct TelemetryDecoder: Sendable {
     /// Converts a value, checks it (finite before and after conversion, the register and series
     /// limits, plausibility) and appends it as a reading, or rejects it.
     private mutating func accept<Message: TelemetryMessage>(_ raw: Double, shown: @autoclosure () -> String, path: String,
-                                                            mapping: DecodeRule.ValueMapping, asset: String, hint: RouteRule?,
+                                                            target: ValueTarget, asset: String, hint: RouteRule?,
                                                             time: Timestamp, into out: inout Output<Message>) {
         guard raw.isFinite else { return out.reject(.notFinite(path: path, text: shown())) }
-        let value = mapping.conversion.apply(raw)
-        let unit = mapping.measurement.dimension.reportingUnit
+        let value = target.apply(raw)
         guard value.isFinite else {
-            return out.reject(.notFinite(path: path, text: "\(shown()), which is \(value) \(unit)"))
+            return out.reject(.notFinite(path: path, text: "\(shown()), which is \(value) \(target.measurement.dimension.reportingUnit)"))
         }
         let a: Int
-        switch admit(asset: asset, measurement: mapping.measurement, hint: hint) {
+        switch admit(asset: asset, measurement: target.measurement, hint: hint) {
         case .admitted(let i): a = i
         case .refused(let reason): return out.reject(reason)
         }
-        var counter = mapping.counter
-        if let reason = check(value, path: path, measurement: mapping.measurement, asset: a, time: time.microseconds,
+        var counter = target.counter
+        if let reason = check(value, path: path, measurement: target.measurement, asset: a, time: time.microseconds,
                               counter: &counter) {
             return out.reject(reason)
         }
-        out.readings.append(Reading(time: time, asset: asset, measurement: mapping.measurement, value: value, counter: counter))
+        out.readings.append(Reading(time: time, asset: asset, measurement: target.measurement, value: value, counter: counter))
         observe(time)
     }
 

@@ -187,7 +187,7 @@ public final class Pipeline: Sendable {
         // A hand-on can be an hour of readings: about one in flight while the next is decoded (each
         // is a few actions a partition), so memory holds two hand-ons, not a queue of them.
         let relay = synchronous && relayed
-            ? Stage<Relayed, Void>(label: "cbm-ingest.relay", capacity: 2 * settings.partitions + 4, batch: 16, state: ()) { _, items in
+            ? Stage<Relayed, Void>(label: "cbm-ingest.relay", capacity: 8 * settings.partitions + 16, batch: 16, state: ()) { _, items in
                 for item in items {
                     switch item {
                     case .decoded(let a): performDecoded(a)

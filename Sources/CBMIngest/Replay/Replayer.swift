@@ -248,7 +248,7 @@ final class ReadAhead: Sendable {
     private let failure = Mutex<(any Error)?>(nil)
     private let done = DispatchSemaphore(value: 0)
 
-    init(_ path: String, batch: Int, maxLine: Int, ahead: Int = 4) {
+    init(_ path: String, batch: Int, maxLine: Int, ahead: Int = 16) {
         room = DispatchSemaphore(value: ahead)
         let thread = Thread { [self] in
             do {
