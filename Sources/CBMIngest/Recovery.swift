@@ -32,13 +32,22 @@ struct Recovery {
     func run(sink: sending FileSink, onAlarms: @escaping @Sendable ([AlertRecord]) -> Void) throws -> Result {
         let j = configuration.journal
         var events: [EventRecord] = []
-        let known = Journal.highestSequence(in: j.directory)
+        // How far the journal reached, read (a pass over its newest segment) only when a
+        // checkpoint must be checked against it: the replay finds it otherwise.
+        var checked: UInt64?
+        func known() -> UInt64 {
+            if let k = checked { return k }
+            let k = Journal.highestSequence(in: j.directory)
+            checked = k
+            return k
+        }
         let (backend, archive) = try openArchive(events: &events)
         let (state, after) = restore(sink: sink, known: known, archive: archive, backend: backend, events: &events)
+        let floor = checked ?? Journal.sequenceBeforeNewest(in: j.directory)
         let pipeline = Pipeline(configuration: configuration, sink: sink, state: state, onAlarms: onAlarms,
                                 onCheckpoint: Self.checkpointWriter(j, archive: archive, logger: logger))
         do {
-            return try replay(into: pipeline, after: after, known: known, events: events)
+            return try replay(into: pipeline, after: after, known: floor, events: events)
         } catch {
             pipeline.close()
             throw error
@@ -107,7 +116,7 @@ struct Recovery {
         return MemoryArchiveBackend()
     }
 
-    private func restore(sink: FileSink, known: UInt64, archive: HistoryArchive, backend: any ArchiveBackend,
+    private func restore(sink: FileSink, known: () -> UInt64, archive: HistoryArchive, backend: any ArchiveBackend,
                          events: inout [EventRecord]) -> (PipelineCheckpoint.State, UInt64) {
         let j = configuration.journal
         let settings = configuration.pipelineSettings
@@ -125,8 +134,8 @@ struct Recovery {
             case .failure(let d):
                 damaged(d.file, d.why)
             case .success(let checkpoint):
-                guard checkpoint.sequence <= known else {
-                    damaged(checkpoint.file, "it says the journal reached sequence \(checkpoint.sequence), the journal ends at \(known)")
+                guard checkpoint.sequence <= known() else {
+                    damaged(checkpoint.file, "it says the journal reached sequence \(checkpoint.sequence), the journal ends at \(known())")
                     continue
                 }
                 do throws(PipelineCheckpoint.RestoreError) {

@@ -25,30 +25,62 @@ extension Journal {
     @discardableResult
     public static func readSegment(_ path: String, after: UInt64 = 0, repair: Bool,
                                    damage: (Damage) -> Void, _ body: (Record) throws -> Void) throws -> UInt64 {
-        guard let data = FileManager.default.contents(atPath: path) else { throw StorageError(operation: "read", path: path, errno: errno) }
+        // Streamed a mebibyte at a time: a segment is never held whole, nor copied whole.
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageError(operation: "read", path: path, errno: errno) }
+        defer { Glibc.close(fd) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var scanner = JournalScanner(name: path)
-        scanner.feed([UInt8](data))
         var highest: UInt64 = 0
         var cutAt: Int64?
-        while let item = scanner.next(atEnd: true) {
-            switch item {
-            case .record(let r):
-                highest = max(highest, r.sequence)
-                if r.sequence > after { try body(r) }
-            case .damage(let d):
-                if repair {
-                    switch d {
-                    case .skipped(_, let offset, let bytes, _), .tornTail(_, let offset, let bytes):
-                        quarantine(path, offset: offset, bytes: scanner.bytes(offset: offset, count: bytes) ?? [])
-                        if case .tornTail = d { cutAt = offset }
-                    case .lengthRepaired: break
+        var atEnd = false
+        while true {
+            while let item = scanner.next(atEnd: atEnd) {
+                switch item {
+                case .record(let r):
+                    highest = max(highest, r.sequence)
+                    if r.sequence > after { try body(r) }
+                case .damage(let d):
+                    if repair {
+                        switch d {
+                        case .skipped(_, let offset, let bytes, _), .tornTail(_, let offset, let bytes):
+                            // From the file when the scanner no longer holds them all.
+                            quarantine(path, offset: offset,
+                                       bytes: scanner.bytes(offset: offset, count: bytes) ?? fileBytes(path, offset: offset, count: bytes))
+                            if case .tornTail = d { cutAt = offset }
+                        case .lengthRepaired: break
+                        }
                     }
+                    damage(d)
                 }
-                damage(d)
             }
+            if atEnd { break }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError(operation: "read", path: path, errno: errno)
+            }
+            if n == 0 { atEnd = true } else { scanner.feed(chunk[0..<n]) }
         }
         if let cutAt { _ = truncate(path, off_t(cutAt)) }
         return highest
+    }
+
+    /// `count` bytes of a file from `offset` (fewer at its end; none when it cannot be read).
+    static func fileBytes(_ path: String, offset: Int64, count: Int64) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0, count > 0 else { return [] }
+        defer { Glibc.close(fd) }
+        var out = [UInt8](repeating: 0, count: Int(count))
+        var done = 0
+        while done < out.count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            done += n
+        }
+        out.removeLast(out.count - done)
+        return out
     }
 
     /// Copies damaged bytes of a segment to `quarantine/<segment>.<offset>.bin` beside it.
@@ -88,8 +120,7 @@ extension Journal {
     /// begun at every start, so an empty one still says how far the journal came).
     public static func highestSequence(in directory: String) -> UInt64 {
         let all = segments(in: directory)
-        var known: UInt64 = 0
-        if let newest = all.last, Self.first(of: newest) > 0 { known = Self.first(of: newest) - 1 }
+        var known = sequenceBeforeNewest(in: directory)
         for path in all.reversed() {
             let read: UInt64? = try? readSegment(path, repair: false, damage: { _ in }, { (_: Record) in })
             let highest: UInt64 = read ?? 0
@@ -99,6 +130,13 @@ extension Journal {
             }
         }
         return known
+    }
+
+    /// The sequence before the newest segment's first (by its name; 0 without segments): the
+    /// journal reached at least that far.
+    public static func sequenceBeforeNewest(in directory: String) -> UInt64 {
+        guard let newest = segments(in: directory).last, Self.first(of: newest) > 0 else { return 0 }
+        return Self.first(of: newest) - 1
     }
 
     /// The first sequence of the oldest segment (by its name): 1 when the journal holds all of

@@ -45,7 +45,7 @@ public struct JournalScanner {
     public init(name: String) { self.name = name }
 
     /// Adds the next bytes of the segment.
-    public mutating func feed(_ bytes: [UInt8]) {
+    public mutating func feed(_ bytes: some Collection<UInt8>) {
         var keep = p
         if let d = pending {
             let start = Int(d.start - base)

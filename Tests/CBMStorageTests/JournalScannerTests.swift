@@ -105,6 +105,44 @@ struct JournalScannerTests {
         #expect(FileManager.default.contents(atPath: dir.file("quarantine/\(kept[0])")) != nil)
     }
 
+    @Test("a segment on disk is read a piece at a time: damage across the pieces is read past and kept in quarantine whole")
+    func segmentOnDiskInPieces() throws {
+        // Records, 3 MiB of garbage (more than the scanner keeps of a damaged stretch, across the
+        // reader's 1 MiB pieces), records again, a torn tail.
+        let (head, _) = Self.segment(4000)
+        var garbage = [UInt8](repeating: 0, count: 3 << 20)
+        var x: UInt32 = 2_463_534_242
+        for i in garbage.indices {
+            x ^= x << 13; x ^= x >> 17; x ^= x << 5
+            garbage[i] = UInt8(truncatingIfNeeded: x)
+        }
+        var tail: [UInt8] = []
+        for i in 4001...6000 {
+            tail += Journal.frame(sequence: UInt64(i), InboundMessage(topic: "cbm/F1/B1/W1/telemetry", payload: Array("{\"n\":\(i)}".utf8),
+                                                                     receivedAt: Timestamp(seconds: 1_795_824_000 + Int64(i))))
+        }
+        let torn = Array(Journal.frame(sequence: 6001, InboundMessage(topic: "t", payload: [1, 2, 3], receivedAt: Timestamp(seconds: 1))).prefix(15))
+        let bytes = head + garbage + tail + torn
+        let dir = TemporaryDirectory("journal")
+        let path = dir.write("journal-00000000000000000001.cbmj", "")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        var read: [UInt64] = []
+        var damage: [Journal.Damage] = []
+        let highest = try Journal.readSegment(path, repair: true, damage: { damage.append($0) }) { read.append($0.sequence) }
+        #expect(read == Array(1...6000))
+        #expect(highest == 6000)
+        #expect(damage.count == 2)
+        if case .skipped(_, let offset, let count, _)? = damage.first {
+            #expect(offset == Int64(head.count) && count == Int64(garbage.count))
+        } else {
+            Issue.record("expected the garbage skipped first, got \(damage)")
+        }
+        #expect(damage.last == .tornTail(segment: path, offset: Int64(bytes.count - torn.count), bytes: Int64(torn.count)))
+        let kept = dir.file("quarantine/journal-00000000000000000001.cbmj.\(head.count).bin")
+        #expect(FileManager.default.contents(atPath: kept).map([UInt8].init) == garbage)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == bytes.count - torn.count)
+    }
+
     @Test("a stretch of garbage megabytes long is read past in bounded memory")
     func longGarbage() {
         let (a, _) = Self.segment(5)

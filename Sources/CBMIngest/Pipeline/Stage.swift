@@ -26,7 +26,32 @@ final class Stage<Item: Sendable, State>: Sendable {
     private let idle = DispatchSemaphore(value: 0)
 
     private struct Queue {
+        /// Waiting items: `pending[head...]` (taking a batch moves an index, not the items behind
+        /// it; the taken front is dropped once it is most of the array).
         var pending: [Item] = []
+        var head = 0
+        var count: Int { pending.count - head }
+        var isEmpty: Bool { head == pending.count }
+
+        /// Takes up to `n` items from the front.
+        mutating func take(_ n: Int) -> [Item] {
+            if head == 0 && pending.count <= n {
+                var taken: [Item] = []
+                swap(&taken, &pending)
+                return taken
+            }
+            let end = min(head + n, pending.count)
+            let taken = Array(pending[head..<end])
+            head = end
+            if head == pending.count {
+                pending.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 1024 && head * 2 >= pending.count {
+                pending.removeFirst(head)
+                head = 0
+            }
+            return taken
+        }
         var scheduled = false
         /// Submitters waiting for room, and callers of `drain` waiting for the stage to go idle.
         var waitingForRoom = 0
@@ -56,7 +81,7 @@ final class Stage<Item: Sendable, State>: Sendable {
             handle([item])
             return
         }
-        admit([item]) { q in q.pending.count < capacity }
+        admit([item]) { q in q.count < capacity }
     }
 
     /// Adds items, waiting while the stage is full. A batch larger than the capacity is admitted
@@ -73,7 +98,7 @@ final class Stage<Item: Sendable, State>: Sendable {
             }
             return
         }
-        admit(batch) { q in q.pending.isEmpty || q.pending.count + batch.count <= capacity }
+        admit(batch) { q in q.isEmpty || q.count + batch.count <= capacity }
     }
 
     /// Appends `batch` once `fits` says there is room, waiting for the handler otherwise.
@@ -100,13 +125,7 @@ final class Stage<Item: Sendable, State>: Sendable {
     private func run() {
         while true {
             let (taken, roomWaiters, idleWaiters) = items.withLock { q -> ([Item], Int, Int) in
-                var taken: [Item] = []
-                if q.pending.count <= batchSize {
-                    swap(&taken, &q.pending)
-                } else {
-                    taken = Array(q.pending.prefix(batchSize))
-                    q.pending.removeFirst(batchSize)
-                }
+                let taken = q.take(batchSize)
                 let room = q.waitingForRoom
                 q.waitingForRoom = 0
                 var idle = 0
@@ -139,7 +158,7 @@ final class Stage<Item: Sendable, State>: Sendable {
     func drain() {
         while true {
             let done = items.withLock { q -> Bool in
-                if !q.scheduled && q.pending.isEmpty { return true }
+                if !q.scheduled && q.isEmpty { return true }
                 q.waitingForIdle += 1
                 return false
             }
@@ -149,5 +168,5 @@ final class Stage<Item: Sendable, State>: Sendable {
     }
 
     /// Items waiting now.
-    var depth: Int { items.withLock { $0.pending.count } }
+    var depth: Int { items.withLock { $0.count } }
 }
