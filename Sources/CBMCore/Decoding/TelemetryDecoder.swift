@@ -237,28 +237,28 @@ public struct TelemetryDecoder: Sendable {
         // (By index: a key's mapping is read only when the payload has the key.)
         let values = layout.values
         rule.targets.withUnsafeBufferPointer { targets in
-        for i in values.indices {
-            guard let v = object.field(values[i].key, valueAt: i) else { continue }
-            found = true
-            let key = values[i].key
-            let raw: Double
-            switch v {
-            case .null:
-                continue  // offline: no value is not zero
-            case .number(let n):
-                raw = n
-            case .string(let s):
-                guard let n = DecimalNumber.parse(s.trimmingCharacters(in: .whitespaces)) else {
+            for i in values.indices {
+                guard let v = object.field(values[i].key, valueAt: i) else { continue }
+                found = true
+                let key = values[i].key
+                let raw: Double
+                switch v {
+                case .null:
+                    continue  // offline: no value is not zero
+                case .number(let n):
+                    raw = n
+                case .string(let s):
+                    guard let n = DecimalNumber.parse(s.trimmingCharacters(in: .whitespaces)) else {
+                        out.reject(.notANumber(path: at(key), found: Self.show(v)))
+                        continue
+                    }
+                    raw = n
+                default:
                     out.reject(.notANumber(path: at(key), found: Self.show(v)))
                     continue
                 }
-                raw = n
-            default:
-                out.reject(.notANumber(path: at(key), found: Self.show(v)))
-                continue
+                accept(raw, shown: Self.show(v), path: at(key), target: targets[i], asset: asset, hint: hint, time: time, into: &out)
             }
-            accept(raw, shown: Self.show(v), path: at(key), target: targets[i], asset: asset, hint: hint, time: time, into: &out)
-        }
         }
         if !found {
             out.reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))

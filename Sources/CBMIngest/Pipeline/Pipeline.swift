@@ -184,8 +184,9 @@ public final class Pipeline: Sendable {
             case .rollup(let c): rollup.submit(.control(c))
             }
         }
-        // A hand-on can be an hour of readings: about one in flight while the next is decoded (each
-        // is a few actions a partition), so memory holds two hand-ons, not a queue of them.
+        // A hand-on is a few actions a partition, with the readings of what was submitted at once
+        // (a replay's batch of lines): a few in flight, so that the decoding thread seldom waits
+        // for room, and memory holds those few, not a queue of them.
         let relay = synchronous && relayed
             ? Stage<Relayed, Void>(label: "cbm-ingest.relay", capacity: 8 * settings.partitions + 16, batch: 16, state: ()) { _, items in
                 for item in items {
