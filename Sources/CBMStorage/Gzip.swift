@@ -95,6 +95,20 @@ public enum Gzip {
     }
 }
 
+/// Reads `count` bytes at `offset` of an open file: fewer at its end or on an error.
+func readAll(_ fd: Int32, count: Int, at offset: Int64) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: max(count, 0))
+    var done = 0
+    while done < out.count {
+        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { break }
+        done += n
+    }
+    out.removeLast(out.count - done)
+    return out
+}
+
 /// Writes all of `count` bytes of `buffer`; false on an error (errno set).
 func writeAll(_ fd: Int32, _ buffer: [UInt8], _ count: Int) -> Bool {
     var done = 0

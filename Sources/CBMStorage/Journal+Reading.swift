@@ -25,7 +25,8 @@ extension Journal {
     @discardableResult
     public static func readSegment(_ path: String, after: UInt64 = 0, repair: Bool,
                                    damage: (Damage) -> Void, _ body: (Record) throws -> Void) throws -> UInt64 {
-        // Streamed a mebibyte at a time: a segment is never held whole, nor copied whole.
+        // Streamed a mebibyte at a time: a segment is never held whole, nor copied whole. (Read
+        // as it is, not through ``ChunkReader``: a damaged header must not be taken for gzip's.)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StorageError(operation: "read", path: path, errno: errno) }
         defer { Glibc.close(fd) }
@@ -69,18 +70,9 @@ extension Journal {
     /// `count` bytes of a file from `offset` (fewer at its end; none when it cannot be read).
     static func fileBytes(_ path: String, offset: Int64, count: Int64) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0, count > 0 else { return [] }
+        guard fd >= 0 else { return [] }
         defer { Glibc.close(fd) }
-        var out = [UInt8](repeating: 0, count: Int(count))
-        var done = 0
-        while done < out.count {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            done += n
-        }
-        out.removeLast(out.count - done)
-        return out
+        return readAll(fd, count: Int(count), at: offset)
     }
 
     /// Copies damaged bytes of a segment to `quarantine/<segment>.<offset>.bin` beside it.

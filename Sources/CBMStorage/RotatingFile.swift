@@ -130,14 +130,7 @@ public final class RotatingFile {
         let gone = stat(openPath, &there) != 0
         guard gone || there.st_ino != mine.st_ino || there.st_dev != mine.st_dev else { return }
         // Read back what this file holds (it is ours: the descriptor keeps it).
-        var held = [UInt8](repeating: 0, count: Int(size))
-        var got = 0
-        while got < held.count {
-            let n = held.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(got)) }
-            guard n > 0 else { break }
-            got += n
-        }
-        held.removeLast(held.count - got)
+        let held = readAll(fd, count: Int(size), at: 0)
         let lost = openPath
         Glibc.close(fd)
         fd = -1

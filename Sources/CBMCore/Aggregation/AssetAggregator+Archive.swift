@@ -91,9 +91,9 @@ extension AssetAggregator {
         if let after = archive.neighbour(key, of: last, before: false) {
             _ = h.insert(time: after.block.times[0], value: after.block.values[0])
         }
-        for x in hot.samples {
-            _ = h.insert(time: x.time, value: x.value)
-            if x.time >= to { break }
+        for k in 0..<hot.count {
+            _ = h.insert(time: hot.time(k), value: hot.value(k))
+            if hot.time(k) >= to { break }
         }
         return h
     }

@@ -71,18 +71,18 @@ public struct MessageBatch: Sendable {
 
     /// Line `i` as a message of its own.
     public func message(_ i: Int) -> InboundMessage {
-        let l = lines[i]
-        return InboundMessage(topic: String(decoding: buffers[l.buffer][l.topic], as: UTF8.self),
-                              payload: Array(buffers[l.buffer][l.payload]), receivedAt: l.receivedAt)
+        withLine(lines[i]) { $0.message }
     }
 
     /// Every line, in order, as a message read in place (valid only within `body`).
     public func forEach(_ body: (RawMessage) throws -> Void) rethrows {
-        for l in lines {
-            try buffers[l.buffer].withUnsafeBytes { bytes in
-                try body(RawMessage(topic: UnsafeRawBufferPointer(rebasing: bytes[l.topic]),
-                                    payload: UnsafeRawBufferPointer(rebasing: bytes[l.payload]), receivedAt: l.receivedAt))
-            }
+        for l in lines { try withLine(l, body) }
+    }
+
+    private func withLine<R>(_ l: Line, _ body: (RawMessage) throws -> R) rethrows -> R {
+        try buffers[l.buffer].withUnsafeBytes { bytes in
+            try body(RawMessage(topic: UnsafeRawBufferPointer(rebasing: bytes[l.topic]),
+                                payload: UnsafeRawBufferPointer(rebasing: bytes[l.payload]), receivedAt: l.receivedAt))
         }
     }
 }

@@ -90,9 +90,8 @@ extension TelemetryDecoder {
         }
         switch m {
         case .gasRate:
-            let maxGas = assets.withUnsafeBufferPointer { $0[a].maxGas }
-            if value > maxGas {
-                return .implausibleValue(path: path, value: value, unit: unit, limit: maxGas, above: true, key: assets[a].maxGasKey)
+            if value > assets[a].maxGas {
+                return .implausibleValue(path: path, value: value, unit: unit, limit: assets[a].maxGas, above: true, key: assets[a].maxGasKey)
             }
             return nil
         case .gasTotal, .waterTotal:

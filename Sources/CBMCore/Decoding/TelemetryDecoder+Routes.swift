@@ -10,12 +10,9 @@ extension TelemetryDecoder {
         let layout: DecodeRule.JSONLayout
         let scanner: FlatJSON?
         let valuesBase: Int
-        /// The value keys' mappings as plain numbers, in the layout's order.
-        let targets: [ValueTarget]
 
         init(_ layout: DecodeRule.JSONLayout) {
             self.layout = layout
-            targets = layout.values.map { ValueTarget($0.mapping) }
             let head = [layout.timeKey] + (layout.assetKey.map { [$0] } ?? [])
             valuesBase = head.count
             scanner = FlatJSON(keys: head + layout.values.map(\.key))
@@ -24,25 +21,6 @@ extension TelemetryDecoder {
         static func of(_ rules: [DecodeRule]) -> [JSONRule?] {
             rules.map { if case .json(let layout) = $0.format { JSONRule(layout) } else { nil } }
         }
-    }
-
-    /// What one value becomes, with nothing to count references to: a message reads it in place.
-    struct ValueTarget: Sendable {
-        let measurement: Measurement
-        let scale: Double
-        let offset: Double
-        let counter: CounterRules?
-
-        init(_ m: DecodeRule.ValueMapping) {
-            measurement = m.measurement
-            scale = m.conversion.scale
-            offset = m.conversion.offset
-            counter = m.counter
-        }
-
-        /// The value in the reporting unit (as ``Conversion/apply(_:)``).
-        @inline(__always)
-        func apply(_ value: Double) -> Double { value * scale + offset }
     }
 
     enum Route: Sendable {

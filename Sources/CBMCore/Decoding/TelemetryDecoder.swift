@@ -150,7 +150,7 @@ public struct TelemetryDecoder: Sendable {
         if watermark.microseconds > Int64.min, watermark - message.receivedAt > limits.maxPastUS {
             return out.reject(.timeBehindWatermark(path: "receive time", behindUS: watermark - message.receivedAt, limitUS: limits.maxPastUS))
         }
-        accept(raw, shown: text, path: "payload", target: ValueTarget(mapping), asset: asset, hint: route, time: message.receivedAt, into: &out)
+        accept(raw, shown: text, path: "payload", mapping: mapping, asset: asset, hint: route, time: message.receivedAt, into: &out)
     }
 
     // MARK: json
@@ -236,29 +236,27 @@ public struct TelemetryDecoder: Sendable {
         var found = false
         // (By index: a key's mapping is read only when the payload has the key.)
         let values = layout.values
-        rule.targets.withUnsafeBufferPointer { targets in
-            for i in values.indices {
-                guard let v = object.field(values[i].key, valueAt: i) else { continue }
-                found = true
-                let key = values[i].key
-                let raw: Double
-                switch v {
-                case .null:
-                    continue  // offline: no value is not zero
-                case .number(let n):
-                    raw = n
-                case .string(let s):
-                    guard let n = DecimalNumber.parse(s.trimmingCharacters(in: .whitespaces)) else {
-                        out.reject(.notANumber(path: at(key), found: Self.show(v)))
-                        continue
-                    }
-                    raw = n
-                default:
+        for i in values.indices {
+            guard let v = object.field(values[i].key, valueAt: i) else { continue }
+            found = true
+            let key = values[i].key
+            let raw: Double
+            switch v {
+            case .null:
+                continue  // offline: no value is not zero
+            case .number(let n):
+                raw = n
+            case .string(let s):
+                guard let n = DecimalNumber.parse(s.trimmingCharacters(in: .whitespaces)) else {
                     out.reject(.notANumber(path: at(key), found: Self.show(v)))
                     continue
                 }
-                accept(raw, shown: Self.show(v), path: at(key), target: targets[i], asset: asset, hint: hint, time: time, into: &out)
+                raw = n
+            default:
+                out.reject(.notANumber(path: at(key), found: Self.show(v)))
+                continue
             }
+            accept(raw, shown: Self.show(v), path: at(key), mapping: values[i].mapping, asset: asset, hint: hint, time: time, into: &out)
         }
         if !found {
             out.reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))
@@ -270,24 +268,25 @@ public struct TelemetryDecoder: Sendable {
     /// Converts a value, checks it (finite before and after conversion, the register and series
     /// limits, plausibility) and appends it as a reading, or rejects it.
     private mutating func accept<Message: TelemetryMessage>(_ raw: Double, shown: @autoclosure () -> String, path: String,
-                                                            target: ValueTarget, asset: String, hint: RouteRule?,
+                                                            mapping: DecodeRule.ValueMapping, asset: String, hint: RouteRule?,
                                                             time: Timestamp, into out: inout Output<Message>) {
         guard raw.isFinite else { return out.reject(.notFinite(path: path, text: shown())) }
-        let value = target.apply(raw)
+        let value = mapping.conversion.apply(raw)
+        let unit = mapping.measurement.dimension.reportingUnit
         guard value.isFinite else {
-            return out.reject(.notFinite(path: path, text: "\(shown()), which is \(value) \(target.measurement.dimension.reportingUnit)"))
+            return out.reject(.notFinite(path: path, text: "\(shown()), which is \(value) \(unit)"))
         }
         let a: Int
-        switch admit(asset: asset, measurement: target.measurement, hint: hint) {
+        switch admit(asset: asset, measurement: mapping.measurement, hint: hint) {
         case .admitted(let i): a = i
         case .refused(let reason): return out.reject(reason)
         }
-        var counter = target.counter
-        if let reason = check(value, path: path, measurement: target.measurement, asset: a, time: time.microseconds,
+        var counter = mapping.counter
+        if let reason = check(value, path: path, measurement: mapping.measurement, asset: a, time: time.microseconds,
                               counter: &counter) {
             return out.reject(reason)
         }
-        out.readings.append(Reading(time: time, asset: asset, measurement: target.measurement, value: value, counter: counter))
+        out.readings.append(Reading(time: time, asset: asset, measurement: mapping.measurement, value: value, counter: counter))
         observe(time)
     }
 

@@ -64,14 +64,10 @@ public struct Replayer {
         }
         let backend = try SQLiteArchive(path: path, durable: false)
         let archive = HistoryArchive(backend: backend, maxPastUS: configuration.limits.maxPastUS, autocommit: 50_000)
-        defer {
-            // A kept archive is written whole; a scratch one is removed unread: what is still in
-            // memory at the end is never written (it was a fifth of a replay's time).
-            if archiveDirectory != nil {
-                archive.commitAll()
-                backend.checkpointLog()
-            }
-        }
+        // A kept archive is written whole; a scratch one is removed unread: what is still in memory
+        // at the end is never written (it was a fifth of a replay's time). (A replay's archive has
+        // its journal in memory: no log to fold in.)
+        defer { if archiveDirectory != nil { archive.commitAll() } }
         // The replay's clock (file names, latest.json) is the watermark: what rejected lines say of
         // the time never moves it.
         // Decoding on this thread, the steps after it on another, in the same order: the second core
