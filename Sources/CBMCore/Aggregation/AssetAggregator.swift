@@ -37,8 +37,8 @@ public struct AssetAggregator: Sendable {
     }
     var calendar: WindowCalendar
     var index: [String: Int] = [:]
-    var lastAsset = ""
-    var lastIndex = 0
+    /// Each asset's place in `table`, by ``AssetID`` number (-1: not looked up yet).
+    var slots: [Int32] = []
     var ids: [String] = []
     var table: [AssetSeries] = []
     var dirty = Set<DirtyHour>()
@@ -116,18 +116,11 @@ public struct AssetAggregator: Sendable {
         guard r.measurement == .gasTotal || r.measurement == .gasRate
             || r.measurement == .waterTotal || r.measurement == .waterRate else { return }
         let a: Int
-        if r.asset == lastAsset {
-            a = lastIndex  // the values of one message share their asset
-        } else if let i = index[r.asset] {
-            a = i
-            lastAsset = r.asset
-            lastIndex = i
+        let n = Int(r.id.number)
+        if n < slots.count, slots[n] >= 0 {
+            a = Int(slots[n])
         } else {
-            a = table.count
-            index[r.asset] = a
-            ids.append(r.asset)
-            // Hours before the floor are handed on as corrections, from the archive.
-            table.append(AssetSeries(nextHour: max(calendar.hour(containing: r.time).start.microseconds, floor), lastTime: t))
+            a = slot(of: r)
         }
         let code = Self.seriesCode(r.measurement)
         if t < floor {
@@ -145,29 +138,49 @@ public struct AssetAggregator: Sendable {
         table[a].seen |= 1 << code
         let inserted: (index: Int, from: Int64, to: Int64)?
         switch r.measurement {
-        case .gasTotal: inserted = Self.insert(r, into: &table[a].gasTotal, events: &events)
-        case .gasRate: inserted = Self.insert(r, into: &table[a].gasRate, events: &events)
-        case .waterTotal: inserted = Self.insert(r, into: &table[a].waterTotal, events: &events)
-        default: inserted = Self.insert(r, into: &table[a].waterRate, events: &events)
+        case .gasTotal: inserted = Self.insert(r, into: &table[a].gasTotal, asset: ids[a], events: &events)
+        case .gasRate: inserted = Self.insert(r, into: &table[a].gasRate, asset: ids[a], events: &events)
+        case .waterTotal: inserted = Self.insert(r, into: &table[a].waterTotal, asset: ids[a], events: &events)
+        default: inserted = Self.insert(r, into: &table[a].waterRate, asset: ids[a], events: &events)
         }
         guard let inserted else { return }  // a duplicate
         let emitted = table[a].nextHour
-        if inserted.from < emitted { markDirty(asset: r.asset, from: inserted.from, to: min(inserted.to, emitted - 1)) }
+        if inserted.from < emitted { markDirty(asset: ids[a], from: inserted.from, to: min(inserted.to, emitted - 1)) }
         if t > table[a].lastTime { table[a].lastTime = t }
         // Hours are an hour long in every zone: the next one closes an hour after it starts.
         let close = table[a].nextHour + 3_600_000_000 + settings.allowedLatenessUS
         if close < earliestClose { earliestClose = close }
     }
 
+    /// The place in `table` of a reading's asset, first seen by this number: found by its id
+    /// (restored from a checkpoint), or added.
+    private mutating func slot(of r: Reading) -> Int {
+        let id = r.asset
+        let a: Int
+        if let i = index[id] {
+            a = i
+        } else {
+            a = table.count
+            index[id] = a
+            ids.append(id)
+            // Hours before the floor are handed on as corrections, from the archive.
+            table.append(AssetSeries(nextHour: max(calendar.hour(containing: r.time).start.microseconds, floor), lastTime: r.time.microseconds))
+        }
+        let n = Int(r.id.number)
+        if n >= slots.count { slots.append(contentsOf: repeatElement(-1, count: n + 1 - slots.count)) }
+        slots[n] = Int32(a)
+        return a
+    }
+
     /// Inserts a reading into its series; returns the span its neighbours bound (the intervals it
     /// changes), or nil for a duplicate.
-    private static func insert(_ r: Reading, into history: inout SeriesHistory, events: inout [EventRecord])
+    private static func insert(_ r: Reading, into history: inout SeriesHistory, asset: String, events: inout [EventRecord])
         -> (index: Int, from: Int64, to: Int64)?
     {
         let t = r.time.microseconds
         if let counter = r.counter { history.counter = counter }
         guard let i = history.insert(time: t, value: r.value) else { return nil }
-        if r.measurement.isTotalizer { noteChanges(history, at: i, asset: r.asset, events: &events) }
+        if r.measurement.isTotalizer { noteChanges(history, at: i, asset: asset, events: &events) }
         return (i, i > 0 ? history.time(i - 1) : t, i + 1 < history.count ? history.time(i + 1) : t)
     }
 

@@ -33,8 +33,13 @@ public struct InboundMessage: Sendable, Equatable {
 public struct Reading: Sendable, Equatable {
     /// Event time: when the device measured it.
     public var time: Timestamp
-    /// The asset's id.
-    public var asset: String
+    /// The asset, by number (plain bytes: a reading is copied as such).
+    public var id: AssetID
+    /// The asset's id (looked up: for what is not done per reading).
+    public var asset: String {
+        get { id.name }
+        set { id = AssetID(newValue) }
+    }
     /// What was measured.
     public var measurement: Measurement
     /// The value in the reporting unit of the measurement (m³, m³/d, kPa, °C, fraction); gas
@@ -51,8 +56,12 @@ public struct Reading: Sendable, Equatable {
     }
 
     public init(time: Timestamp, asset: String, measurement: Measurement, value: Double, counter: CounterRules?) {
+        self.init(time: time, id: AssetID(asset), measurement: measurement, value: value, counter: counter)
+    }
+
+    public init(time: Timestamp, id: AssetID, measurement: Measurement, value: Double, counter: CounterRules?) {
         self.time = time
-        self.asset = asset
+        self.id = id
         self.measurement = measurement
         self.value = value
         self.counter = counter

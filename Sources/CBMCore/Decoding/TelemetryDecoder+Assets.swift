@@ -1,6 +1,8 @@
 extension TelemetryDecoder {
     /// What the decoder keeps of one asset: its series, its bounds, its totalizers' last readings.
     struct AssetState: Sendable {
+        /// The asset, by number: what its readings carry.
+        var id: AssetID
         /// A bit per measurement with a series.
         var mask: UInt16 = 0
         /// Whether the register has it.
@@ -68,7 +70,7 @@ extension TelemetryDecoder {
 
     private mutating func add(_ asset: String) -> Int {
         let a = assets.count
-        var state = AssetState()
+        var state = AssetState(id: AssetID(asset))
         state.bounds(register[asset], limits.plausibility)
         index[asset] = a
         assets.append(state)

@@ -51,7 +51,7 @@ extension TelemetryDecoder {
         cacheIndex = -1
         func state(_ id: String) -> Int {
             if let i = index[id] { return i }
-            var s = AssetState()
+            var s = AssetState(id: AssetID(id))
             s.bounds(register[id], limits.plausibility)
             index[id] = assets.count
             assets.append(s)

@@ -286,7 +286,7 @@ public struct TelemetryDecoder: Sendable {
                               counter: &counter) {
             return out.reject(reason)
         }
-        out.readings.append(Reading(time: time, asset: asset, measurement: mapping.measurement, value: value, counter: counter))
+        out.readings.append(Reading(time: time, id: assets[a].id, measurement: mapping.measurement, value: value, counter: counter))
         observe(time)
     }
 

@@ -15,6 +15,10 @@ public struct DecodeStep: Sendable {
     private var pending = HandOn(partitions: 0)
     /// One message's readings (kept, so a message allocates nothing of its own).
     private var scratch: [Reading] = []
+    /// The partition of each asset seen, by number (-1: not yet reckoned).
+    private var partitionOf: [Int32] = []
+    /// The ids of the assets heard from, by number.
+    private var names = AssetNames()
     /// A recording's message whose receive time jumped, waiting for the next one; how far ahead.
     private var held: (InboundMessage, Int64)?
 
@@ -96,21 +100,21 @@ public struct DecodeStep: Sendable {
         decoder.decode(m, readings: &scratch, rejects: &pending.rejects)
         if heard != nil {
             let t = m.receivedAt.microseconds
-            var last = ""
-            for r in scratch where r.asset != last {
-                heard!.heard(r.asset, at: t)
-                last = r.asset
+            var last: AssetID?
+            for r in scratch where r.id != last {
+                heard!.heard(names(r.id), at: t)
+                last = r.id
             }
         }
         if partitions == 1 {
             pending.readings[0].append(contentsOf: scratch)
         } else {
-            // The readings of one message share their asset: its partition is reckoned once.
-            var last = "", part = 0
+            // The readings of one message share their asset: its partition is looked up once.
+            var last: AssetID?, part = 0
             for r in scratch {
-                if r.asset != last {
-                    last = r.asset
-                    part = Self.partition(of: r.asset, count: partitions)
+                if r.id != last {
+                    last = r.id
+                    part = partition(of: r.id)
                 }
                 pending.readings[part].append(r)
             }
@@ -148,6 +152,16 @@ public struct DecodeStep: Sendable {
     public mutating func reconfigure(_ s: PipelineSettings) {
         decoder.reconfigure(rules: s.rules, register: s.register, limits: s.limits)
         heard = s.silenceAfterUS.map { HeardFrom(minGapUS: $0) }
+    }
+
+    /// The partition of an asset, reckoned once.
+    private mutating func partition(of id: AssetID) -> Int {
+        let i = Int(id.number)
+        if i < partitionOf.count, partitionOf[i] >= 0 { return Int(partitionOf[i]) }
+        if i >= partitionOf.count { partitionOf.append(contentsOf: repeatElement(-1, count: i + 1 - partitionOf.count)) }
+        let p = Self.partition(of: names(id), count: partitions)
+        partitionOf[i] = Int32(p)
+        return p
     }
 
     /// The partition of an asset: FNV-1a of its id, stable across runs (unlike `hashValue`).
