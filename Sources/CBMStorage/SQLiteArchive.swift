@@ -48,8 +48,10 @@ public final class SQLiteArchive: ArchiveBackend {
         guard check == "ok" else { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: check ?? "quick_check failed") }
     }
 
+    /// Runs one statement's read. A single statement sees one committed state of its own, so
+    /// no transaction is begun around it (that was most of the cost of a small read).
     private func read<T>(_ body: (Database) throws -> T?) -> T? {
-        (try? pool.read { db in try body(db) }) ?? nil
+        (try? pool.unsafeRead { db in try body(db) }) ?? nil
     }
 
     public func block(_ series: SeriesKey, hour: Int64) -> [UInt8]? {
@@ -83,6 +85,19 @@ public final class SQLiteArchive: ArchiveBackend {
                 SELECT hour, readings FROM blocks WHERE asset = ? AND code = ? AND hour > ? ORDER BY hour LIMIT 1
                 """), arguments: [series.asset, Int64(series.code), hour])
                 .map { (hour: $0[0] as Int64, bytes: [UInt8]($0[1] as Data)) }
+        }
+    }
+
+    public func span(_ series: SeriesKey) -> (first: Int64, last: Int64)? {
+        do {
+            let row = try pool.unsafeRead { db in
+                try Row.fetchOne(db.cachedStatement(sql: "SELECT MIN(hour), MAX(hour) FROM blocks WHERE asset = ? AND code = ?"),
+                                 arguments: [series.asset, Int64(series.code)])
+            }
+            guard let row, let first = row[0] as Int64?, let last = row[1] as Int64? else { return nil }
+            return (first, last)
+        } catch {
+            return (.min, .max)  // not known: every read asks
         }
     }
 

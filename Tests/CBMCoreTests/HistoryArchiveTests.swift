@@ -191,6 +191,36 @@ struct HistoryArchiveTests {
         #expect(r.rejects.first?.reason.description.contains("limits.max_past is 7d") == true)
     }
 
+    @Test("what a series' first read found missing is read back once committed: by hour, by range, and as a neighbour")
+    func committedAfterTheFirstRead() throws {
+        let backend = MemoryArchiveBackend()
+        let archive = HistoryArchive(backend: backend, maxPastUS: 30 * 86_400_000_000)
+        let series = SeriesKey(asset: "W1", code: 1), other = SeriesKey(asset: "W2", code: 1)
+        let h = Self.start
+        var block = ReadingBlock()
+        block.times = [h + Self.minute]
+        block.values = [12.5]
+        // Nothing committed yet: the archive learns that W1 has no blocks.
+        #expect(archive.block(series, hour: h) == nil && archive.blocks(series, from: h - Self.hour, through: h + Self.hour).isEmpty)
+        #expect(archive.neighbour(series, of: h + Self.hour, before: true) == nil)
+        archive.put(series, hour: h, block, writer: 0)
+        var later = ReadingBlock()
+        later.times = [h + 5 * Self.hour + Self.minute]
+        later.values = [3]
+        archive.put(other, hour: h + 5 * Self.hour, later, writer: 0)
+        archive.seal(writer: 0, sequence: 7)
+        try archive.commit(through: 7)
+        #expect(archive.pendingEntries == 0 && backend.block(series, hour: h) != nil)
+        // Now only the backend has it.
+        #expect(archive.block(series, hour: h) == block)
+        #expect(archive.blocks(series, from: h - Self.hour, through: h + Self.hour).map(\.block) == [block])
+        #expect(archive.neighbour(series, of: h + 3 * Self.hour, before: true)?.hour == h)
+        #expect(archive.neighbour(series, of: h - 3 * Self.hour, before: false)?.hour == h)
+        #expect(archive.neighbour(series, of: h, before: false) == nil)
+        // A series first read after its commit is found as well.
+        #expect(archive.neighbour(other, of: h, before: false)?.hour == h + 5 * Self.hour)
+    }
+
     @Test("a block's encoding round-trips and refuses damage")
     func blockEncoding() {
         var b = ReadingBlock()

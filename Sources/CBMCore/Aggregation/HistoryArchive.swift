@@ -52,6 +52,9 @@ public protocol ArchiveBackend: Sendable {
     func blocks(committedAfter sequence: UInt64) -> [(series: SeriesKey, hour: Int64)]
     /// Deletes everything (a recovery that rebuilds the state from the journal's beginning).
     func reset() throws
+    /// The first and last hours of a series' committed blocks; nil when it has none (when that
+    /// cannot be told, `Int64.min...Int64.max`).
+    func span(_ series: SeriesKey) -> (first: Int64, last: Int64)?
 }
 
 /// One commit: blocks and roll-up rows to write (an empty value deletes), the sequence, and the
@@ -95,6 +98,7 @@ public final class HistoryArchive: Sendable {
     private let autocommit: Int?
     private let state = Mutex(Overlay())
     private let committing = Mutex(())
+    private let spans = Mutex(Spans())
     /// The writer number of the roll-up (partitions are 0, 1, …).
     public static let rollupWriter = -1
 
@@ -102,6 +106,16 @@ public final class HistoryArchive: Sendable {
         var open: [Int: ArchiveBatch] = [:]
         var sealed: [ArchiveBatch] = []
         var watermark = Int64.min
+    }
+
+    /// Per series, hours that hold every block the backend may have of it (first > last: none),
+    /// so that a read outside them, a series not yet committed above all (a backfill, a replay),
+    /// does not ask the backend. Learnt from the backend on a series' first read, widened by every
+    /// commit before the overlay lets go of what it wrote (never narrowed: a superset is enough).
+    struct Spans {
+        var known: [SeriesKey: (first: Int64, last: Int64)] = [:]
+        /// Commits so far: a span learnt across one is asked again.
+        var commits = 0
     }
 
     public init(backend: any ArchiveBackend, maxPastUS: Int64, autocommit: Int? = nil) {
@@ -129,19 +143,26 @@ public final class HistoryArchive: Sendable {
             for g in o.sealed.reversed() { if let b = g.blocks[series]?[hour] { return .some(b) } }
             return .none
         }
-        let bytes = cached ?? backend.block(series, hour: hour)
+        let span = committedSpan(series)
+        let bytes = cached ?? (hour >= span.first && hour <= span.last ? backend.block(series, hour: hour) : nil)
         guard let bytes, !bytes.isEmpty else { return nil }
         return ReadingBlock.decode(bytes, hour: hour)
     }
 
     /// The blocks of a series with hours in `from...through`, ascending.
     public func blocks(_ series: SeriesKey, from: Int64, through: Int64) -> [(hour: Int64, block: ReadingBlock)] {
-        var found: [Int64: [UInt8]] = [:]
-        for (h, b) in backend.blocks(series, from: from, through: through) { found[h] = b }
+        // The overlay first: what it lets go of by the time the backend is read is committed.
+        var overlay: [Int64: [UInt8]] = [:]
         state.withLock { o in
-            for g in o.sealed { for (h, b) in g.blocks[series] ?? [:] where h >= from && h <= through { found[h] = b } }
-            for g in o.open.values { for (h, b) in g.blocks[series] ?? [:] where h >= from && h <= through { found[h] = b } }
+            for g in o.sealed { for (h, b) in g.blocks[series] ?? [:] where h >= from && h <= through { overlay[h] = b } }
+            for g in o.open.values { for (h, b) in g.blocks[series] ?? [:] where h >= from && h <= through { overlay[h] = b } }
         }
+        var found: [Int64: [UInt8]] = [:]
+        let span = committedSpan(series)
+        if max(from, span.first) <= min(through, span.last) {
+            for (h, b) in backend.blocks(series, from: max(from, span.first), through: min(through, span.last)) { found[h] = b }
+        }
+        found.merge(overlay) { _, newer in newer }
         return found.keys.sorted().compactMap { h in
             guard let bytes = found[h], !bytes.isEmpty, let b = ReadingBlock.decode(bytes, hour: h) else { return nil }
             return (h, b)
@@ -157,9 +178,11 @@ public final class HistoryArchive: Sendable {
             for g in o.sealed { for (h, b) in g.blocks[series] ?? [:] where before ? h < hour : h > hour { overlay[h] = b } }
             for g in o.open.values { for (h, b) in g.blocks[series] ?? [:] where before ? h < hour : h > hour { overlay[h] = b } }
         }
+        let span = committedSpan(series)
         var from = hour
         while true {
-            let stored = before ? backend.block(series, before: from) : backend.block(series, after: from)
+            let stored = before ? (span.first < from ? backend.block(series, before: from) : nil)
+                                : (span.last > from ? backend.block(series, after: from) : nil)
             let candidates = overlay.filter { before ? $0.key < from : $0.key > from }
             let nearestOverlay = before ? candidates.keys.max() : candidates.keys.min()
             let pick: (Int64, [UInt8])?
@@ -174,6 +197,21 @@ public final class HistoryArchive: Sendable {
             guard let (h, bytes) = pick else { return nil }
             if !bytes.isEmpty, let b = ReadingBlock.decode(bytes, hour: h), !b.isEmpty { return (h, b) }
             from = h
+        }
+    }
+
+    /// Hours that hold every committed block of a series (``Spans``).
+    private func committedSpan(_ series: SeriesKey) -> (first: Int64, last: Int64) {
+        while true {
+            let (known, commits) = spans.withLock { ($0.known[series], $0.commits) }
+            if let known { return known }
+            let learnt = backend.span(series) ?? (.max, .min)
+            let kept = spans.withLock { s -> Bool in
+                guard s.commits == commits else { return false }
+                s.known[series] = learnt
+                return true
+            }
+            if kept { return learnt }
         }
     }
 
@@ -259,6 +297,17 @@ public final class HistoryArchive: Sendable {
                 return (batch, n)
             }
             try backend.commit(batch)
+            spans.withLock { s in
+                s.commits += 1
+                for (series, hours) in batch.blocks {
+                    guard var span = s.known[series] else { continue }
+                    for (h, bytes) in hours where !bytes.isEmpty {
+                        span.first = min(span.first, h)
+                        span.last = max(span.last, h)
+                    }
+                    s.known[series] = span
+                }
+            }
             state.withLock { o in o.sealed.removeFirst(min(count, o.sealed.count)) }
         }
     }

@@ -35,6 +35,13 @@ public final class MemoryArchiveBackend: ArchiveBackend {
 
     public func rollup(_ key: RollupKey) -> [UInt8]? { store.withLock { $0.rollups[key] } }
 
+    public func span(_ series: SeriesKey) -> (first: Int64, last: Int64)? {
+        store.withLock { s in
+            guard let hours = s.blocks[series]?.keys, let first = hours.min(), let last = hours.max() else { return nil }
+            return (first, last)
+        }
+    }
+
     public func commit(_ batch: ArchiveBatch) throws {
         store.withLock { s in
             let sequence = batch.sequence ?? s.sequence
