@@ -11,7 +11,8 @@
 #   3. memory with 100,000 series; and after 3,000,000 and 10,000,000 messages (it must not grow
 #      with messages: memory is bounded by series × the in-memory span, aggregation.hot_span);
 #   4. the restart after kill -9 with a journal tail of 1,000,000 messages and no checkpoint: the
-#      time from start to serving (connected and subscribed).
+#      time from start to serving (connected and subscribed), for current readings and for a
+#      backfill whose readings all go through the history archive.
 # BENCH_QUICK=1 runs smaller sizes; REPLAY_ONLY=1 section 1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -212,27 +213,49 @@ for n in $n3 $n10; do
 done
 echo "   (readings of aggregation.hot_span, 2 h, are in memory, older ones in the history archive on disk: memory depends on series, not messages)"
 
-echo "== 4. restart after kill -9 with a journal tail of $n1 messages"
-config recover "$work/wells1000.csv" "$port"
-"$bin" run --config "$work/recover.yaml" 2> "$work/recover-1.log" &
-daemon_pid=$!
-for _ in $(seq 100); do grep -q subscribed "$work/recover-1.log" && break; sleep 0.1; done
-"$bin" replay --config "$work/recover.yaml" --publish "$work/r1.txt" >/dev/null 2>&1
-expected=$(python3 -c "
+# restart NAME RECORDING: publishes the recording into a daemon, kills it with -9 once its journal
+# holds every message, and times the next start until it serves (connected and subscribed).
+restart() {
+  config "$1" "$work/wells1000.csv" "$port"
+  "$bin" run --config "$work/$1.yaml" 2> "$work/$1-1.log" &
+  daemon_pid=$!
+  for _ in $(seq 100); do grep -q subscribed "$work/$1-1.log" && break; sleep 0.1; done
+  "$bin" replay --config "$work/$1.yaml" --publish "$2" >/dev/null 2>&1
+  expected=$(python3 -c "
 n=0
-for l in open('$work/r1.txt', 'rb'):
+for l in open('$2', 'rb'):
     t, topic, payload = l.rstrip(b'\n').split(b' ', 2); n += 28 + len(topic) + len(payload)
 print(n)")
-while :; do
-  have=$( (cat "$work"/journal-recover/*.cbmj 2>/dev/null || true) | wc -c)
-  [ "$have" -ge "$expected" ] && break
-  sleep 0.1
-done
-kill -9 "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
-start=$(date +%s.%N)
-"$bin" run --config "$work/recover.yaml" 2> "$work/recover-2.log" &
-daemon_pid=$!
-for _ in $(seq 6000); do grep -q "subscribed" "$work/recover-2.log" && break; sleep 0.01; done
-served=$(date +%s.%N)
-echo "   journal $(du -sh "$work/journal-recover" | cut -f1), no checkpoint; $( (grep -o 'journal.replayed=[0-9]*' "$work/recover-2.log" || true) | head -1)"
-echo "   from start to serving (connected and subscribed): $(python3 -c "print(f'{$served - $start:.2f}')") s (target: under 3 s)"
+  while :; do
+    have=$( (cat "$work/journal-$1"/*.cbmj 2>/dev/null || true) | wc -c)
+    [ "$have" -ge "$expected" ] && break
+    sleep 0.1
+  done
+  kill -9 "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
+  start=$(date +%s.%N)
+  "$bin" run --config "$work/$1.yaml" 2> "$work/$1-2.log" &
+  daemon_pid=$!
+  for _ in $(seq 6000); do grep -q "subscribed" "$work/$1-2.log" && break; sleep 0.01; done
+  served=$(date +%s.%N)
+  kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
+  echo "   journal $(du -sh "$work/journal-$1" | cut -f1), no checkpoint; $( (grep -o 'journal.replayed=[0-9]*' "$work/$1-2.log" || true) | head -1)"
+  echo "   from start to serving (connected and subscribed): $(python3 -c "print(f'{$served - $start:.2f}')") s (target: under 3 s)"
+}
+echo "== 4. restart after kill -9 with a journal tail of $n1 messages"
+# Current readings: 1,000 wells over the last half hour (event times just behind receive times).
+python3 - "$n1" "$work/now.txt" <<'PY'
+import sys, time
+n, path = int(sys.argv[1]), sys.argv[2]
+per = (n + 999) // 1000
+start = time.time() - 1800
+with open(path, "w", buffering=1 << 20) as f:
+    for i in range(n):
+        w, k = i % 1000, i // 1000
+        t = start + k * 1800 / per
+        f.write(f"{t:.6f} cbm/F{w % 4}/B{w % 40}/W{w:06d}/telemetry "
+                f'{{"ts":{t:.3f},"gas_m3h":{40 + (i * 7) % 13}.5,"gas_total":{k * 45.5 + w}}}\n')
+PY
+echo "   a. current readings (the last half hour of 1,000 wells)"
+restart now "$work/now.txt"
+echo "   b. a backfill: $((n1 / 1000 / 60)) hours of 1,000 wells received at once, every reading older than the in-memory span"
+restart recover "$work/r1.txt"
