@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // SQLite, for the history archive (late data older than the in-memory span).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // Sparkplug B payloads (protobuf).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // libmosquitto through pkg-config; the only C in the project.
@@ -34,8 +36,9 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         // The domain: readings, units, assets, topic templates, payload decoders, records.
-        // Foundation only: no I/O, no clock, no Dispatch, no MQTT.
-        .target(name: "CBMCore"),
+        // Foundation, and SwiftProtobuf for Sparkplug B payloads: no I/O, no clock, no Dispatch,
+        // no MQTT. (Protos/sparkplug_b.proto; scripts/generate-sparkplug.sh regenerates the Swift.)
+        .target(name: "CBMCore", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // Files: record writers (later: rotation, journal, checkpoints).
         .target(name: "CBMStorage", dependencies: ["CBMCore", "CZlib", .product(name: "GRDB", package: "GRDB.swift")]),
         // A small Swift API over libmosquitto; the only code that calls it.

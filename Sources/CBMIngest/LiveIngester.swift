@@ -58,6 +58,24 @@ public final class LiveIngester: Sendable {
         return Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
     }
 
+    /// Sends each Sparkplug edge node the decoder asks for a rebirth its NCMD (QoS 0, as
+    /// Sparkplug commands go). Not connected (recovery, a reconnect): the node is not asked; its
+    /// next gap or unknown alias asks again.
+    private func rebirthSender(_ client: MQTTClient) -> @Sendable ([String]) -> Void {
+        let logger = logger, now = now
+        return { nodes in
+            for node in nodes {
+                let (topic, payload) = SparkplugCommand.rebirth(node: node, at: now())
+                do {
+                    _ = try client.publish(topic: topic, payload: payload, qos: 0, retain: false)
+                    logger.info("asked a Sparkplug edge node for a rebirth", metadata: ["sparkplug.node": "\(node)"])
+                } catch {
+                    logger.debug("cannot ask a Sparkplug edge node for a rebirth", metadata: ["sparkplug.node": "\(node)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
     /// Records the first reason to stop, and wakes `run`.
     public func finish(_ o: Outcome) {
         let first = outcome.withLock { current -> Bool in
@@ -91,7 +109,8 @@ public final class LiveIngester: Sendable {
         let recovered: Recovery.Result
         do {
             let sink = FileSink(configuration: configuration, now: now, logger: logger)
-            recovered = try Recovery(configuration: configuration, logger: logger, now: now()).run(sink: sink, onAlarms: publisher.publish)
+            recovered = try Recovery(configuration: configuration, logger: logger, now: now())
+                .run(sink: sink, onAlarms: publisher.publish, onRebirth: rebirthSender(client))
         } catch {
             logger.critical("cannot recover", metadata: ["error": "\(error)"])
             return .failed(reason: "cannot recover: \(error)")

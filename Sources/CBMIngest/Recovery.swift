@@ -29,7 +29,8 @@ struct Recovery {
         var replayed: Int
     }
 
-    func run(sink: sending FileSink, onAlarms: @escaping @Sendable ([AlertRecord]) -> Void) throws -> Result {
+    func run(sink: sending FileSink, onAlarms: @escaping @Sendable ([AlertRecord]) -> Void,
+             onRebirth: @escaping @Sendable ([String]) -> Void = { _ in }) throws -> Result {
         let j = configuration.journal
         var events: [EventRecord] = []
         // How far the journal reached, read (a pass over its newest segment) only when a
@@ -45,7 +46,7 @@ struct Recovery {
         let (state, after) = restore(sink: sink, known: known, archive: archive, backend: backend, events: &events)
         let floor = checked ?? Journal.sequenceBeforeNewest(in: j.directory)
         let pipeline = Pipeline(configuration: configuration, sink: sink, state: state, onAlarms: onAlarms,
-                                onCheckpoint: Self.checkpointWriter(j, archive: archive, logger: logger))
+                                onCheckpoint: Self.checkpointWriter(j, archive: archive, logger: logger), onRebirth: onRebirth)
         do {
             return try replay(into: pipeline, after: after, known: floor, events: events)
         } catch {

@@ -3,12 +3,13 @@
 public struct DecodeRule: Sendable {
     /// The subscription's topic filter.
     public var filter: TopicFilter
-    /// How topic levels name the field, block, asset and measurement.
-    public var template: TopicTemplate
+    /// How topic levels name the field, block, asset and measurement (nil for Sparkplug B, whose
+    /// topic namespace is fixed).
+    public var template: TopicTemplate?
     /// The payload format.
     public var format: Format
 
-    public init(filter: TopicFilter, template: TopicTemplate, format: Format) {
+    public init(filter: TopicFilter, template: TopicTemplate?, format: Format) {
         self.filter = filter
         self.template = template
         self.format = format
@@ -20,6 +21,9 @@ public struct DecodeRule: Sendable {
         case json(JSONLayout)
         /// One number; the measurement comes from the topic, the time is the receive time.
         case value(ValueLayout)
+        /// Eclipse Sparkplug B: protobuf payloads of edge nodes and their devices, metrics named
+        /// in birth certificates and sent by alias.
+        case sparkplugB(SparkplugLayout)
     }
 
     /// How the time of a JSON payload is written.
@@ -84,6 +88,119 @@ public struct DecodeRule: Sendable {
         public var values: [String: ValueMapping]
 
         public init(values: [String: ValueMapping]) { self.values = values }
+    }
+}
+
+extension DecodeRule {
+    /// The `sparkplug_b` format: how a topic's group, edge node and device name the asset, and
+    /// which metrics are measurements.
+    public struct SparkplugLayout: Sendable {
+        /// The asset id, from `{group}`, `{edge_node}` and `{device}` and literal text.
+        public var asset: SparkplugAssetTemplate
+        /// Metric names and what they measure. A mapping without a unit takes the unit from the
+        /// metric's `engUnit` property in its birth certificate.
+        public var values: [String: SparkplugValue]
+
+        public init(asset: SparkplugAssetTemplate, values: [String: SparkplugValue]) {
+            self.asset = asset
+            self.values = values
+        }
+    }
+
+    /// A Sparkplug metric's mapping: as configured, or with its unit left to the birth certificate.
+    public struct SparkplugValue: Sendable {
+        /// The mapping (its conversion is from `unit`; unused when `unit` is nil).
+        public var mapping: ValueMapping
+        /// The configured unit; nil: the metric's `engUnit`.
+        public var unit: MeasurementUnit?
+        /// The reference conditions the meter states gas volumes at, and the reporting ones.
+        public var meterBasis: VolumeBasis
+        public var reportingBasis: VolumeBasis
+
+        public init(mapping: ValueMapping, unit: MeasurementUnit?, meterBasis: VolumeBasis, reportingBasis: VolumeBasis) {
+            self.mapping = mapping
+            self.unit = unit
+            self.meterBasis = meterBasis
+            self.reportingBasis = reportingBasis
+        }
+
+        /// The mapping for a metric whose birth certificate gives `engUnit`; or why there is none.
+        public func mapping(engUnit: String?) -> Result<ValueMapping, RejectReason> {
+            if unit != nil { return .success(mapping) }
+            let dimension = mapping.measurement.dimension
+            guard let text = engUnit, !text.isEmpty else {
+                return .failure(.sparkplugNoUnit(measurement: mapping.measurement.rawValue))
+            }
+            guard case .success(let u) = MeasurementUnit.parse(text, for: dimension) else {
+                return .failure(.sparkplugBadUnit(unit: text, measurement: mapping.measurement.rawValue, dimension: dimension.rawValue))
+            }
+            var m = mapping
+            m.conversion = Conversion(unit: u, meterBasis: meterBasis, reportingBasis: reportingBasis)
+            return .success(m)
+        }
+    }
+}
+
+/// An asset id made from a Sparkplug topic: `{device}`, `{edge_node}-{device}`, `{group}.{edge_node}`.
+public struct SparkplugAssetTemplate: Sendable, Equatable, CustomStringConvertible {
+    public enum Part: Sendable, Equatable {
+        case literal(String)
+        case group, edgeNode, device
+    }
+    public let text: String
+    public let parts: [Part]
+
+    public var description: String { text }
+
+    /// Whether a node's own metrics (no device) can name an asset.
+    public var needsDevice: Bool { parts.contains(.device) }
+
+    /// Parses a template, or says why it is not one.
+    public static func parse(_ text: String) -> Result<SparkplugAssetTemplate, MeasurementUnit.Problem> {
+        var parts: [Part] = []
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            if rest.first == "{" {
+                guard let close = rest.firstIndex(of: "}") else {
+                    return .failure(.init(description: "\"{\" without \"}\""))
+                }
+                switch rest[rest.index(after: rest.startIndex)..<close] {
+                case "group": parts.append(.group)
+                case "edge_node": parts.append(.edgeNode)
+                case "device": parts.append(.device)
+                case let other: return .failure(.init(description: "{\(other)}: use {group}, {edge_node} or {device}"))
+                }
+                rest = rest[rest.index(after: close)...]
+            } else {
+                let end = rest.firstIndex(of: "{") ?? rest.endIndex
+                let literal = rest[..<end]
+                guard !literal.contains("}") else { return .failure(.init(description: "\"}\" without \"{\"")) }
+                parts.append(.literal(String(literal)))
+                rest = rest[end...]
+            }
+        }
+        guard parts.contains(where: { !Self.isLiteral($0) }) else {
+            return .failure(.init(description: "names no part of the topic: use {group}, {edge_node} or {device}"))
+        }
+        return .success(SparkplugAssetTemplate(text: text, parts: parts))
+    }
+
+    private static func isLiteral(_ p: Part) -> Bool { if case .literal = p { true } else { false } }
+
+    /// The id for a topic's parts; nil when it needs a device and there is none.
+    public func id(group: Substring, edgeNode: Substring, device: Substring?) -> String? {
+        var out = ""
+        for p in parts {
+            switch p {
+            case .literal(let s): out += s
+            case .group: out += group
+            case .edgeNode: out += edgeNode
+            case .device:
+                guard let device else { return nil }
+                out += device
+            }
+        }
+        return out
     }
 }
 

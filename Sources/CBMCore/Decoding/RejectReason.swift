@@ -32,6 +32,22 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
     case receiveTimeJump(aheadUS: Int64, limitUS: Int64)
     /// A receive time that cannot be right (beyond the last date taken).
     case badReceiveTime(why: String)
+    /// A payload on a `sparkplug_b` subscription that is not a Sparkplug B payload.
+    case notSparkplug(why: String)
+    /// A topic outside the Sparkplug B namespace (`spBv1.0/group/type/edge_node[/device]`).
+    case sparkplugTopic(why: String)
+    /// Data from an edge node or device whose birth certificate has not been seen (a rebirth is asked for).
+    case sparkplugNoBirth(source: String)
+    /// Metrics by alias (or name) that the birth certificate did not declare (a rebirth is asked for).
+    case sparkplugUnknownMetric(source: String, metrics: [String])
+    /// A `seq` that does not follow the one before (messages were lost; a rebirth is asked for).
+    case sparkplugSeqGap(source: String, expected: Int, got: Int)
+    /// A mapped metric whose data type is not a number.
+    case sparkplugWrongDatatype(metric: String, datatype: String)
+    /// A mapped metric without a unit: neither the mapping nor its birth certificate gives one.
+    case sparkplugNoUnit(measurement: String)
+    /// A metric's `engUnit` that is not a unit of its measurement.
+    case sparkplugBadUnit(unit: String, measurement: String, dimension: String)
 
     /// A stable identifier of the reason, for counting and filtering.
     public var code: String {
@@ -60,6 +76,14 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
         case .implausibleStepBack: return "implausible_step_back"
         case .receiveTimeJump: return "receive_time_jump"
         case .badReceiveTime: return "bad_receive_time"
+        case .notSparkplug: return "not_sparkplug"
+        case .sparkplugTopic: return "sparkplug_topic"
+        case .sparkplugNoBirth: return "sparkplug_no_birth"
+        case .sparkplugUnknownMetric: return "sparkplug_unknown_metric"
+        case .sparkplugSeqGap: return "sparkplug_seq_gap"
+        case .sparkplugWrongDatatype: return "sparkplug_wrong_datatype"
+        case .sparkplugNoUnit: return "sparkplug_no_unit"
+        case .sparkplugBadUnit: return "sparkplug_bad_unit"
         }
     }
 
@@ -119,6 +143,22 @@ public enum RejectReason: Equatable, Sendable, CustomStringConvertible {
                 + "does not follow it (limits.max_receive_jump is \(Quantities.describe(microseconds: limit))): a damaged recording line?"
         case .badReceiveTime(let why):
             return "receive time \(why)"
+        case .notSparkplug(let why):
+            return "not a Sparkplug B payload: \(why)"
+        case .sparkplugTopic(let why):
+            return "not a Sparkplug B topic: \(why)"
+        case .sparkplugNoBirth(let source):
+            return "data from \(source) before its birth certificate: a rebirth is asked for"
+        case .sparkplugUnknownMetric(let source, let metrics):
+            return "\(metrics.joined(separator: ", ")) not declared in the birth certificate of \(source): a rebirth is asked for"
+        case .sparkplugSeqGap(let source, let expected, let got):
+            return "seq \(got) from \(source), expected \(expected): messages were lost, a rebirth is asked for"
+        case .sparkplugWrongDatatype(let metric, let datatype):
+            return "metric \"\(metric)\" is mapped to a measurement but its data type is \(datatype), not a number"
+        case .sparkplugNoUnit(let measurement):
+            return "no unit for \(measurement): the mapping gives none and the metric's birth certificate has no engUnit property"
+        case .sparkplugBadUnit(let unit, let measurement, let dimension):
+            return "the metric's engUnit \"\(unit)\" is not a unit of \(dimension) (\(measurement)): give unit: in the mapping"
         }
     }
 }
@@ -141,3 +181,6 @@ public struct Reject: Sendable, Equatable {
         self.payload = payload
     }
 }
+
+/// (A reason can be the failure of a `Result`.)
+extension RejectReason: Error {}

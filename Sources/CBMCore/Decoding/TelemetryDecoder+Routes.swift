@@ -50,8 +50,13 @@ extension TelemetryDecoder {
         var mismatched: [String] = []
         var found: Route?
         for (i, rule) in rules.enumerated() where rule.filter.matches(topic) {
-            guard let captures = rule.template.match(topic) else {
-                mismatched.append(rule.template.text)
+            guard let template = rule.template else {
+                // Sparkplug B: the namespace names the parts (read with the payload).
+                found = .rule(RouteRule(index: i, captures: TopicTemplate.Captures()))
+                break
+            }
+            guard let captures = template.match(topic) else {
+                mismatched.append(template.text)
                 continue
             }
             found = .rule(RouteRule(index: i, captures: captures))

@@ -39,6 +39,11 @@ public struct TelemetryDecoder: Sendable {
     var json: [JSONRule?] = []
     /// The scanner's slots, kept (a message allocates none of its own).
     var flatSlots: [JSONValue?] = []
+    /// The Sparkplug B edge nodes heard from: sessions and birth certificates.
+    var sparkplug = SparkplugSessions()
+    /// Sparkplug edge nodes (`group/edge_node`) to ask for a rebirth, oldest first: taken by
+    /// ``takeRebirths()``.
+    var rebirths: [String] = []
     /// Whether flat payloads are read by ``FlatJSON`` (false: every payload takes the parser;
     /// for tests that compare the two, which must give the same readings and rejects).
     public var scansFlatPayloads = true
@@ -46,6 +51,12 @@ public struct TelemetryDecoder: Sendable {
     /// The first time not taken (9999-01-01T00:00:00Z): every window of an accepted reading then
     /// ends within four-digit years.
     public static let endOfTime = Timestamp(seconds: 253_370_764_800)
+
+    /// The Sparkplug edge nodes (`group/edge_node`) to ask for a rebirth since the last call.
+    public mutating func takeRebirths() -> [String] {
+        defer { rebirths.removeAll() }
+        return rebirths
+    }
 
     /// Moves the watermark to a time known to have passed (the wall clock, in live mode).
     public mutating func observe(_ t: Timestamp) {
@@ -126,6 +137,8 @@ public struct TelemetryDecoder: Sendable {
                 decodeJSON(message, rule: j, route: r, into: &out)
             } else if case .value(let layout) = rules[r.index].format {
                 decodeValue(message, layout: layout, route: r, into: &out)
+            } else if case .sparkplugB(let layout) = rules[r.index].format {
+                decodeSparkplug(message, layout: layout, rule: r.index, into: &out)
             }
         case .none(let reason):
             out.reject(reason)
@@ -207,18 +220,7 @@ public struct TelemetryDecoder: Sendable {
             case .failure(let why): return out.reject(.badTime(path: at(layout.timeKey), text: Self.show(value), why: why.message))
             }
         }
-        let ahead = time - message.receivedAt
-        if ahead > limits.maxFutureUS {
-            return out.reject(.timeInFuture(path: at(layout.timeKey), aheadUS: ahead, limitUS: limits.maxFutureUS))
-        }
-        if -ahead > limits.maxPastUS {
-            return out.reject(.timeTooOld(path: at(layout.timeKey), behindUS: -ahead, limitUS: limits.maxPastUS))
-        }
-        // A recording can hold a reading received long after its time and also long after the
-        // watermark: the same limit holds against the watermark.
-        if watermark.microseconds > Int64.min, watermark - time > limits.maxPastUS {
-            return out.reject(.timeBehindWatermark(path: at(layout.timeKey), behindUS: watermark - time, limitUS: limits.maxPastUS))
-        }
+        if let problem = timeProblem(time, receivedAt: message.receivedAt, path: at(layout.timeKey)) { return out.reject(problem) }
         // Asset.
         var asset: String?
         if let key = layout.assetKey, let v = object.field(key, slot: 1) {
@@ -263,11 +265,29 @@ public struct TelemetryDecoder: Sendable {
         }
     }
 
+    /// Why an event time is not taken (too far ahead of the receive time, or behind it or the
+    /// watermark), or nil.
+    func timeProblem(_ time: Timestamp, receivedAt: Timestamp, path: @autoclosure () -> String) -> RejectReason? {
+        let ahead = time - receivedAt
+        if ahead > limits.maxFutureUS {
+            return .timeInFuture(path: path(), aheadUS: ahead, limitUS: limits.maxFutureUS)
+        }
+        if -ahead > limits.maxPastUS {
+            return .timeTooOld(path: path(), behindUS: -ahead, limitUS: limits.maxPastUS)
+        }
+        // A recording can hold a reading received long after its time and also long after the
+        // watermark: the same limit holds against the watermark.
+        if watermark.microseconds > Int64.min, watermark - time > limits.maxPastUS {
+            return .timeBehindWatermark(path: path(), behindUS: watermark - time, limitUS: limits.maxPastUS)
+        }
+        return nil
+    }
+
     // MARK: one value
 
     /// Converts a value, checks it (finite before and after conversion, the register and series
     /// limits, plausibility) and appends it as a reading, or rejects it.
-    private mutating func accept<Message: TelemetryMessage>(_ raw: Double, shown: @autoclosure () -> String, path: String,
+    mutating func accept<Message: TelemetryMessage>(_ raw: Double, shown: @autoclosure () -> String, path: String,
                                                             mapping: DecodeRule.ValueMapping, asset: String, hint: RouteRule?,
                                                             time: Timestamp, into out: inout Output<Message>) {
         guard raw.isFinite else { return out.reject(.notFinite(path: path, text: shown())) }

@@ -32,6 +32,8 @@ extension DecodeStep {
         case partition(Int, PartitionStep.Input)
         /// An item for the roll-up, behind no barrier.
         case rollup(RollupCoordinator.Control)
+        /// Sparkplug edge nodes (`group/edge_node`) to ask for a rebirth.
+        case rebirth([String])
     }
 
     /// Takes one input; appends what it calls for to `actions`.
@@ -73,6 +75,8 @@ extension DecodeStep {
         let h = handOn()
         actions.append(.handedOn(watermark: h.watermark, messages: h.messages, readings: h.readingCount, rejects: h.rejects.count))
         if !h.rejects.isEmpty { actions.append(.rejects(h.rejects)) }
+        let rebirths = takeRebirths()
+        if !rebirths.isEmpty { actions.append(.rebirth(rebirths)) }
         for (i, batch) in h.readings.enumerated() where !batch.isEmpty { actions.append(.partition(i, .readings(batch))) }
         if let heard = h.heard { actions.append(.rollup(.heard(heard))) }
         toEveryPartition(.watermark(h.watermark), &actions)

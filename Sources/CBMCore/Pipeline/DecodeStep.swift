@@ -154,6 +154,9 @@ public struct DecodeStep: Sendable {
         heard = s.silenceAfterUS.map { HeardFrom(minGapUS: $0) }
     }
 
+    /// The Sparkplug edge nodes to ask for a rebirth since the last call.
+    mutating func takeRebirths() -> [String] { decoder.takeRebirths() }
+
     /// The partition of an asset, reckoned once.
     private mutating func partition(of id: AssetID) -> Int {
         let i = Int(id.number)

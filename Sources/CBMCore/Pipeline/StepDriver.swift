@@ -16,6 +16,8 @@ public struct StepDriver {
     public var checkpoints: [PipelineCheckpoint] = []
     public var probes: [Int] = []
     public var answers: [Int: String] = [:]
+    /// Sparkplug edge nodes asked for a rebirth, in order.
+    public var rebirths: [String] = []
 
     /// Steps made from `settings`, from a restored (or new) state.
     public init(settings: PipelineSettings, state: PipelineCheckpoint.State? = nil, readingsToSink: Bool = false) {
@@ -69,6 +71,7 @@ public struct StepDriver {
             case .rejects(let r): rejects += r
             case .partition(let i, let item): toPartition(i, item)
             case .rollup(let c): control(c)
+            case .rebirth(let nodes): rebirths += nodes
             }
         }
     }

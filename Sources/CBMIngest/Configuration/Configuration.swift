@@ -157,12 +157,15 @@ public struct Configuration: Sendable {
             switch s.rule.format {
             case .json(let j): format = "json, time \"\(j.timeKey)\", \(j.values.count) mapped keys"
             case .value(let v): format = "value, \(v.values.count) measurements"
+            case .sparkplugB(let sp): format = "sparkplug_b, asset \(sp.asset.text), \(sp.values.count) mapped metrics"
+                + (sp.values.values.contains { $0.unit == nil } ? " (units from engUnit where the mapping gives none)" : "")
             }
-            lines.append("subscription: \(s.mqtt.topic) (QoS \(s.mqtt.qos)) as \(s.rule.template.text): \(format)")
+            lines.append("subscription: \(s.mqtt.topic) (QoS \(s.mqtt.qos)) as \(s.rule.template?.text ?? "the Sparkplug B namespace"): \(format)")
             let mappings: [(String, DecodeRule.ValueMapping)]
             switch s.rule.format {
             case .json(let j): mappings = j.values.map { ($0.key, $0.mapping) }
             case .value(let v): mappings = v.values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            case .sparkplugB(let sp): mappings = sp.values.sorted { $0.key < $1.key }.map { ($0.key, $0.value.mapping) }
             }
             for (key, m) in mappings { if let c = m.counter { lines.append("  \(key): \(Self.explain(c))") } }
         }

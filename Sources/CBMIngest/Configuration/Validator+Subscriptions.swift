@@ -31,7 +31,15 @@ extension Validator {
             problem(path / "topic", "missing: the topic filter to subscribe to, e.g. cbm/+/+/+/telemetry")
         }
         var template: TopicTemplate?
-        if let t = s.template {
+        let sparkplug = s.format == "sparkplug_b"
+        if sparkplug {
+            if s.template != nil {
+                problem(path / "template", "a Sparkplug B topic's levels are fixed (spBv1.0/group/type/edge_node/device): name the asset with asset:, e.g. \"{device}\"")
+            }
+            if let filter, !filter.text.hasPrefix("spBv1.0/") {
+                problem(path / "topic", "a sparkplug_b subscription is in the Sparkplug B namespace, e.g. spBv1.0/my_group/+/my_edge_node/#")
+            }
+        } else if let t = s.template {
             switch TopicTemplate.parse(t) {
             case .success(let tt): template = tt
             case .failure(let e): problem(path / "template", "\"\(t)\" is not a template: \(e)")
@@ -102,14 +110,45 @@ extension Validator {
                 problem(path / "units", "missing: the unit of each measurement the topics carry, e.g. { gas_rate: m3/h, casing_pressure: kPa }")
             }
             format = .value(.init(values: values))
+        case "sparkplug_b"?:
+            format = sparkplugFormat(s, path, meterBasis: meterBasis, reportingBasis: reportingBasis)
         case let other?:
-            problem(path / "format", "unknown format \"\(other)\" (use json or value)")
+            problem(path / "format", "unknown format \"\(other)\" (use json, value or sparkplug_b)")
         case nil:
-            problem(path / "format", "missing: json or value")
+            problem(path / "format", "missing: json, value or sparkplug_b")
         }
-        guard problems.count == before, let filter, let template, let format else { return nil }
+        guard problems.count == before, let filter, template != nil || sparkplug, let format else { return nil }
         return Configuration.Subscription(mqtt: MQTTSubscription(topic: filter.text, qos: qos),
                                           rule: DecodeRule(filter: filter, template: template, format: format))
+    }
+
+    /// The `sparkplug_b` format: the asset template and the metrics mapped.
+    mutating func sparkplugFormat(_ s: RawSubscription, _ path: ConfigPath, meterBasis: VolumeBasis,
+                                  reportingBasis: VolumeBasis) -> DecodeRule.Format? {
+        for (given, key) in [(s.time != nil, "time"), (s.timeFormat != nil, "time_format"), (s.units != nil, "units")] where given {
+            problem(path / key, "not for sparkplug_b: a metric's time is its own timestamp (else the payload's), its unit in values:")
+        }
+        var asset: SparkplugAssetTemplate?
+        switch SparkplugAssetTemplate.parse(s.asset ?? "{device}") {
+        case .success(let a): asset = a
+        case .failure(let e): problem(path / "asset", "\"\(s.asset ?? "")\" is not an asset template: \(e)")
+        }
+        var values: [String: DecodeRule.SparkplugValue] = [:]
+        if let raw = s.values, !raw.isEmpty {
+            for name in raw.keys.sorted() {
+                let r = raw[name]!
+                if r.unit == nil && r.rollover != nil {
+                    problem(path / "values" / name / "rollover", "needs unit: (the rollover value is in the configured unit, not the metric's engUnit)")
+                }
+                if let m = mapping(r, path / "values" / name, basis: meterBasis, reporting: reportingBasis) {
+                    let unit = r.unit.flatMap { try? MeasurementUnit.parse($0, for: m.measurement.dimension).get() }
+                    values[name] = .init(mapping: m, unit: unit, meterBasis: meterBasis, reportingBasis: reportingBasis)
+                }
+            }
+        } else {
+            problem(path / "values", "missing: map metric names to measurements, e.g. \"Gas/Flow\": { measurement: gas_rate, unit: m3/h }")
+        }
+        return asset.map { .sparkplugB(.init(asset: $0, values: values)) }
     }
 
     mutating func mapping(_ raw: RawValueMapping, _ path: ConfigPath, basis: VolumeBasis, reporting: VolumeBasis,

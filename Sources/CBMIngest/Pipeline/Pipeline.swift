@@ -78,7 +78,8 @@ public final class Pipeline: Sendable {
     /// Builds the pipeline from `state` (new when nil). The sink is called only on the sink
     /// stage's queue (or, when `synchronous`, on the caller's thread, for a replay whose output must
     /// not depend on timing). `onWatermark` hears the watermark at each hand-on of the decode step,
-    /// before what it hands on is written (the replay's clock).
+    /// before what it hands on is written (the replay's clock). `onRebirth` hears the Sparkplug
+    /// edge nodes (`group/edge_node`) the decoder asks for a rebirth, as it hands on.
     ///
     /// `relayed` (with `synchronous`): the decode step runs on the caller's thread and the steps
     /// after it on one thread of their own, doing exactly what they do synchronously, in the same
@@ -87,7 +88,8 @@ public final class Pipeline: Sendable {
                 state: PipelineCheckpoint.State? = nil,
                 onAlarms: @escaping @Sendable ([AlertRecord]) -> Void = { _ in },
                 onCheckpoint: @escaping @Sendable (PipelineCheckpoint, _ outputMarks: [UInt8]) -> Void = { _, _ in },
-                onWatermark: @escaping @Sendable (Timestamp) -> Void = { _ in }) {
+                onWatermark: @escaping @Sendable (Timestamp) -> Void = { _ in },
+                onRebirth: @escaping @Sendable ([String]) -> Void = { _ in }) {
         let settings = configuration.pipelineSettings
         let p = configuration.pipeline
         let counters = self.counters
@@ -182,6 +184,7 @@ public final class Pipeline: Sendable {
             case .rejects(let r): sinkStage.submit(.output(.rejects(r)))
             case .partition(let i, let item): partitions[i].submit(item)
             case .rollup(let c): rollup.submit(.control(c))
+            case .rebirth(let nodes): onRebirth(nodes)
             }
         }
         // A hand-on is a few actions a partition, with the readings of what was submitted at once
