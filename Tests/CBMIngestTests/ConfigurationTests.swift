@@ -91,6 +91,49 @@ struct ConfigurationTests {
         #expect(p.contains { $0.hasPrefix("12: aggregation.allowed_lateness: \"5 minutes\" is not a duration") })
     }
 
+    @Test("a sparkplug_b subscription: its asset template and metric mappings; a unit left out comes from engUnit; mistakes named")
+    func sparkplug() throws {
+        let good = try load("""
+            broker:
+              url: mqtt://127.0.0.1:1883
+            subscriptions:
+              - topic: spBv1.0/Field1/+/rtu7/#
+                format: sparkplug_b
+                asset: "W-{device}"
+                values:
+                  Gas/Flow: { measurement: gas_rate }
+                  Gas/Total: { measurement: gas_total, unit: m3, rollover: 1000000 }
+            assets: assets.csv
+            """).get()
+        guard case .sparkplugB(let layout) = good.subscriptions[0].rule.format else {
+            Issue.record("not sparkplug_b: \(good.subscriptions[0].rule.format)")
+            return
+        }
+        #expect(good.subscriptions[0].rule.template == nil)
+        #expect(layout.asset.id(group: "Field1", edgeNode: "rtu7", device: "0121") == "W-0121")
+        #expect(layout.asset.id(group: "Field1", edgeNode: "rtu7", device: nil) == nil)
+        #expect(layout.values["Gas/Flow"]?.unit == nil && layout.values["Gas/Total"]?.unit != nil)
+        #expect(layout.values["Gas/Total"]?.mapping.rollover == 1_000_000)
+        let p = problems("""
+            broker:
+              url: mqtt://127.0.0.1:1883
+            subscriptions:
+              - topic: plant/+/telemetry
+                format: sparkplug_b
+                template: plant/{asset}/telemetry
+                time: ts
+                asset: "{well}"
+                values:
+                  Gas/Total: { measurement: gas_total, rollover: 100 }
+            assets: assets.csv
+            """)
+        #expect(p.contains { $0.hasPrefix("4: subscriptions[0].topic: a sparkplug_b subscription is in the Sparkplug B namespace") }, "\(p)")
+        #expect(p.contains { $0.hasPrefix("6: subscriptions[0].template: a Sparkplug B topic's levels are fixed") }, "\(p)")
+        #expect(p.contains { $0.hasPrefix("7: subscriptions[0].time: not for sparkplug_b") }, "\(p)")
+        #expect(p.contains { $0.hasPrefix("8: subscriptions[0].asset: \"{well}\" is not an asset template: {well}: use {group}, {edge_node} or {device}") }, "\(p)")
+        #expect(p.contains { $0.contains("subscriptions[0].values.Gas/Total.rollover: needs unit:") }, "\(p)")
+    }
+
     @Test("the full message has the form file:line: key.path: what is wrong")
     func messageForm() throws {
         let file = dir.write("bad.yaml", Self.minimal + "\noutput: { readings: maybe }\n")

@@ -21,10 +21,29 @@ final class Daemon {
         FL1,flare,F1,,,
         """
 
-    /// Writes a configuration for the broker on `port`; `broker` and `extra` add YAML.
+    /// The subscriptions every test uses unless it gives its own: JSON and value payloads.
+    static let subscriptions = """
+        subscriptions:
+          - topic: cbm/+/+/+/telemetry
+            template: cbm/{field}/{block}/{asset}/telemetry
+            format: json
+            time: ts
+            values:
+              gas_m3h: { measurement: gas_rate, unit: m3/h }
+              gas_total: { measurement: gas_total, unit: 1e4m3, rollover: 100000 }
+              casing_mpa: { measurement: casing_pressure, unit: MPa }
+          - topic: cbm/+/+/+/+
+            template: cbm/{field}/{block}/{asset}/{measurement}
+            format: value
+            basis: 0C
+            units: { gas_rate: m3/h, water_rate: m3/d, temperature: degC }
+        """
+
+    /// Writes a configuration for the broker on `port`; `broker` and `extra` add YAML, and
+    /// `subscriptions` replaces ``subscriptions``.
     init(port: Int, scheme: String = "mqtt", protocolVersion: String = "5", broker: String = "", extra: String = "",
          limits: String = "limits: { max_payload: 1KiB, max_future: 5m, max_past: 30d }",
-         output: String = "output: { directory: out, readings: true }") {
+         output: String = "output: { directory: out, readings: true }", subscriptions: String? = nil) {
         dir = TemporaryDirectory("daemon")
         dir.write("assets.csv", Self.assets)
         configPath = dir.write("cbm-ingest.yaml", """
@@ -34,20 +53,7 @@ final class Daemon {
               protocol: "\(protocolVersion)"
               reconnect: { min: 1s, max: 2s }
             \(broker)
-            subscriptions:
-              - topic: cbm/+/+/+/telemetry
-                template: cbm/{field}/{block}/{asset}/telemetry
-                format: json
-                time: ts
-                values:
-                  gas_m3h: { measurement: gas_rate, unit: m3/h }
-                  gas_total: { measurement: gas_total, unit: 1e4m3, rollover: 100000 }
-                  casing_mpa: { measurement: casing_pressure, unit: MPa }
-              - topic: cbm/+/+/+/+
-                template: cbm/{field}/{block}/{asset}/{measurement}
-                format: value
-                basis: 0C
-                units: { gas_rate: m3/h, water_rate: m3/d, temperature: degC }
+            \(subscriptions ?? Self.subscriptions)
             assets: assets.csv
             \(limits)
             \(output)

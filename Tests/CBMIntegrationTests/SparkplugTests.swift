@@ -1,0 +1,92 @@
+import CBMTestSupport
+import Foundation
+import Testing
+
+/// A real Sparkplug B edge node (pysparkplug, `Tests/Peers/sparkplug_edge_node.py`) through a
+/// real mosquitto into the real binary.
+@Suite("Sparkplug B end to end", .serialized)
+struct SparkplugTests {
+    static let subscriptions = """
+        subscriptions:
+          - topic: spBv1.0/field/+/rtu1/#
+            format: sparkplug_b
+            asset: "{device}"
+            values:
+              Gas/Total: { measurement: gas_total, unit: m3 }
+              Gas/Flow: { measurement: gas_rate, unit: m3/h }
+        """
+
+    static let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Peers/sparkplug_edge_node.py").path
+
+    /// The start of the hour three hours ago, plus five minutes, in milliseconds: the data's
+    /// twenty minutes stay in one hour, which the watermark has passed.
+    static var startMS: Int64 { (Int64(Date().timeIntervalSince1970) / 3600 - 3) * 3_600_000 + 300_000 }
+
+    /// Runs the edge node to its end; returns what it printed.
+    static func edgeNode(port: Int, start: Int64, count: Int, mode: String = "", dir: TemporaryDirectory) throws -> String {
+        let node = try ChildProcess("/usr/bin/env", ["python3", peer, "\(port)", "\(start)", "\(count)", mode],
+                                    directory: dir.path, name: "edge-node-\(mode)")
+        let status = node.wait(timeout: 60) ?? node.stop(timeout: 2)
+        #expect(status == 0, "edge node: \(node.stdout)\n\(node.stderr)")
+        return node.stdout
+    }
+
+    /// The final gas volume of each well's hour starting at `hourStartMS`.
+    static func wellHours(_ daemon: Daemon) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for (key, fields) in finalFigures(daemon.totals) where key.hasPrefix("hour|") && key.contains("|well|") {
+            out[String(key.split(separator: "|").last!)] = fields["gas_m3"]
+        }
+        return out
+    }
+
+    @Test("births, then data by alias: the hour's totals are what the node's totalizers counted; a replay of the journal gives the same")
+    func birthsAndData() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port, subscriptions: Self.subscriptions)
+        try daemon.start()
+        let count = 20
+        let said = try Self.edgeNode(port: broker.port, start: Self.startMS, count: count, dir: daemon.dir)
+        #expect(said.contains("sent \(2 * count)"))
+        // Births (two devices, three metrics, two mapped) and the data.
+        #expect(eventually { daemon.readings.count >= 2 * 2 + 2 * count }, "\(daemon.readings.count) readings")
+        #expect(daemon.stop() == 0)
+        // The totalizers counted 7.5 and 2.25 m3 a minute for twenty minutes.
+        let hours = Self.wellHours(daemon)
+        #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(hours)")
+        #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(hours)")
+        // The status string is not mapped: ignored, not rejected. Nothing else was refused.
+        #expect(daemon.rejects.isEmpty, "\(daemon.rejects)")
+        // The journal holds the session as it came: births before data.
+        let replayed = daemon.dir.file("replayed")
+        let journal = try FileManager.default.contentsOfDirectory(atPath: daemon.dir.file("journal"))
+            .filter { $0.hasSuffix(".cbmj") }.sorted().map { daemon.dir.file("journal/\($0)") }
+        let r = try daemon.replay(journal, output: replayed)
+        #expect(r.status == 0, "\(r.stderr)")
+        let live = finalTotals(daemon.totals)
+        let again = finalTotals(records(under: replayed + "/totals"))
+        expectSame(live, as: again, "replay of the journal")
+    }
+
+    @Test("a seq gap and an unknown alias: the daemon asks for a rebirth, the node answers, and the data after it is totalled")
+    func rebirth() throws {
+        for mode in ["gap", "unknown"] {
+            let broker = try MosquittoBroker()
+            let daemon = Daemon(port: broker.port, subscriptions: Self.subscriptions)
+            let child = try daemon.start()
+            let count = 20
+            let said = try Self.edgeNode(port: broker.port, start: Self.startMS, count: count, mode: mode, dir: daemon.dir)
+            #expect(said.contains("rebirth asked") && said.contains("reborn"), "\(mode): \(said)")
+            #expect(eventually { daemon.readings.count >= 2 * 2 * 2 + 2 * count - 1 }, "\(mode): \(daemon.readings.count) readings")
+            #expect(daemon.stop() == 0)
+            let codes = daemon.rejects.compactMap { $0["code"] as? String }
+            #expect(codes == [mode == "gap" ? "sparkplug_seq_gap" : "sparkplug_unknown_metric"], "\(mode): \(daemon.rejects)")
+            #expect(child.stderr.contains("asked a Sparkplug edge node for a rebirth"), "\(mode): \(child.stderr.suffix(2000))")
+            // The last reading of each hour came after the rebirth: the hour is whole.
+            let hours = Self.wellHours(daemon)
+            #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(mode): \(hours)")
+            #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(mode): \(hours)")
+        }
+    }
+}

@@ -1,0 +1,83 @@
+"""A Sparkplug B edge node for the tests (pysparkplug): group "field", node "rtu1", devices W01 and
+W02, each with a gas totalizer (alias 1), a gas rate (alias 2) and a status string (alias 3).
+
+    sparkplug_edge_node.py PORT START_MS COUNT [gap|unknown|hold]
+
+After its births it publishes COUNT data messages a device, by alias only, one a minute of
+event time from START_MS (totalizer W01: 1000 + 7.5 i m3, W02: 500 + 2.25 i m3). With `gap` it
+skips a seq halfway; with `unknown` it sends an alias no birth declared halfway. It answers a
+Rebirth command by reconnecting (a new session: its death, then its births), and prints what
+it did, a line each: "births", "rebirth asked", "reborn", "sent N", "done". With `hold` it
+stops after its births and waits for a line on stdin before sending its data.
+"""
+import sys
+import threading
+import time
+
+from pysparkplug import (DataType, DData, Device, EdgeNode, Message, MessageType, Metric, QoS, Topic)
+
+port, start_ms, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+mode = sys.argv[4] if len(sys.argv) > 4 else ""
+rebirth = threading.Event()
+
+
+def say(line):
+    print(line, flush=True)
+
+
+def on_command(node, message):
+    names = [m.name for m in message.payload.metrics]
+    if "Node Control/Rebirth" in names:
+        say("rebirth asked")
+        rebirth.set()
+
+
+def total(device, i):
+    return 1000 + 7.5 * i if device == "W01" else 500 + 2.25 * i
+
+
+def birth_metrics(device):
+    return (
+        Metric(timestamp=start_ms, name="Gas/Total", datatype=DataType.DOUBLE, value=total(device, 0), alias=1),
+        Metric(timestamp=start_ms, name="Gas/Flow", datatype=DataType.DOUBLE, value=10.0, alias=2),
+        Metric(timestamp=start_ms, name="Status", datatype=DataType.STRING, value="running", alias=3),
+    )
+
+
+node = EdgeNode("field", "rtu1", metrics=(), cmd_callback=on_command)
+for d in ("W01", "W02"):
+    node.register(Device(d, birth_metrics(d)))
+node.connect("127.0.0.1", port=port, blocking=False)
+time.sleep(1.0)
+say("births")
+if mode == "hold":
+    sys.stdin.readline()
+
+sent = 0
+for i in range(1, count + 1):
+    if rebirth.is_set():
+        rebirth.clear()
+        node.disconnect()
+        time.sleep(0.3)
+        node.connect("127.0.0.1", port=port, blocking=False)
+        time.sleep(1.0)
+        say("reborn")
+    if mode == "gap" and i == count // 2:
+        _ = node._seq  # a seq lost on the way
+    ts = start_ms + i * 60_000
+    for d in ("W01", "W02"):
+        metrics = [Metric(timestamp=ts, name=None, datatype=DataType.DOUBLE, value=total(d, i), alias=1)]
+        if mode == "unknown" and i == count // 2 and d == "W01":
+            metrics.append(Metric(timestamp=ts, name=None, datatype=DataType.DOUBLE, value=1.0, alias=42))
+        topic = Topic(message_type=MessageType.DDATA, group_id="field", edge_node_id="rtu1", device_id=d)
+        payload = DData(timestamp=ts, seq=node._seq, metrics=tuple(metrics))
+        node._client.publish(Message(topic=topic, payload=payload, qos=QoS.AT_LEAST_ONCE, retain=False), include_dtypes=False)
+        sent += 1
+    time.sleep(0.05)
+    # Wait for an asked rebirth before going on (the daemon asks as it hands on).
+    if mode in ("gap", "unknown") and i == count // 2:
+        rebirth.wait(timeout=10)
+say(f"sent {sent}")
+time.sleep(0.5)
+node.disconnect()
+say("done")
