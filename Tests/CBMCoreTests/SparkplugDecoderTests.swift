@@ -179,4 +179,26 @@ struct SparkplugDecoderTests {
                  readings: &out.readings, rejects: &out.rejects)
         #expect(out.codes == ["sparkplug_topic"])
     }
+
+    @Test("the sessions are in the checkpoint: a restored decoder reads data by alias without a rebirth")
+    func checkpointed() throws {
+        var d = Self.decoder()
+        Self.births(&d, bdSeq: 9)
+        var w = BinaryWriter()
+        d.save(into: &w)
+        var restored = Self.decoder()
+        var r = BinaryReader(w.bytes)
+        try restored.restore(from: &r)
+        #expect(restored.sparkplug == d.sparkplug)
+        #expect(restored.sparkplug.nodes["field/rtu1"]?.devices.keys.sorted() == ["W-001", "W-002"])
+        let out = Self.send(&restored, "DDATA", device: "W-002", Self.payload(seq: 3, ms: Self.t0 + 1000, [Self.metric(nil, alias: 1, double: 48)]),
+                            at: Self.t0 + 1000)
+        #expect(out.rejects.isEmpty && out.readings.map(\.value) == [48], "\(out.rejects)")
+        #expect(restored.takeRebirths().isEmpty)
+        // A checkpoint of the version before has no sessions: they start empty.
+        var old = BinaryReader(w.bytes, version: 4)
+        var fresh = Self.decoder()
+        try fresh.restore(from: &old)
+        #expect(fresh.sparkplug.nodes.isEmpty)
+    }
 }

@@ -89,4 +89,29 @@ struct SparkplugTests {
             #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(mode): \(hours)")
         }
     }
+
+    @Test("the daemon killed with kill -9 between the births and the data: after its restart the data by alias is decoded, with no rebirth")
+    func killedBetweenBirthAndData() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port, subscriptions: Self.subscriptions)
+        let first = try daemon.start()
+        let count = 10
+        let node = try ChildProcess("/usr/bin/env", ["python3", Self.peer, "\(broker.port)", "\(Self.startMS)", "\(count)", "hold", daemon.dir.file("go")],
+                                    directory: daemon.dir.path, name: "edge-node-hold")
+        #expect(eventually { node.stdout.contains("births") && daemon.journaled >= 3 }, "\(node.stdout)\n\(node.stderr)")
+        first.signal(SIGKILL)
+        #expect(first.wait(timeout: 10) == 128 + SIGKILL)
+        let second = try daemon.start()
+        // Only now the data: alias-only messages, after no birth this daemon process has heard live.
+        daemon.dir.write("go", "")
+        #expect(node.wait(timeout: 60) == 0, "\(node.stdout)\n\(node.stderr)")
+        #expect(node.stdout.contains("sent \(2 * count)") && !node.stdout.contains("rebirth asked"), "\(node.stdout)")
+        #expect(eventually { daemon.readings.count >= 2 * 2 + 2 * count }, "\(daemon.readings.count) readings")
+        #expect(daemon.stop() == 0)
+        #expect(!second.stderr.contains("asked a Sparkplug edge node for a rebirth"))
+        #expect(daemon.rejects.isEmpty, "\(daemon.rejects)")
+        let hours = Self.wellHours(daemon)
+        #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(hours)")
+        #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(hours)")
+    }
 }

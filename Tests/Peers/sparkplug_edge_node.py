@@ -1,15 +1,16 @@
 """A Sparkplug B edge node for the tests (pysparkplug): group "field", node "rtu1", devices W01 and
 W02, each with a gas totalizer (alias 1), a gas rate (alias 2) and a status string (alias 3).
 
-    sparkplug_edge_node.py PORT START_MS COUNT [gap|unknown|hold]
+    sparkplug_edge_node.py PORT START_MS COUNT [gap|unknown|hold FILE]
 
 After its births it publishes COUNT data messages a device, by alias only, one a minute of
 event time from START_MS (totalizer W01: 1000 + 7.5 i m3, W02: 500 + 2.25 i m3). With `gap` it
 skips a seq halfway; with `unknown` it sends an alias no birth declared halfway. It answers a
 Rebirth command by reconnecting (a new session: its death, then its births), and prints what
 it did, a line each: "births", "rebirth asked", "reborn", "sent N", "done". With `hold` it
-stops after its births and waits for a line on stdin before sending its data.
+stops after its births until FILE exists.
 """
+import os
 import sys
 import threading
 import time
@@ -51,7 +52,8 @@ node.connect("127.0.0.1", port=port, blocking=False)
 time.sleep(1.0)
 say("births")
 if mode == "hold":
-    sys.stdin.readline()
+    while not os.path.exists(sys.argv[5]):
+        time.sleep(0.05)
 
 sent = 0
 for i in range(1, count + 1):

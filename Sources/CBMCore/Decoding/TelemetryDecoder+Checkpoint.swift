@@ -29,6 +29,8 @@ extension TelemetryDecoder {
             w.int(c.rejectedTime)
             w.double(c.rejectedValue)
         }
+        // Version 5.
+        sparkplug.save(into: &w)
     }
 
     /// Restores the state a checkpoint saved.
@@ -76,5 +78,8 @@ extension TelemetryDecoder {
             default: throw BinaryReader.Malformed()
             }
         }
+        sparkplug = SparkplugSessions()
+        guard r.version >= 5 else { return }
+        sparkplug = try SparkplugSessions(from: &r)
     }
 }

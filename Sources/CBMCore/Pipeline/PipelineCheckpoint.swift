@@ -60,7 +60,7 @@ public struct PipelineCheckpoint: Sendable, Equatable {
         }
     }
 
-    /// Restores an encoded state (of this version or the three before) into the steps made from
+    /// Restores an encoded state (of this version or the four before) into the steps made from
     /// `settings`.
     public static func restore(_ state: [UInt8], settings: PipelineSettings, archive: HistoryArchive? = nil) throws(RestoreError) -> State {
         var restored = State(settings, archive: archive)
@@ -72,6 +72,7 @@ public struct PipelineCheckpoint: Sendable, Equatable {
             case "cbm-ingest checkpoint 1": version = 1
             case "cbm-ingest checkpoint 2": version = 2
             case "cbm-ingest checkpoint 3": version = 3
+            case "cbm-ingest checkpoint 4": version = 4
             case Self.header: version = BinaryReader.currentVersion
             default: throw RestoreError(description: "unknown checkpoint version")
             }

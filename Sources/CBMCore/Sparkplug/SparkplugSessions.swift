@@ -116,3 +116,78 @@ public enum SparkplugCommand {
         return ("spBv1.0/\(parts.first ?? "")/NCMD/\(parts.count > 1 ? parts[1] : "")", bytes)
     }
 }
+
+extension SparkplugSessions {
+    /// The sessions for a checkpoint: a restart goes on decoding data by alias without a rebirth.
+    func save(into w: inout BinaryWriter) {
+        func table(_ t: Table?) {
+            w.bool(t != nil)
+            guard let t else { return }
+            w.int(t.metrics.count)
+            for m in t.metrics {
+                w.string(m.name)
+                w.int(Int64(m.datatype))
+                w.bool(m.engUnit != nil)
+                if let u = m.engUnit { w.string(u) }
+            }
+            let aliases = t.byAlias.sorted { $0.key < $1.key }
+            w.int(aliases.count)
+            for (alias, i) in aliases {
+                w.int(Int64(bitPattern: alias))
+                w.int(i)
+            }
+        }
+        w.int(nodes.count)
+        for key in nodes.keys.sorted() {
+            let n = nodes[key]!
+            w.string(key)
+            w.bool(n.bdSeq != nil)
+            if let b = n.bdSeq { w.int(Int64(bitPattern: b)) }
+            w.int(n.seq ?? -1)
+            table(n.table)
+            w.int(n.devices.count)
+            for d in n.devices.keys.sorted() {
+                w.string(d)
+                table(n.devices[d])
+            }
+            w.int(n.rebirthAsked)
+        }
+    }
+
+    /// Reads what ``save(into:)`` wrote.
+    init(from r: inout BinaryReader) throws(BinaryReader.Malformed) {
+        func table() throws(BinaryReader.Malformed) -> Table? {
+            guard try r.bool() else { return nil }
+            var t = Table()
+            for _ in 0..<(try r.count()) {
+                let name = try r.string()
+                let datatype = UInt32(truncatingIfNeeded: try r.int())
+                let unit = try r.bool() ? try r.string() : nil
+                t.declare(Metric(name: name, datatype: datatype, engUnit: unit), alias: nil)
+            }
+            for _ in 0..<(try r.count()) {
+                let alias = UInt64(bitPattern: try r.int())
+                let i = try r.count()
+                guard i < t.metrics.count else { throw BinaryReader.Malformed() }
+                t.byAlias[alias] = i
+            }
+            return t
+        }
+        self.init()
+        for _ in 0..<(try r.count()) {
+            let key = try r.string()
+            var n = Node()
+            n.bdSeq = try r.bool() ? UInt64(bitPattern: try r.int()) : nil
+            let seq = try r.int()
+            guard (-1...255).contains(seq) else { throw BinaryReader.Malformed() }
+            n.seq = seq < 0 ? nil : Int(seq)
+            n.table = try table()
+            for _ in 0..<(try r.count()) {
+                let d = try r.string()
+                n.devices[d] = try table()
+            }
+            n.rebirthAsked = try r.int()
+            nodes[key] = n
+        }
+    }
+}

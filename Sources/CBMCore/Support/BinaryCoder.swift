@@ -58,8 +58,9 @@ public struct BinaryReader {
     /// The version ``BinaryWriter`` writes today. 2 added counter rules to series, the decoder's
     /// last totalizer readings and receive time, and silence state to alarms; 3 the time before
     /// which windows are not written (after a recovery that could not reach the full history); 4 the
-    /// history archive's floor and the old readings not yet merged into it.
-    public static let currentVersion = 4
+    /// history archive's floor and the old readings not yet merged into it; 5 the decoder's
+    /// Sparkplug B sessions (births, aliases, seq).
+    public static let currentVersion = 5
 
     /// A reader of a part of this one's input (a nested state), at the same version.
     public mutating func part() throws(Malformed) -> BinaryReader { BinaryReader(try raw(), version: version) }
