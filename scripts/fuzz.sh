@@ -17,10 +17,15 @@ flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -enable
 
 # The modules, instrumented, when their sources changed.
 sources() { find "$@" -name '*.swift' | sort; }
-stamp=$(cat $(sources Sources/CBMCore Sources/CBMStorage Sources/CBMFuzz) scripts/fuzz.sh | cksum | cut -d' ' -f1)
+# SwiftProtobuf (for the Sparkplug B payloads) from the package's checkout.
+[ -d .build/checkouts/swift-protobuf ] || swift package resolve >/dev/null
+protobuf=.build/checkouts/swift-protobuf/Sources/SwiftProtobuf
+stamp=$(cat $(sources Sources/CBMCore Sources/CBMStorage Sources/CBMFuzz "$protobuf") scripts/fuzz.sh | cksum | cut -d' ' -f1)
 if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "== building the fuzz targets" >&2
-  swiftc "${flags[@]}" -module-name CBMCore -emit-module -emit-module-path "$build/CBMCore.swiftmodule" \
+  swiftc -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 5 -package-name swift-protobuf -module-name SwiftProtobuf -emit-module -emit-module-path "$build/SwiftProtobuf.swiftmodule" \
+    -emit-library -static -o "$build/libSwiftProtobuf.a" $(sources "$protobuf")
+  swiftc "${flags[@]}" -module-name CBMCore -I "$build" -emit-module -emit-module-path "$build/CBMCore.swiftmodule" \
     -emit-library -static -o "$build/libCBMCore.a" $(sources Sources/CBMCore)
   # (The SQLite history archive is left out: no target reaches it, and GRDB is the package's to build.)
   swiftc "${flags[@]}" -module-name CBMStorage -I "$build" -I Sources/CZlib -emit-module -emit-module-path "$build/CBMStorage.swiftmodule" \
@@ -47,7 +52,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
 }
 SWIFT
     swiftc "${flags[@]}" -I "$build" -I Sources/CZlib "$build/entry-$t.swift" "$build/libCBMFuzz.a" "$build/libCBMStorage.a" \
-      "$build/libCBMCore.a" -lz -o "$build/fuzz-$t" 2>&1 | grep -v "Cannot export local symbol" >&2 || true
+      "$build/libCBMCore.a" "$build/libSwiftProtobuf.a" -lz -o "$build/fuzz-$t" 2>&1 | grep -v "Cannot export local symbol" >&2 || true
   done
   echo "$stamp" > "$build/stamp"
 fi
