@@ -201,4 +201,39 @@ struct SparkplugDecoderTests {
         try fresh.restore(from: &old)
         #expect(fresh.sparkplug.nodes.isEmpty)
     }
+
+    @Test("a death puts its devices' no_data alarms on at the death's receive time, without waiting for after, with an event; the next birth clears them")
+    func deathRaisesSilence() {
+        let d = Self.decoder()
+        let rule = d.rules[0]
+        let silent = AlertRule(name: "silent", kind: .noData(afterUS: 30 * 60_000_000), severity: "critical", scope: .well)
+        let s = PipelineSettings(partitions: 2, rules: [rule], register: Self.register, alerts: [silent])
+        var driver = StepDriver(settings: s, state: PipelineCheckpoint.State(s))
+        func send(_ type: String, device: String? = nil, _ bytes: [UInt8], at ms: UInt64) {
+            let topic = "spBv1.0/field/\(type)/rtu1" + (device.map { "/\($0)" } ?? "")
+            driver.take([.message(InboundMessage(topic: topic, payload: bytes, receivedAt: Timestamp(microseconds: Int64(ms) * 1000)))],
+                        handOnAtEnd: true)
+        }
+        func births(seq: UInt64, bdSeq: UInt64, at ms: UInt64) {
+            send("NBIRTH", Self.payload(seq: 0, ms: ms, [Self.metric("bdSeq", alias: nil, datatype: 4, long: bdSeq)]), at: ms)
+            for (i, w) in ["W-001", "W-002"].enumerated() {
+                send("DBIRTH", device: w, Self.payload(seq: UInt64(1 + i), ms: ms, [Self.metric("Gas/Total", alias: 2, datatype: 10, double: 100, ms: ms)]),
+                     at: ms)
+            }
+        }
+        births(seq: 0, bdSeq: 1, at: Self.t0)
+        // A minute later the node dies (its will): both wells are offline at once.
+        let death = Self.t0 + 60_000
+        send("NDEATH", Self.payload(seq: 0, ms: death, [Self.metric("bdSeq", alias: nil, datatype: 4, long: 1)]), at: death)
+        let active = driver.alarms.filter { $0.state == .active }
+        #expect(active.map(\.id).sorted() == ["W-001", "W-002"], "\(driver.alarms)")
+        #expect(active.allSatisfy { $0.time.microseconds == Int64(death) * 1000 && $0.message.contains("offline") })
+        #expect(driver.events.filter { $0.kind == .sparkplugOffline }.map(\.id).sorted() == ["W-001", "W-002"])
+        // Reborn two minutes later: cleared when each reports again.
+        let reborn = death + 120_000
+        births(seq: 0, bdSeq: 2, at: reborn)
+        let cleared = driver.alarms.filter { $0.state == .cleared }
+        #expect(cleared.map(\.id).sorted() == ["W-001", "W-002"], "\(driver.alarms)")
+        #expect(cleared.allSatisfy { $0.time.microseconds == Int64(reborn) * 1000 })
+    }
 }

@@ -114,4 +114,32 @@ struct SparkplugTests {
         #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(hours)")
         #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(hours)")
     }
+
+    @Test("the edge node killed with kill -9: its will (NDEATH) arrives, the wells' no_data alarms go on at once, and clear on its next birth")
+    func deathRaisesAlarms() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port, extra: """
+            alerts:
+              - { name: silent, kind: no_data, scope: well, after: 30m, severity: critical }
+            """, subscriptions: Self.subscriptions)
+        try daemon.start()
+        let node = try ChildProcess("/usr/bin/env", ["python3", Self.peer, "\(broker.port)", "\(Self.startMS)", "1", "hold", daemon.dir.file("go")],
+                                    directory: daemon.dir.path, name: "edge-node-killed")
+        #expect(eventually { node.stdout.contains("births") && daemon.journaled >= 3 }, "\(node.stdout)\n\(node.stderr)")
+        let killed = Date()
+        node.signal(SIGKILL)
+        _ = node.wait(timeout: 10)
+        func alarms(_ state: String) -> [String] {
+            daemon.alerts.filter { $0["rule"] as? String == "silent" && $0["state"] as? String == state }.compactMap { $0["id"] as? String }.sorted()
+        }
+        // Long before the rule's 30 minutes: the death says so.
+        #expect(eventually(timeout: 15) { alarms("active") == ["W01", "W02"] }, "\(daemon.alerts)")
+        #expect(Date().timeIntervalSince(killed) < 60)
+        #expect(eventually { daemon.events.contains { $0["kind"] as? String == "sparkplug_offline" && $0["id"] as? String == "W02" } })
+        // The node comes back: new births, and the alarms clear.
+        let said = try Self.edgeNode(port: broker.port, start: Self.startMS, count: 2, dir: daemon.dir)
+        #expect(said.contains("sent 4"))
+        #expect(eventually(timeout: 15) { alarms("cleared") == ["W01", "W02"] }, "\(daemon.alerts)")
+        #expect(daemon.stop() == 0)
+    }
 }

@@ -91,6 +91,8 @@ public struct EventRecord: Equatable, Sendable {
         case archiveAhead = "archive_ahead"
         /// An operator's alarm command, taken or refused: who and what.
         case alarmCommand = "alarm_command"
+        /// A Sparkplug B edge node or device died (NDEATH, DDEATH): the asset is offline.
+        case sparkplugOffline = "sparkplug_offline"
     }
     /// Event time of the reading that showed it.
     public var time: Timestamp

@@ -30,6 +30,18 @@ extension AlertEngine {
                 }
             }
         }
+        // Deaths: silent at once, until heard again.
+        for asset in h.offline.keys.sorted() where !silence.isEmpty {
+            let o = h.offline[asset]!
+            let scope = hierarchy.scope(of: asset)
+            for (rule, after) in silence where rule.scope == scope && rule.selection.selects(asset) {
+                let key = Key(rule: rule.name, scope: scope, id: asset)
+                var a = alarms[key] ?? Alarm()
+                if !a.active { raise(rule, after, key, &a, at: o.at, neverHeard: false, offline: true, into: &made) }
+                if let back = o.back, a.active { clear(rule, key, &a, at: back, into: &made) }
+                alarms[key] = a
+            }
+        }
         var minAfter = Int64.max
         for (_, after) in silence { minAfter = min(minAfter, after) }
         for (asset, x) in h.assets where x.last > lastSeen[asset] ?? .min {
@@ -80,13 +92,15 @@ extension AlertEngine {
     }
 
     private mutating func raise(_ rule: AlertRule, _ after: Int64, _ key: Key, _ a: inout Alarm, at due: Int64, neverHeard: Bool,
-                                into out: inout [AlertRecord]) {
+                                offline: Bool = false, into out: inout [AlertRecord]) {
         settle(key, &a, before: due, into: &out)
         a.active = true
         a.acknowledged = false
         let record = AlertRecord(time: Timestamp(microseconds: due), rule: rule.name, scope: key.scope, id: key.id, state: .active,
                                  severity: rule.severity, value: nil, threshold: Double(after) / 1e6, window: nil,
-                                 message: "\(rule.name): \(key.scope.rawValue) \(key.id) silent for \(Quantities.describe(microseconds: after))"
+                                 message: offline
+                                    ? "\(rule.name): \(key.scope.rawValue) \(key.id) offline: its Sparkplug edge node or device died"
+                                    : "\(rule.name): \(key.scope.rawValue) \(key.id) silent for \(Quantities.describe(microseconds: after))"
                                     + (neverHeard ? " (no reading since monitoring began)" : ""),
                                  acknowledged: false, suppressedUntil: suppression(key, at: due, shelved: a.shelvedUntil))
         a.last = record

@@ -37,6 +37,14 @@ public struct HeardFrom: Sendable, Equatable {
     public let minGapUS: Int64
     /// The assets heard from.
     public private(set) var assets: [String: Times] = [:]
+    /// An asset known to have gone offline (a Sparkplug death): silent from `at`, without waiting
+    /// for `after`, until it is heard from again (`back`).
+    public struct Offline: Sendable, Equatable {
+        public var at: Int64
+        public var back: Int64?
+    }
+    /// The assets that went offline in the stretch (the latest death of each).
+    public private(set) var offline: [String: Offline] = [:]
     /// The first time noted (a message's or the wall clock's): where monitoring begins.
     public private(set) var start = Int64.min
     /// The latest time noted.
@@ -45,12 +53,19 @@ public struct HeardFrom: Sendable, Equatable {
     public init(minGapUS: Int64) { self.minGapUS = minGapUS }
 
     /// Whether nothing was noted.
-    public var isEmpty: Bool { clock == .min }
+    public var isEmpty: Bool { clock == .min && offline.isEmpty }
 
     /// Notes a message of `asset` received at `t`.
     public mutating func heard(_ asset: String, at t: Int64) {
         note(t)
+        if offline[asset]?.back == nil, let o = offline[asset], t >= o.at { offline[asset]!.back = t }
         assets[asset, default: Times(first: t, last: t)].heard(at: t, minGapUS: minGapUS)
+    }
+
+    /// Notes that `asset` went offline at `t`.
+    public mutating func wentOffline(_ asset: String, at t: Int64) {
+        note(t)
+        offline[asset] = Offline(at: t)
     }
 
     /// Notes that a time has passed (the wall clock, live).
@@ -62,6 +77,7 @@ public struct HeardFrom: Sendable, Equatable {
     /// Empties it for the next stretch.
     public mutating func reset() {
         assets.removeAll(keepingCapacity: true)
+        offline.removeAll()
         start = .min
         clock = .min
     }

@@ -76,6 +76,9 @@ extension TelemetryDecoder {
             // A death of another session than the one born (an old will, delivered late) is ignored.
             let bdSeq = payload.metrics.first { $0.name == "bdSeq" }.flatMap { SparkplugDatatype.number($0.value, datatype: 8) }.map { UInt64($0) }
             guard var node = sparkplug.nodes[key], node.table != nil, bdSeq == nil || node.bdSeq == nil || bdSeq == node.bdSeq else { return }
+            var gone = node.devices.keys.sorted().compactMap { layout.asset.id(group: parts.group, edgeNode: parts.edgeNode, device: Substring($0)) }
+            if let own = layout.asset.id(group: parts.group, edgeNode: parts.edgeNode, device: nil) { gone.append(own) }
+            for asset in gone { offline.append((asset, message.receivedAt, "the death certificate (NDEATH) of edge node \(parts.source)")) }
             node.table = nil
             node.devices = [:]
             node.seq = nil
@@ -101,6 +104,9 @@ extension TelemetryDecoder {
                 sparkplug.nodes[key] = node
                 readings(payload, table: table, parts: parts, layout: layout, rule: rule, message: message, into: &out)
             case "DDEATH":
+                if node.devices[device!] != nil, let asset = layout.asset.id(group: parts.group, edgeNode: parts.edgeNode, device: parts.device) {
+                    offline.append((asset, message.receivedAt, "the death certificate (DDEATH) of device \(parts.source)"))
+                }
                 node.devices[device!] = nil
                 sparkplug.nodes[key] = node
             default:

@@ -44,6 +44,9 @@ public struct TelemetryDecoder: Sendable {
     /// Sparkplug edge nodes (`group/edge_node`) to ask for a rebirth, oldest first: taken by
     /// ``takeRebirths()``.
     var rebirths: [String] = []
+    /// Assets whose Sparkplug edge node or device died, with the receive time of the death and
+    /// what said so: taken by ``takeOffline()``.
+    var offline: [(asset: String, at: Timestamp, why: String)] = []
     /// Whether flat payloads are read by ``FlatJSON`` (false: every payload takes the parser;
     /// for tests that compare the two, which must give the same readings and rejects).
     public var scansFlatPayloads = true
@@ -56,6 +59,12 @@ public struct TelemetryDecoder: Sendable {
     public mutating func takeRebirths() -> [String] {
         defer { rebirths.removeAll() }
         return rebirths
+    }
+
+    /// The assets gone offline since the last call.
+    public mutating func takeOffline() -> [(asset: String, at: Timestamp, why: String)] {
+        defer { offline.removeAll() }
+        return offline
     }
 
     /// Moves the watermark to a time known to have passed (the wall clock, in live mode).

@@ -34,6 +34,8 @@ extension DecodeStep {
         case rollup(RollupCoordinator.Control)
         /// Sparkplug edge nodes (`group/edge_node`) to ask for a rebirth.
         case rebirth([String])
+        /// Events to `events/`.
+        case events([EventRecord])
     }
 
     /// Takes one input; appends what it calls for to `actions`.
@@ -75,6 +77,7 @@ extension DecodeStep {
         let h = handOn()
         actions.append(.handedOn(watermark: h.watermark, messages: h.messages, readings: h.readingCount, rejects: h.rejects.count))
         if !h.rejects.isEmpty { actions.append(.rejects(h.rejects)) }
+        if !h.events.isEmpty { actions.append(.events(h.events)) }
         let rebirths = takeRebirths()
         if !rebirths.isEmpty { actions.append(.rebirth(rebirths)) }
         for (i, batch) in h.readings.enumerated() where !batch.isEmpty { actions.append(.partition(i, .readings(batch))) }

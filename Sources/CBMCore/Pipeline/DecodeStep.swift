@@ -26,6 +26,8 @@ public struct DecodeStep: Sendable {
     /// readings and then the watermark, and to the roll-up when assets were heard from.
     public struct HandOn: Sendable {
         public var rejects: [Reject] = []
+        /// Events of the stretch (Sparkplug deaths).
+        public var events: [EventRecord] = []
         /// Per partition, in order of arrival.
         public var readings: [[Reading]]
         /// When assets were heard from; nil when no rule watches for silence.
@@ -98,6 +100,11 @@ public struct DecodeStep: Sendable {
     private mutating func process(_ m: some TelemetryMessage) -> Bool {
         scratch.removeAll(keepingCapacity: true)
         decoder.decode(m, readings: &scratch, rejects: &pending.rejects)
+        for o in decoder.takeOffline() {
+            heard?.wentOffline(o.asset, at: o.at.microseconds)
+            pending.events.append(EventRecord(time: o.at, kind: .sparkplugOffline, id: o.asset,
+                                              detail: "offline from \(o.at): \(o.why)"))
+        }
         if heard != nil {
             let t = m.receivedAt.microseconds
             var last: AssetID?

@@ -72,6 +72,7 @@ public struct StepDriver {
             case .partition(let i, let item): toPartition(i, item)
             case .rollup(let c): control(c)
             case .rebirth(let nodes): rebirths += nodes
+            case .events(let e): events += e
             }
         }
     }

@@ -185,6 +185,7 @@ public final class Pipeline: Sendable {
             case .partition(let i, let item): partitions[i].submit(item)
             case .rollup(let c): rollup.submit(.control(c))
             case .rebirth(let nodes): onRebirth(nodes)
+            case .events(let e): sinkStage.submit(.output(.events(e)))
             }
         }
         // A hand-on is a few actions a partition, with the readings of what was submitted at once
