@@ -33,6 +33,8 @@ public final class LiveIngester: Sendable {
     private let outcome = Mutex<Outcome?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     let notifier = SystemdNotifier()
+    /// The Sparkplug B host STATE, when a subscription is `sparkplug_b`.
+    let sparkplugState: SparkplugState?
     /// What the service status line says.
     let service = Mutex(ServiceState())
 
@@ -49,6 +51,9 @@ public final class LiveIngester: Sendable {
         self.logger = logger
         self.now = now
         self.scheduler = scheduler
+        sparkplugState = configuration.sparkplugHostID.map {
+            SparkplugState(topic: "spBv1.0/STATE/\($0)", timestamp: now().microseconds / 1000)
+        }
     }
 
     /// The system's real-time clock.
@@ -56,6 +61,24 @@ public final class LiveIngester: Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
+    }
+
+    /// The Sparkplug B host application's STATE (Sparkplug 3.0): its topic, and the payload with the
+    /// timestamp of this run (the same in the will and in every online message).
+    struct SparkplugState {
+        let topic: String
+        let timestamp: Int64
+        func payload(online: Bool) -> [UInt8] { Array("{\"online\":\(online),\"timestamp\":\(timestamp)}".utf8) }
+    }
+
+    /// Publishes the host's STATE, retained (online when connected, offline at a clean stop).
+    private func publishState(_ client: MQTTClient, online: Bool) {
+        guard let state = sparkplugState else { return }
+        do {
+            _ = try client.publish(topic: state.topic, payload: state.payload(online: online), qos: 1, retain: true)
+        } catch {
+            logger.warning("cannot publish the Sparkplug host state", metadata: ["sparkplug.state": "\(state.topic)", "error": "\(error)"])
+        }
     }
 
     /// Sends each Sparkplug edge node the decoder asks for a rebirth its NCMD (QoS 0, as
@@ -126,7 +149,10 @@ public final class LiveIngester: Sendable {
         publisher.start()
         intake.start()
         do {
-            try client.start(onMessage: intake.receive, onEvent: { [weak self] event in self?.handle(event) })
+            try client.start(onMessage: intake.receive, onEvent: { [weak self, weak client] event in
+                if case .connected = event, let client { self?.publishState(client, online: true) }
+                self?.handle(event)
+            })
         } catch {
             logger.critical("cannot start the MQTT client", metadata: ["error": "\(error)"])
             intake.stop()
@@ -170,6 +196,7 @@ public final class LiveIngester: Sendable {
         logger.info("stopping: draining the pipeline", metadata: ["reason": "\(result)"])
         intake.stop()
         pipeline.stop(at: now())
+        publishState(client, online: false)
         let unacknowledged = client.waitUntilPublished(timeout: .microseconds(min(5_000_000, configuration.shutdownTimeoutUS / 4)))
         if unacknowledged > 0 {
             logger.warning("the broker has not acknowledged \(unacknowledged) alarm state(s) before the stop: it may show older ones until the next start")
@@ -190,6 +217,10 @@ public final class LiveIngester: Sendable {
         let command = configuration.alarmOutputs.commandTopic.map { [MQTTSubscription(topic: $0, qos: 1)] } ?? []
         var options = configuration.broker
         options.noLocal = true  // our alarm states are not telemetry
+        if let state = sparkplugState {
+            // Sparkplug 3.0: edge nodes learn from the retained STATE that this host went away.
+            options.will = MQTTOptions.Will(topic: state.topic, payload: state.payload(online: false), qos: 1, retain: true)
+        }
         return try MQTTClient(options: options, subscriptions: configuration.mqttSubscriptions + command,
                               unsubscriptions: configuration.coveredFilters)
     }

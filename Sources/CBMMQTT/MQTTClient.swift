@@ -95,6 +95,11 @@ public final class MQTTClient: Sendable {
         if let tls = options.tls {
             try check(mosquitto_tls_set(m, tls.caFile, nil, tls.certFile, tls.keyFile, nil), "TLS settings")
         }
+        if let will = options.will {
+            try check(will.payload.withUnsafeBytes { b in
+                mosquitto_will_set(m, will.topic, Int32(b.count), b.baseAddress, Int32(will.qos), will.retain)
+            }, "will")
+        }
         mosquitto_connect_v5_callback_set(m) { m, userdata, rc, flags, _ in
             MQTTClient.from(userdata)?.didConnect(rc: rc, flags: flags)
         }

@@ -47,6 +47,22 @@ public struct MQTTOptions: Sendable, Equatable {
     public var receiveMaximum: Int = 20
     /// MQTT 5: the broker does not send our own publications back to our subscriptions.
     public var noLocal = false
+    /// What the broker publishes for us when the connection drops without a DISCONNECT.
+    public var will: Will?
+
+    /// A last will: a message the broker sends on our behalf.
+    public struct Will: Sendable, Equatable {
+        public var topic: String
+        public var payload: [UInt8]
+        public var qos: Int
+        public var retain: Bool
+        public init(topic: String, payload: [UInt8], qos: Int, retain: Bool) {
+            self.topic = topic
+            self.payload = payload
+            self.qos = qos
+            self.retain = retain
+        }
+    }
 
     public init(host: String, port: Int, clientID: String) {
         self.host = host

@@ -142,4 +142,26 @@ struct SparkplugTests {
         #expect(eventually(timeout: 15) { alarms("cleared") == ["W01", "W02"] }, "\(daemon.alerts)")
         #expect(daemon.stop() == 0)
     }
+
+    @Test("the host STATE: retained online while the daemon runs, offline at a clean stop, offline by its will after kill -9")
+    func hostState() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port, broker: "  sparkplug_host_id: cbm-field-1", subscriptions: Self.subscriptions)
+        func state() -> [String: Any] {
+            let out = (try? runProgram(which("mosquitto_sub")!, ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "spBv1.0/STATE/cbm-field-1",
+                                                                 "-C", "1", "-W", "3"]))?.stdout ?? ""
+            return (try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]) ?? [:]
+        }
+        try daemon.start()
+        #expect(eventually { state()["online"] as? Bool == true })
+        let stamp = state()["timestamp"] as? Int ?? 0
+        #expect(abs(stamp - Int(Date().timeIntervalSince1970 * 1000)) < 60_000, "\(state())")
+        #expect(daemon.stop() == 0)
+        #expect(state()["online"] as? Bool == false)
+        let child = try daemon.start()
+        #expect(eventually { state()["online"] as? Bool == true })
+        child.signal(SIGKILL)
+        _ = child.wait(timeout: 10)
+        #expect(eventually(timeout: 10) { state()["online"] as? Bool == false }, "\(state())")
+    }
 }

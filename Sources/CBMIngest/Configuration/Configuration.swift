@@ -11,6 +11,9 @@ public struct Configuration: Sendable {
     public var file: String
     /// How to reach the broker (the password, if any, is inside and is never printed).
     public var broker: MQTTOptions
+    /// The Sparkplug B host application id (`broker.sparkplug_host_id`, else the client id), when
+    /// a subscription is `sparkplug_b`: the daemon's STATE is `spBv1.0/STATE/<id>`.
+    public var sparkplugHostID: String?
     /// Where the password came from, for summaries: `file /path`, `environment VAR`, or nil.
     public var passwordSource: String?
     /// The subscriptions: topic filters with their QoS, and how to decode what they deliver.

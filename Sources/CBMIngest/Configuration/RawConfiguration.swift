@@ -85,9 +85,11 @@ struct RawBroker: RawSection {
     var tls: RawTLS?
     var reconnect: RawReconnect?
     var receiveMaximum: String?
+    var sparkplugHostID: String?
 
     enum Keys: String, CodingKey, CaseIterable {
         case url, username, tls, keepalive, reconnect, `protocol`
+        case sparkplugHostID = "sparkplug_host_id"
         case clientID = "client_id"
         case sessionExpiry = "session_expiry"
         case passwordFile = "password_file"

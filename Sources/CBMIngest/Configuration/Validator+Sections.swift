@@ -36,6 +36,18 @@ extension Validator {
             }
         }
         let shutdownTimeout = duration(raw.shutdownTimeout, root / "shutdown_timeout", default: 30_000_000)
+        let sparkplug = subscriptions.contains { if case .sparkplugB = $0.rule.format { true } else { false } }
+        var hostID: String?
+        if let id = raw.broker?.sparkplugHostID {
+            if !sparkplug {
+                problem(root / "broker" / "sparkplug_host_id", "only for a sparkplug_b subscription: no subscription here is one")
+            } else if id.isEmpty || id.contains(where: { "/+#".contains($0) }) {
+                problem(root / "broker" / "sparkplug_host_id", "\"\(id)\" is not one topic level (no /, + or #)")
+            }
+            hostID = id
+        } else if sparkplug {
+            hostID = broker?.clientID
+        }
         guard problems.isEmpty, let broker else { return nil }
         var c = Configuration(file: file, broker: broker, passwordSource: passwordSource, subscriptions: subscriptions,
                               register: register, registerSource: source, limits: limits, aggregation: aggregation,
@@ -45,6 +57,7 @@ extension Validator {
         c.shutdownTimeoutUS = shutdownTimeout
         c.maintenance = maintenance
         c.alarmOutputs = alarmOutputs
+        c.sparkplugHostID = hostID
         warnAboutAge(c, root)
         c.warnings = warnings
         return c
