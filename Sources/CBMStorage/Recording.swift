@@ -12,6 +12,9 @@ public enum Recording {
         case journal
         case mosquittoJSON = "mosquitto_sub -F %j"
         case mosquittoText = "mosquitto_sub -F '%U %t %p'"
+        /// Binary payloads (Sparkplug B) as hexadecimal digits: told by the caller, since a
+        /// payload of digits reads as either.
+        case mosquittoHex = "mosquitto_sub -F '%U %t %x'"
     }
 
     /// A line or record that could not be read, with where and why.
@@ -28,7 +31,8 @@ public enum Recording {
     /// A line or record that cannot be read is reported with its place (`problem`), and the
     /// reading goes on. With `lines`, the lines of a text recording go there instead, read where
     /// they lie (``MessageBatch``), in the same batches.
-    public static func stream(_ path: String, batch: Int = 4096, maxLine: Int = 64 << 20, problem: (Problem) -> Void,
+    /// With `hex`, a text recording's payloads are hexadecimal (`%x`).
+    public static func stream(_ path: String, batch: Int = 4096, maxLine: Int = 64 << 20, hex: Bool = false, problem: (Problem) -> Void,
                               lines: ((MessageBatch) throws -> Void)? = nil,
                               _ body: (Format, [InboundMessage]) throws -> Void) throws {
         let reader = try ChunkReader(path: path)
@@ -37,7 +41,8 @@ public enum Recording {
             return try streamJournal(reader, first: first, path: path, batch: batch, problem: problem, body)
         }
         var chunk = first
-        let format: Format = chunk.first { $0 != 10 && $0 != 13 && $0 != 32 } == UInt8(ascii: "{") ? .mosquittoJSON : .mosquittoText
+        let format: Format = chunk.first { $0 != 10 && $0 != 13 && $0 != 32 } == UInt8(ascii: "{") ? .mosquittoJSON
+            : hex ? .mosquittoHex : .mosquittoText
         var line = 0
         var pending: [UInt8] = []
         var skipping = false  // inside a line too long to keep
@@ -83,7 +88,7 @@ public enum Recording {
                 }
                 return
             }
-            switch format == .mosquittoJSON ? parseJSONLine(slice) : parseTextLine(slice) {
+            switch format == .mosquittoJSON ? parseJSONLine(slice) : format == .mosquittoHex ? parseHexLine(slice) : parseTextLine(slice) {
             case .success(let m): messages.append(m)
             case .failure(let why): problem(Problem(file: path, line: line, message: why.message))
             }
@@ -201,6 +206,33 @@ public enum Recording {
     public static func parseTextLine(_ line: ArraySlice<UInt8>) -> Result<InboundMessage, LineError> {
         textLineFields(line).map { time, topic, payload in
             InboundMessage(topic: String(decoding: line[topic], as: UTF8.self), payload: Array(line[payload]), receivedAt: time)
+        }
+    }
+
+    /// `1795947864.221855698 spBv1.0/g/DDATA/n/d 0880c2...`: the payload in hexadecimal digits.
+    public static func parseHexLine(_ line: ArraySlice<UInt8>) -> Result<InboundMessage, LineError> {
+        textLineFields(line).flatMap { time, topic, payload in
+            let digits = line[payload]
+            guard digits.count % 2 == 0 else { return .failure(LineError(message: "a hex payload of an odd number of digits")) }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(digits.count / 2)
+            var high: UInt8?
+            for c in digits {
+                let v: UInt8
+                switch c {
+                case 48...57: v = c - 48
+                case 65...70: v = c - 55
+                case 97...102: v = c - 87
+                default: return .failure(LineError(message: "a hex payload with \"\(Character(Unicode.Scalar(c)))\" in it"))
+                }
+                if let h = high {
+                    bytes.append(h << 4 | v)
+                    high = nil
+                } else {
+                    high = v
+                }
+            }
+            return .success(InboundMessage(topic: String(decoding: line[topic], as: UTF8.self), payload: bytes, receivedAt: time))
         }
     }
 

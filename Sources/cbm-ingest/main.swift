@@ -73,7 +73,8 @@ struct Replay: ParsableCommand {
         abstract: "Feed recordings through the same pipeline as the daemon (no broker), or re-publish them with --publish.",
         discussion: """
             Recordings: the daemon's journal segments (journal-*.cbmj), `mosquitto_sub -F '%j'` output, \
-            `mosquitto_sub -F '%U %t %p'` output; any of them gzip-compressed. Time is the recording's \
+            `mosquitto_sub -F '%U %t %p'` output, and with --hex `mosquitto_sub -F '%U %t %x'` output (binary \
+            payloads such as Sparkplug B); any of them gzip-compressed. Time is the recording's \
             own, so two replays of one recording write identical files; at the end every window is closed.
             """)
 
@@ -90,6 +91,9 @@ struct Replay: ParsableCommand {
 
     @Option(name: .long, help: "Keep the history archive of old readings in this new directory (default: a scratch directory, removed at the end).")
     var archive: String?
+
+    @Flag(name: .long, help: "Text recordings hold their payloads in hexadecimal (mosquitto_sub -F '%U %t %x': binary payloads such as Sparkplug B).")
+    var hex = false
 
     @Argument(help: "Recording files.")
     var recordings: [String]
@@ -112,6 +116,7 @@ struct Replay: ParsableCommand {
         var replayer = Replayer(configuration: configuration, speed: speed == "max" ? nil : Double(speed), logger: logger)
         replayer.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         replayer.archiveDirectory = archive
+        replayer.hexPayloads = hex
         do {
             let s = publish ? try replayer.publish(recordings) : try replayer.run(recordings)
             let rate = Int(Double(s.messages) / max(s.seconds, 1e-9))

@@ -41,14 +41,22 @@ struct SparkplugTests {
         return out
     }
 
-    @Test("births, then data by alias: the hour's totals are what the node's totalizers counted; a replay of the journal gives the same")
+    @Test("births, then data by alias: the hour's totals are what the node's totalizers counted; a replay of the journal, and of a hex text recording, gives the same")
     func birthsAndData() throws {
         let broker = try MosquittoBroker()
         let daemon = Daemon(port: broker.port, subscriptions: Self.subscriptions)
         try daemon.start()
         let count = 20
+        // A recording of the session as mosquitto_sub writes binary payloads: in hexadecimal.
+        // (Births, data, and the node's death at its disconnect.)
+        let recording = daemon.dir.file("session.txt")
+        let recorder = try ChildProcess("/bin/sh", ["-c", "exec \(which("mosquitto_sub")!) -h 127.0.0.1 -p \(broker.port) -q 1 "
+                                                     + "-t 'spBv1.0/field/#' -F '%U %t %x' -C \(3 + 2 * count + 1) > \(recording)"],
+                                        directory: daemon.dir.path, name: "recorder")
+        Thread.sleep(forTimeInterval: 0.5)
         let said = try Self.edgeNode(port: broker.port, start: Self.startMS, count: count, dir: daemon.dir)
         #expect(said.contains("sent \(2 * count)"))
+        #expect(recorder.wait(timeout: 20) == 0, "\(recorder.stderr)")
         // Births (two devices, three metrics, two mapped) and the data.
         #expect(eventually { daemon.readings.count >= 2 * 2 + 2 * count }, "\(daemon.readings.count) readings")
         #expect(daemon.stop() == 0)
@@ -67,6 +75,11 @@ struct SparkplugTests {
         let live = finalTotals(daemon.totals)
         let again = finalTotals(records(under: replayed + "/totals"))
         expectSame(live, as: again, "replay of the journal")
+        // And the hex text recording gives them too.
+        let fromText = daemon.dir.file("replayed-text")
+        let t = try daemon.replay([recording], output: fromText, extra: ["--hex"])
+        #expect(t.status == 0 && t.stdout.contains("replayed \(3 + 2 * count + 1) messages"), "\(t.stdout)\n\(t.stderr)")
+        expectSame(live, as: finalTotals(records(under: fromText + "/totals")), "replay of the hex recording")
     }
 
     @Test("a seq gap and an unknown alias: the daemon asks for a rebirth, the node answers, and the data after it is totalled")

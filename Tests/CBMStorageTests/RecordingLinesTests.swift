@@ -56,4 +56,23 @@ struct RecordingLinesTests {
         #expect(seen == [InboundMessage(topic: "a/b", payload: Array(#"{"x":1}"#.utf8), receivedAt: Timestamp(seconds: 1_796_239_620))])
         #expect(b.message(0) == seen[0])
     }
+
+    @Test("with hex, payloads are read from their digits (either case); odd or foreign digits are problems with the line")
+    func hexPayloads() throws {
+        let dir = TemporaryDirectory("hex")
+        let path = dir.write("h.txt", """
+            1796239620.5 spBv1.0/g/DDATA/n/d 0a0BfF00
+            1796239621 spBv1.0/g/DDATA/n/d 0a0
+            1796239622 spBv1.0/g/DDATA/n/d 0x12
+            1796239623 spBv1.0/g/NDEATH/n
+            """)
+        var messages: [InboundMessage] = [], problems: [String] = []
+        try Recording.stream(path, hex: true, problem: { problems.append("\($0)") }) { format, m in
+            #expect(format == .mosquittoHex)
+            messages += m
+        }
+        #expect(messages.map(\.payload) == [[0x0A, 0x0B, 0xFF, 0x00], []])
+        #expect(messages.first?.receivedAt == Timestamp(microseconds: 1_796_239_620_500_000))
+        #expect(problems == ["\(path):2: a hex payload of an odd number of digits", "\(path):3: a hex payload with \"x\" in it"])
+    }
 }

@@ -21,6 +21,8 @@ public struct Replayer {
     public var progress: (String) -> Void = { _ in }
     /// Where to keep the history archive (a new directory); nil: a scratch one, removed at the end.
     public var archiveDirectory: String?
+    /// Whether text recordings hold their payloads in hexadecimal (`mosquitto_sub -F '%U %t %x'`).
+    public var hexPayloads = false
     let logger: Logger
 
     public init(configuration: Configuration, speed: Double?, logger: Logger) {
@@ -130,12 +132,12 @@ public struct Replayer {
             }
             if speed != nil {
                 // Paced: a message at a time, each at its time.
-                try Recording.stream(file, batch: 1, maxLine: maxLine, problem: unreadable) { take($0, $1) }
+                try Recording.stream(file, batch: 1, maxLine: maxLine, hex: hexPayloads, problem: unreadable) { take($0, $1) }
                 continue
             }
             // As fast as it goes: the file is read and split into lines on a thread of its own, a few
             // batches ahead, and a text recording's lines are decoded where they were read.
-            let ahead = ReadAhead(file, batch: max(1, configuration.pipeline.batch), maxLine: maxLine)
+            let ahead = ReadAhead(file, batch: max(1, configuration.pipeline.batch), maxLine: maxLine, hex: hexPayloads)
             reading: while true {
                 switch ahead.next() {
                 case .lines(let b): take(lines: b)
@@ -170,7 +172,7 @@ public struct Replayer {
         var pacer = Pacer(speed: speed)
         var lastProgress = ContinuousClock.now
         for file in files {
-            try Recording.stream(file, problem: { _ in summary.unreadable += 1 }) { _, messages in
+            try Recording.stream(file, hex: hexPayloads, problem: { _ in summary.unreadable += 1 }) { _, messages in
             for m in messages {
                 pacer.wait(for: m.receivedAt)
                 // Keep at most a thousand unacknowledged: libmosquitto queues the rest in memory.
@@ -244,11 +246,11 @@ final class ReadAhead: Sendable {
     private let failure = Mutex<(any Error)?>(nil)
     private let done = DispatchSemaphore(value: 0)
 
-    init(_ path: String, batch: Int, maxLine: Int, ahead: Int = 16) {
+    init(_ path: String, batch: Int, maxLine: Int, hex: Bool, ahead: Int = 16) {
         room = DispatchSemaphore(value: ahead)
         let thread = Thread { [self] in
             do {
-                try Recording.stream(path, batch: batch, maxLine: maxLine, problem: { self.put(.problem($0)) },
+                try Recording.stream(path, batch: batch, maxLine: maxLine, hex: hex, problem: { self.put(.problem($0)) },
                                      lines: { self.put(.lines($0)) }) { self.put(.messages($0, $1)) }
             } catch {
                 failure.withLock { $0 = error }
