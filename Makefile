@@ -27,8 +27,10 @@ test: deps
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
+# FORMAT=sparkplug_b: the simulated wells speak Sparkplug B.
+FORMAT ?= json
 demo: build
-	@scripts/demo.sh
+	@FORMAT=$(FORMAT) scripts/demo.sh
 
 bench-decode:
 	cd Benchmarks && swift package --disable-sandbox benchmark --target DecodeBenchmarks

@@ -9,6 +9,8 @@ bin=${CBM_INGEST_BIN:-$PWD/.build/debug/cbm-ingest}
 work=$(mktemp -d -t cbm-demo-XXXXXX)
 out=${DEMO_OUT:-$PWD/demo-out}
 seconds=${DEMO_SECONDS:-25}
+# FORMAT=sparkplug_b: the wells' telemetry comes from Sparkplug B edge nodes (one per block).
+format=${FORMAT:-json}
 rm -rf "$out"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
@@ -32,9 +34,29 @@ sed -e "s#url: mqtt://127.0.0.1:1883#url: mqtt://127.0.0.1:$port#" \
     -e "s#directory: /var/lib/cbm-ingest/out#directory: $out#" \
     -e "s#directory: /var/lib/cbm-ingest/journal#directory: $work/journal#" \
     config/cbm-ingest.yaml > "$work/cbm-ingest.yaml"
+if [ "$format" = sparkplug_b ]; then
+  # The wells' edge nodes: every group (field) and node (block); the metrics and their units.
+  python3 - "$work/cbm-ingest.yaml" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read()
+sub = """subscriptions:
+  - topic: spBv1.0/+/+/+/#
+    format: sparkplug_b
+    asset: "{device}"
+    basis: 20C
+    values:
+      Gas/Flow: { measurement: gas_rate }
+      Gas/Total: { measurement: gas_total, unit: m3, rollover: 1.0e9, reset_below: 10%, rollover_margin: 10% }
+      Water/Flow: { measurement: water_rate }
+      Casing/Pressure: { measurement: casing_pressure }
+"""
+open(path, "w").write(text.replace("subscriptions:\n", sub, 1))
+PY
+fi
 
 echo "== a simulated field: the last 24 hours of 300 wells, delivery meters and flares"
-"$bin" simulate --config config/cbm-ingest.yaml --wells 300 --hours 24 --seed 42 --out "$work/field" | sed 's/^/   /'
+"$bin" simulate --config config/cbm-ingest.yaml --wells 300 --hours 24 --seed 42 --format "$format" --out "$work/field" | sed 's/^/   /'
 echo "== cbm-ingest, configured as config/cbm-ingest.yaml says:"
 "$bin" check-config --config "$work/cbm-ingest.yaml" | tail -n +2 | sed 's/^/   /'
 
@@ -43,7 +65,8 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; 
 daemon_pid=$!
 for _ in $(seq 100); do grep -q "subscribed" "$work/daemon.log" && break; sleep 0.1; done
 echo "== publishing the 24 hours to mosquitto on 127.0.0.1:$port in about $seconds s (QoS 1) ..."
-"$bin" replay --config "$work/cbm-ingest.yaml" --publish --speed "$((86400 / seconds))" "$work/field/recording.txt" 2>/dev/null | sed 's/^/   /'
+hex=(); [ "$format" = sparkplug_b ] && hex=(--hex)
+"$bin" replay --config "$work/cbm-ingest.yaml" --publish "${hex[@]}" --speed "$((86400 / seconds))" "$work/field/recording.txt" 2>/dev/null | sed 's/^/   /'
 sleep 2
 kill -TERM "$daemon_pid"
 status=0; wait "$daemon_pid" || status=$?

@@ -145,7 +145,7 @@ struct Simulate: ParsableCommand {
         discussion: """
             Writes into --out: assets.csv (the register), truth.jsonl (every gas volume generated, as hour, gas-day and \
             gas-month totals of every scope, in the configuration's windows) and recording.txt (mosquitto_sub -F '%U %t %p' \
-            form, for replay). With --publish it also publishes the recording to the configured broker (QoS 1) at the \
+            form, for replay; with --format sparkplug_b the wells speak Sparkplug B and the recording is '%U %t %x', replay --hex). With --publish it also publishes the recording to the configured broker (QoS 1) at the \
             recorded pace × --speed. Topics and payloads follow config/cbm-ingest.yaml.
             """)
 
@@ -164,6 +164,8 @@ struct Simulate: ParsableCommand {
     @Option(help: "With --backfill-wells: the hours of history held back.") var backfillHours = 0
     @Option(help: "Share of wells with a short communication outage whose buffered history arrives late (0 to 1).")
     var outages = 0.05
+    @Option(help: "json, or sparkplug_b: the wells' telemetry from Sparkplug B edge nodes (a block each), recorded in hex (replay --hex).")
+    var format = "json"
 
     func run() throws {
         let configuration = try options.loadConfiguration()
@@ -185,6 +187,7 @@ struct Simulate: ParsableCommand {
             let now = Int64(Date().timeIntervalSince1970)
             o.start = Timestamp(seconds: (now / 3600 - Int64(hours)) * 3600)
         }
+        guard format == "json" || format == "sparkplug_b" else { throw ValidationError("--format is json or sparkplug_b, not \(format)") }
         var simulator = FieldSimulator(o)
         let (messages, hourly) = simulator.generate()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -192,15 +195,27 @@ struct Simulate: ParsableCommand {
         try simulator.truth(hourly, settings: configuration.aggregation).write(toFile: out + "/truth.jsonl", atomically: true, encoding: .utf8)
         var text = ""
         text.reserveCapacity(messages.count * 150)
-        for m in messages {
-            let us = m.time.microseconds
-            text += "\(us / 1_000_000).\(String(format: "%06d", us % 1_000_000)) \(m.topic) \(m.payload)\n"
+        func time(_ t: Timestamp) -> String { "\(t.microseconds / 1_000_000).\(String(format: "%06d", t.microseconds % 1_000_000))" }
+        let hex = format == "sparkplug_b"
+        var written = messages.count
+        if hex {
+            let digits = Array("0123456789abcdef".utf8)
+            let sparkplug = FieldSimulator.sparkplug(messages)
+            written = sparkplug.count
+            for m in sparkplug {
+                var line = Array("\(time(m.time)) \(m.topic) ".utf8)
+                for b in m.payload { line += [digits[Int(b >> 4)], digits[Int(b & 15)]] }
+                text += String(decoding: line, as: UTF8.self) + "\n"
+            }
+        } else {
+            for m in messages { text += "\(time(m.time)) \(m.topic) \(m.payload)\n" }
         }
         try text.write(toFile: out + "/recording.txt", atomically: true, encoding: .utf8)
-        print("simulated \(wells) wells, \(simulator.assets.count - wells) meters and flares, \(hours) h: \(messages.count) messages in \(out)/recording.txt, register \(out)/assets.csv, truth \(out)/truth.jsonl")
+        print("simulated \(wells) wells, \(simulator.assets.count - wells) meters and flares, \(hours) h: \(written) messages in \(out)/recording.txt\(hex ? " (Sparkplug B, hex: replay --hex)" : ""), register \(out)/assets.csv, truth \(out)/truth.jsonl")
         if publish {
             var replayer = Replayer(configuration: configuration, speed: speed == "max" ? nil : Double(speed), logger: logger)
             replayer.progress = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            replayer.hexPayloads = hex
             let s = try replayer.publish([out + "/recording.txt"])
             print("published \(s.messages) messages in \(String(format: "%.1f", s.seconds)) s")
         }

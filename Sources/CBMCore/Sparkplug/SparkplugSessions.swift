@@ -97,26 +97,6 @@ enum SparkplugDatatype {
     }
 }
 
-/// What a host sends to edge nodes.
-public enum SparkplugCommand {
-    /// The NCMD that asks the edge node `group/edge_node` for a rebirth (`Node Control/Rebirth`
-    /// true): its topic and payload.
-    public static func rebirth(node: String, at t: Timestamp) -> (topic: String, payload: [UInt8]) {
-        let parts = node.split(separator: "/", maxSplits: 1)
-        let ms = UInt64(max(0, t.microseconds / 1000))
-        var metric = Cbm_Sparkplug_Payload.Metric()
-        metric.name = "Node Control/Rebirth"
-        metric.timestamp = ms
-        metric.datatype = 11  // Boolean
-        metric.booleanValue = true
-        var payload = Cbm_Sparkplug_Payload()
-        payload.timestamp = ms
-        payload.metrics = [metric]
-        let bytes: [UInt8] = (try? payload.serializedBytes()) ?? []
-        return ("spBv1.0/\(parts.first ?? "")/NCMD/\(parts.count > 1 ? parts[1] : "")", bytes)
-    }
-}
-
 extension SparkplugSessions {
     /// The sessions for a checkpoint: a restart goes on decoding data by alias without a rebirth.
     func save(into w: inout BinaryWriter) {
