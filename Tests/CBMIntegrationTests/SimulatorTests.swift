@@ -37,6 +37,43 @@ struct SimulatorTests {
         #expect(FileManager.default.contents(atPath: sim + "/recording.txt") == FileManager.default.contents(atPath: sim + "-again/recording.txt"))
     }
 
+    @Test("the same field from Sparkplug B edge nodes, recorded in hex and replayed with --hex: the same truth, and births before data")
+    func sparkplugReplayEqualsTruth() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port)
+        let sim = daemon.dir.file("sim")
+        let s = try runProgram(cbmIngestBinary(), ["simulate", "--config", daemon.configPath, "--wells", "60", "--hours", "30",
+                                                   "--start", "2026-11-27T20:00:00+08:00", "--seed", "7", "--format", "sparkplug_b", "--out", sim])
+        #expect(s.status == 0, "\(s.stderr)")
+        try useSimulatedField(daemon, sim, replacing: [("subscriptions:\n", """
+            subscriptions:
+              - topic: spBv1.0/+/+/+/#
+                format: sparkplug_b
+                asset: "{device}"
+                basis: 20C
+                values:
+                  Gas/Flow: { measurement: gas_rate }
+                  Gas/Total: { measurement: gas_total, unit: m3, rollover: 1.0e9, reset_below: 10%, rollover_margin: 10% }
+                  Water/Flow: { measurement: water_rate }
+                  Casing/Pressure: { measurement: casing_pressure }
+
+            """)])
+        let lines = try String(contentsOfFile: sim + "/recording.txt", encoding: .utf8).split(separator: "\n")
+        var types: [String] = []
+        for line in lines {
+            let topic = line.split(separator: " ")[1].split(separator: "/")
+            if topic.first == "spBv1.0" { types.append(String(topic[2])) }
+        }
+        #expect(types.first == "NBIRTH" && types.contains("DBIRTH") && types.filter { $0 == "DDATA" }.count > 60 * 300)
+        let r = try daemon.replay([sim + "/recording.txt"], output: daemon.dir.file("replayed"), extra: ["--hex"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let checked = compareWithTruth(sim + "/truth.jsonl", with: records(under: daemon.dir.file("replayed/totals")), windows: ["hour", "day", "month"])
+        #expect(checked > 1000)
+        // Only the junk (still JSON) was rejected: no Sparkplug reason at all.
+        let rejects = records(under: daemon.dir.file("replayed/rejects"))
+        #expect(rejects.allSatisfy { ["not_a_number", "unknown_asset", "not_json"].contains($0["code"] as? String ?? "") }, "\(rejects.prefix(3))")
+    }
+
     @Test("live through a real broker, late buffered history included: the closed hours equal the truth")
     func liveEqualsTruth() throws {
         let broker = try MosquittoBroker()
