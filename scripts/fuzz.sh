@@ -5,12 +5,12 @@
 # the corpus grows in .build-fuzz/corpus/<target>/ from one run to the next. An input that
 # crashes a target is copied to Tests/Fuzz/regressions/<target>/ (commit it: the tests run it
 # again) and the script fails.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: decode topic recording journal checkpoint
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: decode topic recording journal checkpoint sparkplug
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-targets=${*:-decode topic recording journal checkpoint}
+targets=${*:-decode topic recording journal checkpoint sparkplug}
 build=.build-fuzz
 mkdir -p "$build"
 flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -enable-upcoming-feature ExistentialAny)
@@ -32,7 +32,7 @@ if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ]; then
     -emit-library -static -o "$build/libCBMStorage.a" $(sources Sources/CBMStorage | grep -v '/SQLiteArchive.swift$')
   swiftc "${flags[@]}" -module-name CBMFuzz -I "$build" -I Sources/CZlib -emit-module -emit-module-path "$build/CBMFuzz.swiftmodule" \
     -emit-library -static -o "$build/libCBMFuzz.a" $(sources Sources/CBMFuzz)
-  for t in decode topic recording journal checkpoint; do
+  for t in decode topic recording journal checkpoint sparkplug; do
     cat > "$build/entry-$t.swift" <<SWIFT
 import CBMFuzz
 import Foundation

@@ -10,6 +10,7 @@ public enum FuzzTargets {
     /// The targets by name.
     public static let all: [(name: String, run: @Sendable ([UInt8]) -> Void)] = [
         ("decode", decode), ("topic", topic), ("recording", recording), ("journal", journal), ("checkpoint", checkpoint),
+        ("sparkplug", sparkplug),
     ]
 
     static let register = AssetRegister([
@@ -100,6 +101,7 @@ public enum FuzzTargets {
             add("checkpoint", name, state)
             add("checkpoint", name + ".cbmc", CheckpointStore.encode(sequence: 43, state: state, outputs: [1, 2, 3]))
         }
+        for (name, bytes) in sparkplugSeeds() { add("sparkplug", name, bytes) }
         return out
     }
 
@@ -237,5 +239,68 @@ public enum FuzzTargets {
             var out: [AlertRecord] = []
             e.advance(to: Timestamp(seconds: 1_796_140_800), into: &out)
         }
+    }
+}
+
+extension FuzzTargets {
+    /// A `sparkplug_b` rule for the edge node `g/n`: devices are the assets.
+    static let sparkplugRules: [DecodeRule] = {
+        guard case .success(let f) = TopicFilter.parse("spBv1.0/g/+/n/#"), case .success(let asset) = SparkplugAssetTemplate.parse("{device}"),
+              case .success(let unit) = MeasurementUnit.parse("m3/h", for: CBMCore.Measurement.gasRate.dimension) else { fatalError() }
+        let m = DecodeRule.ValueMapping(measurement: .gasRate, conversion: Conversion(unit: unit, meterBasis: .c20, reportingBasis: .c20))
+        let total = mapping("m3", .gasTotal, rollover: 1e9)
+        return [DecodeRule(filter: f, template: nil, format: .sparkplugB(.init(asset: asset, values: [
+            "flow": .init(mapping: m, unit: nil, meterBasis: .c20, reportingBasis: .c20),
+            "total": .init(mapping: total, unit: try? MeasurementUnit.parse("m3", for: total.measurement.dimension).get(),
+                           meterBasis: .c20, reportingBasis: .c20),
+        ])))]
+    }()
+
+    static let sparkplugTopics = ["spBv1.0/g/NBIRTH/n", "spBv1.0/g/DBIRTH/n/W1", "spBv1.0/g/DDATA/n/W1", "spBv1.0/g/NDATA/n",
+                                  "spBv1.0/g/DDEATH/n/W1", "spBv1.0/g/NDEATH/n", "spBv1.0/STATE/h", "spBv1.0/g/XDATA/n"]
+
+    /// A node and its device born, as the other messages find them.
+    static func sparkplugBirths(at ms: Int64) -> [(Int, [UInt8])] {
+        [(0, SparkplugEncoding.payload(seq: 0, timestamp: ms, metrics: [.init(name: "bdSeq", datatype: 4, long: 3, timestamp: ms)])),
+         (1, SparkplugEncoding.payload(seq: 1, timestamp: ms, metrics: [
+            .init(name: "flow", alias: 1, datatype: 10, double: 12.5, timestamp: ms, engUnit: "m3/h"),
+            .init(name: "total", alias: 2, datatype: 10, double: 1000, timestamp: ms),
+            .init(name: "status", alias: 3, datatype: 11, bool: true, timestamp: ms),
+         ]))]
+    }
+
+    /// Sparkplug B payloads after a birth: the first byte picks the message type (and moves the
+    /// receive time), the rest is the payload; then the decoder's sessions through a checkpoint.
+    public static func sparkplug(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let t0: Int64 = 1_796_140_800_000
+        var decoder = TelemetryDecoder(rules: sparkplugRules, register: register, limits: DecodeLimits())
+        var readings: [Reading] = [], rejects: [Reject] = []
+        for (topic, payload) in sparkplugBirths(at: t0) {
+            decoder.decode(InboundMessage(topic: sparkplugTopics[topic], payload: payload, receivedAt: Timestamp(microseconds: t0 * 1000)),
+                           readings: &readings, rejects: &rejects)
+        }
+        precondition(rejects.isEmpty, "the births are rejected: \(rejects)")
+        let m = InboundMessage(topic: sparkplugTopics[Int(first) % sparkplugTopics.count], payload: Array(bytes.dropFirst()),
+                               receivedAt: Timestamp(microseconds: (t0 + Int64(first) * 1000) * 1000))
+        decoder.decode(m, readings: &readings, rejects: &rejects)
+        _ = decoder.takeRebirths()
+        _ = decoder.takeOffline()
+        var w = BinaryWriter()
+        decoder.save(into: &w)
+        var restored = TelemetryDecoder(rules: sparkplugRules, register: register, limits: DecodeLimits())
+        var r = BinaryReader(w.bytes)
+        do { try restored.restore(from: &r) } catch { preconditionFailure("the decoder's own checkpoint does not restore: \(error)") }
+        precondition(restored.sparkplug == decoder.sparkplug, "the sessions change through a checkpoint")
+    }
+
+    /// Seeds of the Sparkplug target: a data message by alias, a birth, a death.
+    static func sparkplugSeeds() -> [(String, [UInt8])] {
+        let ms: Int64 = 1_796_140_860_000
+        return [
+            ("ddata", [2] + SparkplugEncoding.payload(seq: 2, timestamp: ms, metrics: [.init(alias: 1, datatype: 10, double: 13, timestamp: ms)])),
+            ("dbirth", [1] + sparkplugBirths(at: ms)[1].1),
+            ("ndeath", [5] + SparkplugEncoding.payload(seq: nil, timestamp: ms, metrics: [.init(name: "bdSeq", datatype: 4, long: 3)])),
+        ]
     }
 }

@@ -40,7 +40,7 @@ public struct TelemetryDecoder: Sendable {
     /// The scanner's slots, kept (a message allocates none of its own).
     var flatSlots: [JSONValue?] = []
     /// The Sparkplug B edge nodes heard from: sessions and birth certificates.
-    var sparkplug = SparkplugSessions()
+    public internal(set) var sparkplug = SparkplugSessions()
     /// Sparkplug edge nodes (`group/edge_node`) to ask for a rebirth, oldest first: taken by
     /// ``takeRebirths()``.
     var rebirths: [String] = []
