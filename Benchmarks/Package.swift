@@ -18,10 +18,13 @@ let package = Package(
         // Only the malloc interposer: the default RuntimeInterposer trait would need
         // ordo-one/swift-runtime-interposer, which is not available here.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        // CBMCore reads Sparkplug B payloads with it.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The root package's CBMCore, with the root package's settings.
-        .target(name: "CBMCore", swiftSettings: [.enableUpcomingFeature("ExistentialAny")]),
+        .target(name: "CBMCore", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: [.enableUpcomingFeature("ExistentialAny")]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         // (Without the SQLite history archive: no benchmark here reaches it, and GRDB is the root
         // package's to build.)

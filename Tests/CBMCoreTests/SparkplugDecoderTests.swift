@@ -28,6 +28,7 @@ struct SparkplugDecoderTests {
             "Gas/Flow": value(.gasRate, nil),  // the unit from engUnit
             "Gas/Total": value(.gasTotal, "m3"),
             "Status": value(.casingPressure, "kPa"),  // mapped, but a string: rejected
+            "Gas/Rate": value(.gasRate, "m3/d"),
         ]
         let rule = DecodeRule(filter: f, template: nil, format: .sparkplugB(.init(asset: asset, values: values)))
         return TelemetryDecoder(rules: [rule], register: register, limits: DecodeLimits())
@@ -85,6 +86,7 @@ struct SparkplugDecoderTests {
                 metric("Gas/Total", alias: 2, datatype: 8, long: 5000),
                 metric("Status", alias: 3, datatype: 12, string: "running"),
                 metric("Casing/Temp", alias: 4, datatype: 9, engUnit: "degC"),
+                metric("Gas/Rate", alias: 5, datatype: 10),  // declared without a value: nothing to take
             ]), at: t0)
             // The birth's values are readings too; the mapped string is rejected.
             #expect(db.readings.count == 2 && db.codes == ["sparkplug_wrong_datatype"], "\(db.rejects)")

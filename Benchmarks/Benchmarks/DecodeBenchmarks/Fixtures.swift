@@ -145,3 +145,67 @@ enum Fixtures {
     /// The reporting zone of the field's records.
     static let zone = TimeZone(identifier: "Asia/Shanghai") ?? TimeZone(secondsFromGMT: 8 * 3_600)!
 }
+
+// MARK: Sparkplug B
+
+extension Fixtures {
+    /// The JSON wells as Sparkplug B devices: the field a group, each block an edge node, the
+    /// same four values a message as DDATA by alias.
+    static let sparkplugRule: DecodeRule = {
+        guard case .success(let f) = TopicFilter.parse("spBv1.0/shizhuang/+/+/#"),
+              case .success(let asset) = SparkplugAssetTemplate.parse("{device}") else { fatalError() }
+        func value(_ unit: String, _ m: CBMCore.Measurement, rollover: Double? = nil) -> DecodeRule.SparkplugValue {
+            .init(mapping: mapping(unit, m, rollover: rollover), unit: try? MeasurementUnit.parse(unit, for: m.dimension).get(),
+                  meterBasis: .c20, reportingBasis: .c20)
+        }
+        return DecodeRule(filter: f, template: nil, format: .sparkplugB(.init(asset: asset, values: [
+            "Gas/Flow": value("m3/h", .gasRate), "Gas/Total": value("m3", .gasTotal, rollover: 1e9),
+            "Water/Flow": value("m3/d", .waterRate), "Casing/Pressure": value("kPa", .casingPressure),
+        ])))
+    }()
+
+    static let sparkplugNames = ["Gas/Flow", "Gas/Total", "Water/Flow", "Casing/Pressure"]
+
+    /// Rounds a pool of Sparkplug data holds: 100 devices a node × 256 rounds is a whole number of
+    /// `seq` cycles, so the pool can be sent again and again with no gap.
+    static let sparkplugRounds = 256
+
+    /// The births (an NBIRTH a node, a DBIRTH a device), then the data pool. Each node's births
+    /// take `seq` 0 to 100; its data goes on from 101.
+    static func sparkplugMessages() -> (births: [InboundMessage], data: [InboundMessage]) {
+        var rng = SplitMix64(state: 0x5B_2025)
+        var seq: [String: Int] = [:]
+        func next(_ node: String) -> Int {
+            let s = seq[node] ?? 0
+            seq[node] = (s + 1) % 256
+            return s
+        }
+        let received = Timestamp(seconds: t0 + receiveDelay)
+        var births: [InboundMessage] = []
+        for block in Set(jsonWells.map(\.block)).sorted() {
+            births.append(InboundMessage(topic: "spBv1.0/shizhuang/NBIRTH/\(block)", payload: SparkplugEncoding.payload(
+                seq: next(block), timestamp: t0 * 1000, metrics: [.init(name: "bdSeq", datatype: 4, long: 0)]), receivedAt: received))
+            for well in jsonWells where well.block == block {
+                births.append(InboundMessage(topic: "spBv1.0/shizhuang/DBIRTH/\(block)/\(well.id)", payload: SparkplugEncoding.payload(
+                    seq: next(block), timestamp: t0 * 1000,
+                    metrics: sparkplugNames.enumerated().map { .init(name: $1, alias: UInt64($0 + 1), datatype: 10) }), receivedAt: received))
+            }
+        }
+        var totals = jsonWells.map { _ in rng.next(50_000, 900_000) }
+        var data: [InboundMessage] = []
+        data.reserveCapacity(wellCount * sparkplugRounds)
+        for round in 0..<sparkplugRounds {
+            for (w, well) in jsonWells.enumerated() {
+                let ts = t0 + Int64(round * 60 + w % 60)
+                let rate = rng.next(20, 120)
+                totals[w] += rate / 60
+                let values = [rate, totals[w], rng.next(0.2, 6), rng.next(300, 1_500)]
+                data.append(InboundMessage(topic: "spBv1.0/shizhuang/DDATA/\(well.block)/\(well.id)", payload: SparkplugEncoding.payload(
+                    seq: next(well.block), timestamp: ts * 1000,
+                    metrics: values.enumerated().map { .init(alias: UInt64($0 + 1), datatype: 10, double: $1, timestamp: ts * 1000) }),
+                    receivedAt: Timestamp(seconds: ts + receiveDelay)))
+            }
+        }
+        return (births, data)
+    }
+}

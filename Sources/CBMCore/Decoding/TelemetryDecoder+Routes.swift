@@ -35,10 +35,35 @@ extension TelemetryDecoder {
         let captures: TopicTemplate.Captures
         let asset: String?
         let assetIndex = Atomic<Int>(-1)
-        init(index: Int, captures: TopicTemplate.Captures) {
+        /// A Sparkplug B topic's parts, read once (nil: the host STATE, or not Sparkplug).
+        let sparkplug: SparkplugRoute?
+        init(index: Int, captures: TopicTemplate.Captures, sparkplug: SparkplugRoute? = nil) {
             self.index = index
             self.captures = captures
-            asset = captures.asset.map(String.init)
+            self.sparkplug = sparkplug
+            asset = sparkplug?.asset ?? captures.asset.map(String.init)
+        }
+    }
+
+    /// What a Sparkplug B topic says: its message type, the node's key, what the messages name
+    /// as their source, and the asset id the rule's template makes of it.
+    struct SparkplugRoute: Sendable {
+        let group: String
+        let type: String
+        let edgeNode: String
+        let device: String?
+        let node: String
+        let source: String
+        let asset: String?
+
+        init(_ t: SparkplugTopic, template: SparkplugAssetTemplate) {
+            group = String(t.group)
+            type = String(t.type)
+            edgeNode = String(t.edgeNode)
+            device = t.device.map(String.init)
+            node = t.node
+            source = t.source
+            asset = template.id(group: t.group, edgeNode: t.edgeNode, device: t.device)
         }
     }
 
@@ -51,8 +76,13 @@ extension TelemetryDecoder {
         var found: Route?
         for (i, rule) in rules.enumerated() where rule.filter.matches(topic) {
             guard let template = rule.template else {
-                // Sparkplug B: the namespace names the parts (read with the payload).
-                found = .rule(RouteRule(index: i, captures: TopicTemplate.Captures()))
+                // Sparkplug B: the namespace names the parts.
+                guard case .sparkplugB(let layout) = rule.format else { continue }
+                switch SparkplugTopic.parse(topic) {
+                case .failure(let reason): found = .none(reason)
+                case .success(let t): found = .rule(RouteRule(index: i, captures: TopicTemplate.Captures(),
+                                                              sparkplug: t.map { SparkplugRoute($0, template: layout.asset) }))
+                }
                 break
             }
             guard let captures = template.match(topic) else {

@@ -19,6 +19,9 @@ extension TelemetryDecoder {
         /// The node, or the node and device, as a message names them.
         var source: String { device.map { "\(group)/\(edgeNode)/\($0)" } ?? "\(group)/\(edgeNode)" }
 
+        static let deviceTypes: Set<Substring> = ["DBIRTH", "DDATA", "DDEATH", "DCMD"]
+        static let nodeTypes: Set<Substring> = ["NBIRTH", "NDATA", "NDEATH", "NCMD"]
+
         /// The topic's parts; `.success(nil)` for the host STATE topic (`spBv1.0/STATE/host`).
         static func parse(_ topic: String) -> Result<SparkplugTopic?, RejectReason> {
             let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
@@ -29,8 +32,6 @@ extension TelemetryDecoder {
             }
             guard levels.dropFirst().allSatisfy({ !$0.isEmpty }) else { return .failure(.sparkplugTopic(why: "an empty level")) }
             let t = SparkplugTopic(group: levels[1], type: levels[2], edgeNode: levels[3], device: levels.count == 5 ? levels[4] : nil)
-            let deviceTypes: Set<Substring> = ["DBIRTH", "DDATA", "DDEATH", "DCMD"]
-            let nodeTypes: Set<Substring> = ["NBIRTH", "NDATA", "NDEATH", "NCMD"]
             guard (t.device != nil ? deviceTypes : nodeTypes).contains(t.type) else {
                 return .failure(.sparkplugTopic(why: "\"\(t.type)\" is not a \(t.device != nil ? "device" : "node") message type"))
             }
@@ -41,15 +42,10 @@ extension TelemetryDecoder {
     /// How long a node is not asked for a rebirth again after being asked.
     static let rebirthIntervalUS: Int64 = 10_000_000
 
-    mutating func decodeSparkplug<Message: TelemetryMessage>(_ message: Message, layout: DecodeRule.SparkplugLayout, rule: Int,
+    mutating func decodeSparkplug<Message: TelemetryMessage>(_ message: Message, layout: DecodeRule.SparkplugLayout, route: RouteRule,
                                                                into out: inout Output<Message>) {
-        let topic = message.withTopic { String(decoding: $0, as: UTF8.self) }
-        let parts: SparkplugTopic
-        switch SparkplugTopic.parse(topic) {
-        case .failure(let reason): return out.reject(reason)
-        case .success(nil): return  // the host STATE: nothing to total
-        case .success(let t?): parts = t
-        }
+        // (The topic was read once, with its route.)
+        guard let parts = route.sparkplug else { return }  // the host STATE: nothing to total
         // Commands go to nodes: nothing to total.
         if parts.type == "NCMD" || parts.type == "DCMD" { return }
         let payload: Cbm_Sparkplug_Payload
@@ -71,13 +67,15 @@ extension TelemetryDecoder {
             node.table = Self.table(payload)
             node.rebirthAsked = sparkplug.nodes[key]?.rebirthAsked ?? .min
             sparkplug.nodes[key] = node
-            readings(payload, table: node.table!, parts: parts, layout: layout, rule: rule, message: message, into: &out)
+            readings(payload, table: node.table!, parts: parts, layout: layout, message: message, into: &out)
         case "NDEATH":
             // A death of another session than the one born (an old will, delivered late) is ignored.
             let bdSeq = payload.metrics.first { $0.name == "bdSeq" }.flatMap { SparkplugDatatype.number($0.value, datatype: 8) }.map { UInt64($0) }
             guard var node = sparkplug.nodes[key], node.table != nil, bdSeq == nil || node.bdSeq == nil || bdSeq == node.bdSeq else { return }
-            var gone = node.devices.keys.sorted().compactMap { layout.asset.id(group: parts.group, edgeNode: parts.edgeNode, device: Substring($0)) }
-            if let own = layout.asset.id(group: parts.group, edgeNode: parts.edgeNode, device: nil) { gone.append(own) }
+            var gone = node.devices.keys.sorted().compactMap {
+                layout.asset.id(group: Substring(parts.group), edgeNode: Substring(parts.edgeNode), device: Substring($0))
+            }
+            if let own = parts.device == nil ? parts.asset : nil { gone.append(own) }
             for asset in gone { offline.append((asset, message.receivedAt, "the death certificate (NDEATH) of edge node \(parts.source)")) }
             node.table = nil
             node.devices = [:]
@@ -96,15 +94,15 @@ extension TelemetryDecoder {
                 return out.reject(.sparkplugSeqGap(source: parts.source, expected: (last + 1) % 256, got: seq))
             }
             node.seq = seq
-            let device = parts.device.map(String.init)
+            let device = parts.device
             switch parts.type {
             case "DBIRTH":
                 let table = Self.table(payload)
                 node.devices[device!] = table
                 sparkplug.nodes[key] = node
-                readings(payload, table: table, parts: parts, layout: layout, rule: rule, message: message, into: &out)
+                readings(payload, table: table, parts: parts, layout: layout, message: message, into: &out)
             case "DDEATH":
-                if node.devices[device!] != nil, let asset = layout.asset.id(group: parts.group, edgeNode: parts.edgeNode, device: parts.device) {
+                if node.devices[device!] != nil, let asset = parts.asset {
                     offline.append((asset, message.receivedAt, "the death certificate (DDEATH) of device \(parts.source)"))
                 }
                 node.devices[device!] = nil
@@ -115,7 +113,7 @@ extension TelemetryDecoder {
                     askRebirth(key, at: now)
                     return out.reject(.sparkplugNoBirth(source: parts.source))
                 }
-                readings(payload, table: table, parts: parts, layout: layout, rule: rule, message: message, into: &out)
+                readings(payload, table: table, parts: parts, layout: layout, message: message, into: &out)
             }
         }
     }
@@ -145,10 +143,10 @@ extension TelemetryDecoder {
 
     /// The readings of a birth or data payload's mapped metrics, found by alias or name in `table`.
     private mutating func readings<Message: TelemetryMessage>(_ payload: Cbm_Sparkplug_Payload, table: SparkplugSessions.Table,
-                                                              parts: SparkplugTopic, layout: DecodeRule.SparkplugLayout, rule: Int,
+                                                              parts: SparkplugRoute, layout: DecodeRule.SparkplugLayout,
                                                               message: Message, into out: inout Output<Message>) {
         var unknown: [String] = []
-        let asset = layout.asset.id(group: parts.group, edgeNode: parts.edgeNode, device: parts.device)
+        let asset = parts.asset
         for m in payload.metrics {
             let declared = m.hasAlias && !m.hasName ? table.metric(alias: m.alias) : table.metric(name: m.name)
             guard let declared else {
@@ -156,8 +154,9 @@ extension TelemetryDecoder {
                 continue
             }
             guard let value = layout.values[declared.name] else { continue }  // not mapped: ignored
-            let path = "metric \"\(declared.name)\""
-            if m.isNull { continue }  // no value is not zero
+            let path = declared.name  // (where a reject says the value was)
+            // No value (null, or a birth that declares the metric without one) is not zero.
+            if m.isNull || m.value == nil { continue }
             let datatype = m.hasDatatype ? m.datatype : declared.datatype
             guard SparkplugDatatype.isNumber(datatype), let raw = SparkplugDatatype.number(m.value, datatype: datatype) else {
                 out.reject(.sparkplugWrongDatatype(metric: declared.name, datatype: SparkplugDatatype.name(datatype)))

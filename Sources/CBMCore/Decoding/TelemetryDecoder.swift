@@ -147,7 +147,7 @@ public struct TelemetryDecoder: Sendable {
             } else if case .value(let layout) = rules[r.index].format {
                 decodeValue(message, layout: layout, route: r, into: &out)
             } else if case .sparkplugB(let layout) = rules[r.index].format {
-                decodeSparkplug(message, layout: layout, rule: r.index, into: &out)
+                decodeSparkplug(message, layout: layout, route: r, into: &out)
             }
         case .none(let reason):
             out.reject(reason)
