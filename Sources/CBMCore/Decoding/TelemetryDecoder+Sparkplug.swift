@@ -109,7 +109,7 @@ extension TelemetryDecoder {
                 sparkplug.nodes[key] = node
             default:
                 sparkplug.nodes[key] = node
-                guard let table = device.map({ node.devices[$0] }) ?? node.table else {
+                guard let table = device == nil ? node.table : node.devices[device!] else {
                     askRebirth(key, at: now)
                     return out.reject(.sparkplugNoBirth(source: parts.source))
                 }
