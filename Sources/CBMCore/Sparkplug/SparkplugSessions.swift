@@ -33,11 +33,6 @@ public struct SparkplugSessions: Sendable, Equatable {
 
         func metric(alias: UInt64) -> Metric? { byAlias[alias].map { metrics[$0] } }
         func metric(name: String) -> Metric? { byName[name].map { metrics[$0] } }
-
-        /// The aliases declared, with the metric each names.
-        public var aliases: [(alias: UInt64, name: String)] {
-            byAlias.map { ($0.key, metrics[$0.value].name) }.sorted { $0.alias < $1.alias }
-        }
     }
 
     /// One edge node.
