@@ -35,23 +35,12 @@ sed -e "s#url: mqtt://127.0.0.1:1883#url: mqtt://127.0.0.1:$port#" \
     -e "s#directory: /var/lib/cbm-ingest/journal#directory: $work/journal#" \
     config/cbm-ingest.yaml > "$work/cbm-ingest.yaml"
 if [ "$format" = sparkplug_b ]; then
-  # The wells' edge nodes: every group (field) and node (block); the metrics and their units.
-  python3 - "$work/cbm-ingest.yaml" <<'PY'
+  # The wells' edge nodes: config/sparkplug-subscription.yaml, first under subscriptions:.
+  python3 - "$work/cbm-ingest.yaml" config/sparkplug-subscription.yaml <<'PY'
 import sys
-path = sys.argv[1]
+path, sub = sys.argv[1], open(sys.argv[2]).read()
 text = open(path).read()
-sub = """subscriptions:
-  - topic: spBv1.0/+/+/+/#
-    format: sparkplug_b
-    asset: "{device}"
-    basis: 20C
-    values:
-      Gas/Flow: { measurement: gas_rate }
-      Gas/Total: { measurement: gas_total, unit: m3, rollover: 1.0e9, reset_below: 10%, rollover_margin: 10% }
-      Water/Flow: { measurement: water_rate }
-      Casing/Pressure: { measurement: casing_pressure }
-"""
-open(path, "w").write(text.replace("subscriptions:\n", sub, 1))
+open(path, "w").write(text.replace("subscriptions:\n", "subscriptions:\n" + sub, 1))
 PY
 fi
 

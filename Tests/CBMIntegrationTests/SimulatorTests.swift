@@ -45,19 +45,9 @@ struct SimulatorTests {
         let s = try runProgram(cbmIngestBinary(), ["simulate", "--config", daemon.configPath, "--wells", "60", "--hours", "30",
                                                    "--start", "2026-11-27T20:00:00+08:00", "--seed", "7", "--format", "sparkplug_b", "--out", sim])
         #expect(s.status == 0, "\(s.stderr)")
-        try useSimulatedField(daemon, sim, replacing: [("subscriptions:\n", """
-            subscriptions:
-              - topic: spBv1.0/+/+/+/#
-                format: sparkplug_b
-                asset: "{device}"
-                basis: 20C
-                values:
-                  Gas/Flow: { measurement: gas_rate }
-                  Gas/Total: { measurement: gas_total, unit: m3, rollover: 1.0e9, reset_below: 10%, rollover_margin: 10% }
-                  Water/Flow: { measurement: water_rate }
-                  Casing/Pressure: { measurement: casing_pressure }
-
-            """)])
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let subscription = try String(contentsOf: repo.appendingPathComponent("config/sparkplug-subscription.yaml"), encoding: .utf8)
+        try useSimulatedField(daemon, sim, replacing: [("subscriptions:\n", "subscriptions:\n" + subscription)])
         let lines = try String(contentsOfFile: sim + "/recording.txt", encoding: .utf8).split(separator: "\n")
         var types: [String] = []
         for line in lines {

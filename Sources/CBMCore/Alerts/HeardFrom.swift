@@ -58,7 +58,7 @@ public struct HeardFrom: Sendable, Equatable {
     /// Notes a message of `asset` received at `t`.
     public mutating func heard(_ asset: String, at t: Int64) {
         note(t)
-        if offline[asset]?.back == nil, let o = offline[asset], t >= o.at { offline[asset]!.back = t }
+        if !offline.isEmpty, let o = offline[asset], o.back == nil, t >= o.at { offline[asset]!.back = t }
         assets[asset, default: Times(first: t, last: t)].heard(at: t, minGapUS: minGapUS)
     }
 

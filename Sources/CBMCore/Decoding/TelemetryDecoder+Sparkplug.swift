@@ -62,15 +62,15 @@ extension TelemetryDecoder {
                 return out.reject(.tooManySeries(limit: SparkplugSessions.maxNodes))
             }
             var node = SparkplugSessions.Node()
-            node.bdSeq = payload.metrics.first { $0.name == "bdSeq" }.flatMap { SparkplugDatatype.number($0.value, datatype: 8) }.map { UInt64($0) }
+            node.bdSeq = Self.bdSeq(payload)
             node.seq = Int(payload.seq % 256)
             node.table = Self.table(payload)
             node.rebirthAsked = sparkplug.nodes[key]?.rebirthAsked ?? .min
             sparkplug.nodes[key] = node
-            readings(payload, table: node.table!, parts: parts, layout: layout, message: message, into: &out)
+            readings(payload, table: node.table!, parts: parts, layout: layout, route: route.index, message: message, into: &out)
         case "NDEATH":
             // A death of another session than the one born (an old will, delivered late) is ignored.
-            let bdSeq = payload.metrics.first { $0.name == "bdSeq" }.flatMap { SparkplugDatatype.number($0.value, datatype: 8) }.map { UInt64($0) }
+            let bdSeq = Self.bdSeq(payload)
             guard var node = sparkplug.nodes[key], node.table != nil, bdSeq == nil || node.bdSeq == nil || bdSeq == node.bdSeq else { return }
             var gone = node.devices.keys.sorted().compactMap {
                 layout.asset.id(group: Substring(parts.group), edgeNode: Substring(parts.edgeNode), device: Substring($0))
@@ -100,7 +100,7 @@ extension TelemetryDecoder {
                 let table = Self.table(payload)
                 node.devices[device!] = table
                 sparkplug.nodes[key] = node
-                readings(payload, table: table, parts: parts, layout: layout, message: message, into: &out)
+                readings(payload, table: table, parts: parts, layout: layout, route: route.index, message: message, into: &out)
             case "DDEATH":
                 if node.devices[device!] != nil, let asset = parts.asset {
                     offline.append((asset, message.receivedAt, "the death certificate (DDEATH) of device \(parts.source)"))
@@ -113,9 +113,14 @@ extension TelemetryDecoder {
                     askRebirth(key, at: now)
                     return out.reject(.sparkplugNoBirth(source: parts.source))
                 }
-                readings(payload, table: table, parts: parts, layout: layout, message: message, into: &out)
+                readings(payload, table: table, parts: parts, layout: layout, route: route.index, message: message, into: &out)
             }
         }
+    }
+
+    /// The session number a birth or death carries (its `bdSeq` metric).
+    private static func bdSeq(_ payload: Cbm_Sparkplug_Payload) -> UInt64? {
+        payload.metrics.first { $0.name == "bdSeq" }.flatMap { SparkplugDatatype.number($0.value, datatype: 8) }.map { UInt64($0) }
     }
 
     /// The metrics a birth certificate declares (with its values, which are also readings).
@@ -143,7 +148,7 @@ extension TelemetryDecoder {
 
     /// The readings of a birth or data payload's mapped metrics, found by alias or name in `table`.
     private mutating func readings<Message: TelemetryMessage>(_ payload: Cbm_Sparkplug_Payload, table: SparkplugSessions.Table,
-                                                              parts: SparkplugRoute, layout: DecodeRule.SparkplugLayout,
+                                                              parts: SparkplugRoute, layout: DecodeRule.SparkplugLayout, route: Int,
                                                               message: Message, into out: inout Output<Message>) {
         var unknown: [String] = []
         let asset = parts.asset
@@ -167,7 +172,7 @@ extension TelemetryDecoder {
                 continue
             }
             let mapping: DecodeRule.ValueMapping
-            switch value.mapping(engUnit: declared.engUnit) {
+            switch engUnitMapping(value, metric: declared, rule: route) {
             case .success(let v): mapping = v
             case .failure(let reason):
                 out.reject(reason)
@@ -192,4 +197,24 @@ extension TelemetryDecoder {
             out.reject(.sparkplugUnknownMetric(source: parts.source, metrics: unknown))
         }
     }
+
+    /// A metric's mapping with the unit its birth gives (parsed once per rule, metric and unit).
+    private mutating func engUnitMapping(_ value: DecodeRule.SparkplugValue, metric: SparkplugSessions.Metric, rule: Int)
+        -> Result<DecodeRule.ValueMapping, RejectReason>
+    {
+        if value.unit != nil { return .success(value.mapping) }
+        let key = SparkplugUnitKey(rule: rule, metric: metric.name, unit: metric.engUnit)
+        if let known = sparkplugUnits[key] { return known }
+        let made = value.mapping(engUnit: metric.engUnit)
+        if sparkplugUnits.count >= 4096 { sparkplugUnits.removeAll() }  // units births make up: bounded
+        sparkplugUnits[key] = made
+        return made
+    }
+}
+
+/// What a metric's mapping with its birth's unit is cached under.
+struct SparkplugUnitKey: Hashable, Sendable {
+    var rule: Int
+    var metric: String
+    var unit: String?
 }

@@ -41,6 +41,8 @@ public struct TelemetryDecoder: Sendable {
     var flatSlots: [JSONValue?] = []
     /// The Sparkplug B edge nodes heard from: sessions and birth certificates.
     public internal(set) var sparkplug = SparkplugSessions()
+    /// Mappings with the unit a birth's `engUnit` gives, made once (emptied on a reload).
+    var sparkplugUnits: [SparkplugUnitKey: Result<DecodeRule.ValueMapping, RejectReason>] = [:]
     /// Sparkplug edge nodes (`group/edge_node`) to ask for a rebirth, oldest first: taken by
     /// ``takeRebirths()``.
     var rebirths: [String] = []
@@ -86,6 +88,7 @@ public struct TelemetryDecoder: Sendable {
         self.register = register
         self.limits = limits
         routes.removeAll()
+        sparkplugUnits.removeAll()
         json = JSONRule.of(rules)
         for (id, i) in index { assets[i].bounds(register[id], limits.plausibility) }
     }

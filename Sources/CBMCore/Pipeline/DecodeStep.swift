@@ -100,7 +100,7 @@ public struct DecodeStep: Sendable {
     private mutating func process(_ m: some TelemetryMessage) -> Bool {
         scratch.removeAll(keepingCapacity: true)
         decoder.decode(m, readings: &scratch, rejects: &pending.rejects)
-        for o in decoder.takeOffline() {
+        for o in decoder.offline.isEmpty ? [] : decoder.takeOffline() {
             heard?.wentOffline(o.asset, at: o.at.microseconds)
             pending.events.append(EventRecord(time: o.at, kind: .sparkplugOffline, id: o.asset,
                                               detail: "offline from \(o.at): \(o.why)"))
