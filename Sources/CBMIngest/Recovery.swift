@@ -2,6 +2,7 @@ import CBMCore
 import CBMStorage
 import Foundation
 import Logging
+import Synchronization
 
 /// Recovery at the start of the daemon: it loads the newest checkpoint that is whole and fits the
 /// journal, restores the steps' states and revision numbers, builds the pipeline, replays the
@@ -130,7 +131,8 @@ struct Recovery {
         // before when the daemon stopped between writing the checkpoint and committing.
         let committed = backend.committedSequence()
         var usable: [(CheckpointStore.Checkpoint, PipelineCheckpoint.State)] = []
-        for loaded in CheckpointStore(directory: j.directory).load() {
+        let store = CheckpointStore(directory: j.directory)
+        for loaded in store.load() {
             switch loaded {
             case .failure(let d):
                 damaged(d.file, d.why)
@@ -147,6 +149,19 @@ struct Recovery {
             }
         }
         if let (checkpoint, restored) = usable.first(where: { $0.0.sequence == committed }) ?? usable.first {
+            if checkpoint.file == store.previousPath, FileManager.default.fileExists(atPath: store.path) {
+                // The current one is damaged, or was written but never committed with the archive:
+                // the previous one takes its place, so that it stays the fallback until the next commit.
+                let damaged = !usable.contains { $0.0.file == store.path }
+                do {
+                    let kept = try store.dropCurrent(damaged: damaged)
+                    logger.info("resumed from the previous checkpoint, now the current one", metadata: [
+                        "journal.sequence": "\(checkpoint.sequence)",
+                        "checkpoint.dropped": "\(kept.map { "damaged, kept as \($0)" } ?? "not committed with the history archive")"])
+                } catch {
+                    logger.error("cannot put the previous checkpoint back in place", metadata: ["error": "\(error)"])
+                }
+            }
             var state = restored
             reconcile(&state, checkpoint: checkpoint.sequence, committed: committed, backend: backend, events: &events)
             state.totals.raiseRevisions(sink.writtenRevisions(since: checkpoint.written))
@@ -181,7 +196,8 @@ struct Recovery {
             events.append(EventRecord(time: now, kind: .archiveAhead, id: "history.sqlite",
                 detail: "the archive was committed at sequence \(committed), the checkpoint used is at \(checkpoint): "
                     + "the \(blocks.count) series-hours committed after it are recomputed"))
-        } else if committed < checkpoint, let floor = state.partitions.map(\.archiveFloor).filter({ $0 > Int64.min }).max() {
+        } else if committed < checkpoint,
+                  let floor = (state.partitions.map(\.archiveFloor) + [state.totals.archivedBefore]).filter({ $0 > Int64.min }).max() {
             state.totals.incompleteBefore = max(state.totals.incompleteBefore, floor)
             logger.error("the history archive is behind the checkpoint: windows before \(Timestamp(microseconds: floor)) are left as written")
             events.append(EventRecord(time: now, kind: .recoveryIncomplete, id: "history.sqlite",
@@ -197,13 +213,19 @@ struct Recovery {
     static func checkpointWriter(_ j: Configuration.JournalSettings, archive: HistoryArchive,
                                  logger: Logger) -> @Sendable (PipelineCheckpoint, [UInt8]) -> Void {
         let store = CheckpointStore(directory: j.directory)
+        // After a failed commit the current checkpoint matches no archive: the next one replaces it
+        // and the last committed one stays the fallback.
+        let uncommitted = Mutex(false)
         return { checkpoint, outputs in
             do {
                 let sequence = checkpoint.sequence
-                let previous = try store.write(sequence: sequence, state: checkpoint.encoded(), outputs: outputs)
+                let previous = try store.write(sequence: sequence, state: checkpoint.encoded(), outputs: outputs,
+                                               keepPrevious: uncommitted.withLock { $0 })
                 do {
                     try archive.commit(through: sequence)
+                    uncommitted.withLock { $0 = false }
                 } catch {
+                    uncommitted.withLock { $0 = true }
                     logger.error("cannot commit the history archive: the journal is kept", metadata: ["error": "\(error)"])
                     return
                 }

@@ -46,17 +46,39 @@ public struct CheckpointStore: Sendable {
         public var description: String { "\(file): \(why)" }
     }
 
-    /// Writes a checkpoint; the current one becomes the previous one. Returns the sequence of the
-    /// previous one now kept (the journal must keep what it needs), if it can be read.
+    /// Writes a checkpoint; the current one becomes the previous one, unless `keepPrevious` (the
+    /// current one was never committed with the archive, so it is no fallback: it is replaced).
+    /// Returns the sequence of the previous one now kept (the journal must keep what it needs), if
+    /// it can be read.
     @discardableResult
-    public func write(sequence: UInt64, state: [UInt8], outputs: [UInt8] = []) throws(StorageError) -> UInt64? {
+    public func write(sequence: UInt64, state: [UInt8], outputs: [UInt8] = [], keepPrevious: Bool = false) throws(StorageError) -> UInt64? {
         // The one before is kept as the fallback.
         try SafeFiles.replace(path, with: Self.encode(sequence: sequence, state: state, outputs: outputs), mode: 0o600) { () throws(StorageError) in
-            if FileManager.default.fileExists(atPath: path) && rename(path, previousPath) != 0 {
+            if !keepPrevious && FileManager.default.fileExists(atPath: path) && rename(path, previousPath) != 0 {
                 throw StorageError(operation: "rename", path: path, errno: errno)
             }
         }
         return try? Self.read(previousPath).get().sequence
+    }
+
+    /// Puts the previous checkpoint back in place of the current one. Recovery does this when it
+    /// resumes from the previous one because the current one is damaged or was never committed
+    /// with the archive: otherwise the next write would keep that one as the fallback, and a stop
+    /// before the next commit would leave no checkpoint the archive matches. A damaged one is
+    /// kept as `quarantine/checkpoint.<time>.bin` (returned), an uncommitted one dropped.
+    @discardableResult
+    public func dropCurrent(damaged: Bool) throws(StorageError) -> String? {
+        var kept: String?
+        if damaged {
+            let folder = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("quarantine")
+            try SafeFiles.makeDirectory(folder, mode: 0o700)
+            let aside = (folder as NSString).appendingPathComponent("checkpoint.\(Int(Date().timeIntervalSince1970)).bin")
+            guard rename(path, aside) == 0 else { throw StorageError(operation: "rename", path: path, errno: errno) }
+            kept = aside
+        }
+        guard rename(previousPath, path) == 0 else { throw StorageError(operation: "rename", path: previousPath, errno: errno) }
+        syncDirectory(of: path)
+        return kept
     }
 
     /// A checkpoint file's bytes: magic, sequence, the two lengths, a checksum over all of them

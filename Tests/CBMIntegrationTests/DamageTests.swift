@@ -83,6 +83,9 @@ struct DamageTests {
         #expect(compareWithTruth(f.sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"]) > 100)
         let event = daemon.events.first { $0["kind"] as? String == "checkpoint_damaged" }
         #expect((event?["detail"] as? String)?.contains("checksum") == true)
+        // The damaged one is kept in quarantine; the one used is the current one again.
+        let kept = (try? FileManager.default.contentsOfDirectory(atPath: daemon.dir.file("journal/quarantine"))) ?? []
+        #expect(kept.contains { $0.hasPrefix("checkpoint.") && $0.hasSuffix(".bin") }, "\(kept)")
     }
 
     @Test("a flipped byte in a journal record's length: the record is recovered, nothing is truncated, every message in the totals")
@@ -155,6 +158,73 @@ struct DamageTests {
         #expect(compareWithTruth(f.sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"]) > 100)
         let after = finalTotals(daemon.totals)
         #expect(after.keys.sorted() == before.keys.sorted())
+    }
+
+    /// The history archive's files, copied to `to` (after a clean stop: they are consistent).
+    func copyArchive(_ daemon: Daemon, to: String) throws {
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: to)
+        try fm.copyItem(atPath: daemon.dir.file("journal/archive"), toPath: to)
+    }
+
+    func restoreArchive(_ daemon: Daemon, from: String) throws {
+        let fm = FileManager.default
+        try fm.removeItem(atPath: daemon.dir.file("journal/archive"))
+        try fm.copyItem(atPath: from, toPath: daemon.dir.file("journal/archive"))
+    }
+
+    @Test("a checkpoint written but never committed with the archive (a stop between the two): the one before is used and kept as the fallback")
+    func uncommittedCheckpoint() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port)
+        let f = try field(daemon, parts: 3, replacing: [("checkpoint_interval: 30s", "checkpoint_interval: 1h")])
+        let store = CheckpointStore(directory: daemon.dir.file("journal"))
+        let aside = daemon.dir.file("archive-aside")
+        var sequences: [UInt64] = []
+        for k in 0..<2 {
+            try daemon.start()
+            try publish(daemon, f.parts[k], until: f.counts[k])
+            #expect(daemon.stop() == 0)
+            if k == 0 { try copyArchive(daemon, to: aside) }
+            sequences.append(try store.load().first.map { try $0.get().sequence } ?? 0)
+        }
+        // As if the second stop had come between writing its checkpoint and committing the archive.
+        try restoreArchive(daemon, from: aside)
+        let child = try daemon.start()
+        #expect(child.stderr.contains("journal.checkpoint=\(sequences[0])"), "\(child.stderr)")
+        // The checkpoint the archive matches is the current one again, with no other behind it:
+        // the next checkpoint keeps it as the fallback, not the one that was never committed.
+        #expect(try store.load().map { try $0.get().sequence } == [sequences[0]])
+        try publish(daemon, f.parts[2], until: f.counts[2])
+        kill9(child)
+        try daemon.start()
+        #expect(daemon.stop() == 0)
+        #expect(!daemon.events.contains { $0["kind"] as? String == "recovery_incomplete" }, "\(daemon.events)")
+        #expect(compareWithTruth(f.sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"]) > 100)
+    }
+
+    @Test("an archive set back behind both checkpoints: reported, the windows it cannot recompute left as written, never undercut")
+    func archiveBehind() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port)
+        let f = try field(daemon, parts: 3, replacing: [("checkpoint_interval: 30s", "checkpoint_interval: 1h")])
+        let aside = daemon.dir.file("archive-aside")
+        for k in 0..<3 {
+            try daemon.start()
+            try publish(daemon, f.parts[k], until: f.counts[k])
+            #expect(daemon.stop() == 0)
+            if k == 0 { try copyArchive(daemon, to: aside) }
+        }
+        let before = finalTotals(daemon.totals)
+        try restoreArchive(daemon, from: aside)
+        try daemon.start()
+        #expect(eventually(timeout: 30) { daemon.events.contains { $0["kind"] as? String == "recovery_incomplete" } })
+        #expect(daemon.stop() == 0)
+        let event = daemon.events.first { $0["kind"] as? String == "recovery_incomplete" }
+        #expect((event?["detail"] as? String)?.contains("left as they were written") == true, "\(String(describing: event))")
+        // Nothing was rewritten from the partial archive: the final figures are still the truth.
+        #expect(finalTotals(daemon.totals) == before)
+        #expect(compareWithTruth(f.sim + "/truth.jsonl", with: daemon.totals, windows: ["hour"]) > 100)
     }
 
     @Test("after kill -9, readings, rejects, events and alerts written since the checkpoint are not written again")

@@ -42,6 +42,8 @@ public struct TotalsAggregator: Sendable {
     /// archive; days before `evictedDaysBefore` (those of months before the month that holds it).
     var evictedHoursBefore = Int64.min
     var evictedDaysBefore = Int64.min
+    /// Windows that start before this need roll-up rows from the archive (`Int64.min`: none do).
+    public var archivedBefore: Int64 { max(evictedHoursBefore, evictedDaysBefore) }
     /// Gas days whose figures were read back from the archive for a correction.
     var loadedDays = Set<Int64>()
     /// Archive rows read back and not changed since (not written again).

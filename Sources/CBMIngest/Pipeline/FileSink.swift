@@ -193,11 +193,16 @@ public final class FileSink {
     /// Whether the record just encoded (from `start`) was written before a crash: then it is
     /// taken back out of the encoder.
     private func isRewrite(_ family: RecordFamily, from start: Int) -> Bool {
-        guard !rewrites.isEmpty, var seen = rewrites[family] else { return false }
+        guard !rewrites.isEmpty, rewrites[family] != nil else { return false }
         let line = Array(json.encoder.bytes[start...])
-        guard let n = seen[line] else { return false }
-        if n > 1 { seen[line] = n - 1 } else { seen[line] = nil }
-        rewrites[family] = seen.isEmpty ? nil : seen
+        guard let n = rewrites[family]![line] else { return false }
+        // In place: a copy of the family's table per record made a long recovery quadratic.
+        if n > 1 {
+            rewrites[family]![line] = n - 1
+        } else {
+            rewrites[family]![line] = nil
+            if rewrites[family]!.isEmpty { rewrites[family] = nil }
+        }
         json.encoder.truncate(to: start)
         rewritesSkipped += 1
         return true
