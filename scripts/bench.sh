@@ -71,6 +71,7 @@ assets: $2
 limits: { max_past: 60d, max_series: 200000 }
 journal: { directory: $work/journal-$1, checkpoint_interval: 1h }
 output: { directory: $work/out-$1 }
+http: { listen: "127.0.0.1:0" }
 YAML
 }
 # measure COMMAND...: prints "seconds peak-MiB" then the command's stdout
@@ -140,24 +141,34 @@ read -r last_hour last_count < <(python3 -c "
 import collections
 c = collections.Counter(int(l.split(b' ', 1)[0].split(b'.')[0]) // 3600 * 3600 for l in open('$work/live.txt', 'rb'))
 h = max(c); print(h, c[h])")
-"$bin" run --config "$work/live.yaml" 2> "$work/daemon.log" &
-daemon_pid=$!
-for _ in $(seq 100); do grep -q subscribed "$work/daemon.log" && break; sleep 0.1; done
 expected=$(python3 -c "
 n=0
 for l in open('$work/live.txt', 'rb'):
     t, topic, payload = l.rstrip(b'\n').split(b' ', 2); n += 28 + len(topic) + len(payload)
 print(n)")
-start=$(date +%s.%N)
-"$bin" replay --config "$work/live.yaml" --publish "$work/live.txt" >/dev/null 2>&1 &
-publisher=$!
-while :; do
-  have=$( (cat "$work"/journal-live/*.cbmj 2>/dev/null || true) | wc -c)
-  [ "$have" -ge "$expected" ] && break
-  sleep 0.02
-done
-daemon_end=$(date +%s.%N)
-python3 - "$work/out-live/totals" "$last_hour" "$last_count" <<'PY'
+# live_once SCRAPE: one run on a fresh journal and output; with SCRAPE=1 a client fetches /metrics
+# every second meanwhile. Sets daemon_rate, totals_rate, stats and scrapes.
+live_once() {
+  rm -rf "$work/journal-live" "$work/out-live"
+  "$bin" run --config "$work/live.yaml" 2> "$work/daemon.log" &
+  daemon_pid=$!
+  for _ in $(seq 100); do grep -q subscribed "$work/daemon.log" && break; sleep 0.1; done
+  local address scraper="" start daemon_end totals_end
+  address=$(grep -o 'http.address=[^ ]*' "$work/daemon.log" | head -1 | cut -d= -f2)
+  if [ "$1" = 1 ]; then
+    (n=0; while :; do curl -s -o /dev/null "http://$address/metrics" && n=$((n + 1)); echo $n > "$work/scrapes"; sleep 1; done) &
+    scraper=$!
+  fi
+  start=$(date +%s.%N)
+  "$bin" replay --config "$work/live.yaml" --publish "$work/live.txt" >/dev/null 2>&1 &
+  local publisher=$!
+  while :; do
+    have=$( (cat "$work"/journal-live/*.cbmj 2>/dev/null || true) | wc -c)
+    [ "$have" -ge "$expected" ] && break
+    sleep 0.02
+  done
+  daemon_end=$(date +%s.%N)
+  python3 - "$work/out-live/totals" "$last_hour" "$last_count" <<'PY'
 import datetime, glob, json, sys, time
 folder, hour, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 seen = {}
@@ -178,12 +189,24 @@ while time.time() < deadline:
     time.sleep(0.02)
 print("   (the last hour's totals did not come within 300 s: the end-to-end figure below is not one)")
 PY
-totals_end=$(date +%s.%N)
-wait $publisher
-kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
-stats=$( (grep -o 'messages=[0-9]* readings=[0-9]* rejects=[0-9]*' "$work/daemon.log" || true) | tail -1)
-daemon_rate=$(python3 -c "print($nlive / ($daemon_end - $start))")
-totals_rate=$(python3 -c "print($nlive / ($totals_end - $start))")
+  totals_end=$(date +%s.%N)
+  wait $publisher
+  if [ -n "$scraper" ]; then kill "$scraper" 2>/dev/null; wait "$scraper" 2>/dev/null || true; fi
+  scrapes=$(cat "$work/scrapes" 2>/dev/null || echo 0); rm -f "$work/scrapes"
+  kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+  stats=$( (grep -o 'messages=[0-9]* readings=[0-9]* rejects=[0-9]*' "$work/daemon.log" || true) | tail -1)
+  daemon_rate=$(python3 -c "print($nlive / ($daemon_end - $start))")
+  totals_rate=$(python3 -c "print($nlive / ($totals_end - $start))")
+}
+# Without and with a scrape of /metrics every second, taken in turn (a busy machine drifts).
+plain=(); scraped=(); plain_totals=(); scraped_totals=(); scrape_counts=()
+for _ in $(seq "${LIVE_RUNS:-3}"); do
+  live_once 0; plain+=("$daemon_rate"); plain_totals+=("$totals_rate")
+  live_once 1; scraped+=("$daemon_rate"); scraped_totals+=("$totals_rate"); scrape_counts+=("$scrapes")
+done
+median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+daemon_rate=$(median "${plain[@]}"); totals_rate=$(median "${plain_totals[@]}")
+scraped_rate=$(median "${scraped[@]}"); scraped_totals_rate=$(median "${scraped_totals[@]}")
 mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t 'cbm/#' -C "$nlive" > /dev/null &
 sub=$!
 sleep 0.5
@@ -197,6 +220,9 @@ echo "   cbm-ingest, to the last hour's totals in the files:   $(python3 -c "pri
 echo "   mosquitto_sub -q 1 > /dev/null:                       $(python3 -c "print(f'{$sub_rate:,.0f}')") messages/s"
 echo "   ratio: $(python3 -c "print(f'{$daemon_rate / $sub_rate:.0%}')") received, $(python3 -c "print(f'{$totals_rate / $sub_rate:.0%}')") to the totals (target: at least 90 %)"
 echo "   (the same publisher and broker deliver the mosquitto_sub figure: a daemon figure below it is the daemon's own, not the publisher's)"
+echo "   with a scrape of /metrics every second (${scrape_counts[*]} scrapes): $(python3 -c "print(f'{$scraped_rate:,.0f}')") received, $(python3 -c "print(f'{$scraped_totals_rate:,.0f}')") to the totals, messages/s"
+echo "   scraped ÷ not scraped: $(python3 -c "print(f'{$scraped_rate / $daemon_rate:.1%}')") received, $(python3 -c "print(f'{$scraped_totals_rate / $totals_rate:.1%}')") to the totals (target: within 10 %); medians of ${LIVE_RUNS:-3} runs each, taken in turn"
+echo "   runs, received: without ${plain[*]}; with ${scraped[*]}"
 case "$stats" in *"messages=$nlive readings=$((nlive * 2)) rejects=0"*) echo "   every message and reading accounted for";;
   *) echo "   MISMATCH: expected messages=$nlive readings=$((nlive * 2)) rejects=0";; esac
 

@@ -2,7 +2,8 @@
 # The demo: a private mosquitto on a free loopback port; a simulated CBM field (300 wells, meters
 # for six consumer sectors, flares; rollovers, resets, pump stops, an outage whose history arrives
 # late, some junk) replaying its last 24 hours at about 3,000 times real pace; cbm-ingest
-# ingesting; then a summary of what it reported, checked against the simulator's own truth.
+# ingesting; then a summary of what it reported, checked against the simulator's own truth. Then
+# (at a terminal, or with DEMO_KEEP=1) the daemon runs on with its status page until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${CBM_INGEST_BIN:-$PWD/.build/debug/cbm-ingest}
@@ -14,6 +15,10 @@ format=${FORMAT:-json}
 rm -rf "$out"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+# The status page on the usual port when it is free, else on any free one.
+http_port=9108
+(exec 3<>/dev/tcp/127.0.0.1/$http_port) 2>/dev/null && http_port=0
+keep=${DEMO_KEEP:-$([ -t 0 ] && [ -t 1 ] && echo 1 || echo 0)}
 
 broker_pid=""; daemon_pid=""
 cleanup() {
@@ -33,6 +38,7 @@ sed -e "s#url: mqtt://127.0.0.1:1883#url: mqtt://127.0.0.1:$port#" \
     -e "s#^assets: assets.csv#assets: $work/field/assets.csv#" \
     -e "s#directory: /var/lib/cbm-ingest/out#directory: $out#" \
     -e "s#directory: /var/lib/cbm-ingest/journal#directory: $work/journal#" \
+    -e "s#listen: 127.0.0.1:9108#listen: \"127.0.0.1:$http_port\"#" \
     config/cbm-ingest.yaml > "$work/cbm-ingest.yaml"
 if [ "$format" = sparkplug_b ]; then
   # The wells' edge nodes: config/sparkplug-subscription.yaml, first under subscriptions:.
@@ -123,3 +129,17 @@ for family in ("totals", "alerts", "events", "rejects"):
         print(f"   {family}/: {len(files)} file(s), e.g. {os.path.basename(files[-1])}")
 print("   latest.json: the running totals of the open windows, for dashboards")
 PY
+
+if [ "$keep" = 1 ]; then
+  "$bin" run --config "$work/cbm-ingest.yaml" 2> "$work/daemon.log" &
+  daemon_pid=$!
+  for _ in $(seq 100); do grep -q "http.address=" "$work/daemon.log" && break; sleep 0.1; done
+  address=$(grep -o 'http.address=[^ ]*' "$work/daemon.log" | head -1 | cut -d= -f2)
+  echo
+  echo "== cbm-ingest runs on (its log: $work/daemon.log). The status page: http://$address/"
+  echo "   (中文: http://$address/?lang=zh)   metrics: http://$address/metrics   health: http://$address/healthz"
+  echo "   Ctrl-C stops it."
+  trap 'echo; echo "== stopping"; kill -TERM "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null; daemon_pid=""; exit 0' INT TERM
+  wait "$daemon_pid" || true
+  daemon_pid=""
+fi

@@ -120,6 +120,22 @@ struct AlarmCommandGate {
         }
     }
 
+    /// A command from the HTTP API (`authenticated`: it carried the server's bearer token, which
+    /// stands for a signature): acknowledge, shelve or unshelve, bounded as on the command topic.
+    /// Without the token (loopback, no `http.token_file`) it is judged as an unsigned command.
+    mutating func judgeHTTP(_ payload: [UInt8], authenticated: Bool, now: Timestamp) -> Verdict {
+        let by = (try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])?["by"] as? String ?? "someone"
+        guard authenticated else { return judge(payload, now: now) }
+        let who = "\(by) (HTTP, with the token)"
+        switch AlarmCommandParser.parse(payload, now: now) {
+        case .success(let c):
+            if case .maintenance = c { return .refuse(why: "maintenance is declared on the command topic, not over HTTP", who: who) }
+            return bounded(Self.by(who, c), who: who, now: now)
+        case .failure(let e):
+            return .refuse(why: e.message, who: who)
+        }
+    }
+
     private mutating func judgeSigned(_ signed: String, _ v: JSONValue, now: Timestamp) -> Verdict {
         guard case .string(let by)? = v["by"], case .string(let sig)? = v["sig"] else {
             return .refuse(why: "a signed command names its user (\"by\") and carries \"sig\"", who: "someone")
@@ -240,6 +256,34 @@ extension AlertEngine.Command {
 }
 
 extension MessageIntake {
+    /// An alarm command from the HTTP API (`action` from its path): judged like one from the
+    /// command topic, applied or refused, with the same event; the HTTP status and why not.
+    func httpCommand(_ action: String, _ body: [UInt8], authenticated: Bool) async -> (Int, String) {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            return (400, "the body is a JSON object: {\"rule\": …, \"scope\": …, \"id\": …}")
+        }
+        object["action"] = action
+        guard let payload = try? JSONSerialization.data(withJSONObject: object) else { return (400, "the body cannot be read") }
+        let t = now()
+        let verdict = gate.withLock { $0.judgeHTTP(Array(payload), authenticated: authenticated, now: t) }
+        let pipeline = self.pipeline, logger = self.logger
+        switch verdict {
+        case .apply(let command, let who):
+            let result: String = await withCheckedContinuation { done in
+                pipeline.command(command, at: t) { done.resume(returning: $0) }
+            }
+            logger.info("alarm command \(result == "ok" ? "applied" : "refused: \(result)")",
+                        metadata: ["alert.command": "\(command.summary)", "alert.by": "\(who)"])
+            pipeline.record([EventRecord(time: t, kind: .alarmCommand, id: who,
+                                         detail: "\(command.summary): " + (result == "ok" ? "applied" : "refused: \(result)"))])
+            return result == "ok" ? (200, "ok") : (409, result)
+        case .refuse(let why, let who):
+            logger.warning("alarm command refused: \(why)", metadata: ["alert.by": "\(who)"])
+            pipeline.record([EventRecord(time: t, kind: .alarmCommand, id: who, detail: "refused: \(why); the command: \(action) over HTTP")])
+            return (403, why)
+        }
+    }
+
     /// An operator's command from the command topic: judged (signature, freshness, bounds),
     /// applied or refused; either way an event says who and what.
     func command(_ payload: [UInt8]) {

@@ -129,13 +129,26 @@ public final class LiveIngester: Sendable {
             return .failed(reason: "\(error)")
         }
         let publisher = AlarmPublisher(current: current, client: client, logger: logger)
+        // The HTTP server first: a taken port is a startup error, and health says "recovering".
+        let http = HTTPState(logger: logger)
+        do throws(StatusServer.StartError) {
+            try http.start(configuration.http)
+        } catch {
+            logger.critical("cannot start the HTTP server", metadata: ["error": "\(error)"])
+            return .failed(reason: "\(error)")
+        }
+        let board = StatusBoard()
+        board.seed(totalsDirectory: (configuration.output.directory as NSString).appendingPathComponent("totals"), now: now())
+        let lastCheckpoint = CheckpointClock(Self.checkpointTime(configuration.journal.directory))
         let recovered: Recovery.Result
         do {
             let sink = FileSink(configuration: configuration, now: now, logger: logger)
             recovered = try Recovery(configuration: configuration, logger: logger, now: now())
-                .run(sink: sink, onAlarms: publisher.publish, onRebirth: rebirthSender(client))
+                .run(sink: sink, onAlarms: publisher.publish, onRebirth: rebirthSender(client), onStatus: board.update, onTotals: board.record,
+                     onCheckpointWritten: lastCheckpoint.written)
         } catch {
             logger.critical("cannot recover", metadata: ["error": "\(error)"])
+            http.stop()
             return .failed(reason: "cannot recover: \(error)")
         }
         let pipeline = recovered.pipeline
@@ -159,6 +172,7 @@ public final class LiveIngester: Sendable {
             pipeline.stop(at: now())
             journal.close()
             pipeline.close()
+            http.stop()
             return .failed(reason: "\(error)")
         }
         notifier.send("READY=1\nSTATUS=\(statusLine(pipeline))")
@@ -176,11 +190,49 @@ public final class LiveIngester: Sendable {
         if configuration.journal.policy == .interval {
             timers.append(JournalCommitter(journal: journal, intervalUS: configuration.journal.fsyncIntervalUS, scheduler: scheduler, logger: logger))
         }
-        if let usec = SystemdNotifier.watchdogMicroseconds() {
-            timers.append(Watchdog(pipeline: pipeline, intervalUS: usec / 2, scheduler: scheduler) { [notifier] in notifier.send("WATCHDOG=1") })
+        // The watchdog's probes go through every stage: systemd hears of each that came back,
+        // and /healthz says when one does not.
+        let systemdWatchdog = SystemdNotifier.watchdogMicroseconds()
+        let watchdogInterval = min(systemdWatchdog.map { $0 / 2 } ?? 1_000_000, 1_000_000)
+        let watchdog = Watchdog(pipeline: pipeline, intervalUS: watchdogInterval, scheduler: scheduler, now: now) { [notifier] in
+            if systemdWatchdog != nil { notifier.send("WATCHDOG=1") }
         }
-        timers.append(Reloader(ingester: self, current: current, pipeline: pipeline, intake: intake, client: client))
+        timers.append(watchdog)
+        timers.append(Reloader(ingester: self, current: current, pipeline: pipeline, intake: intake, client: client) { [http] c in
+            http.reconfigure(c.http)
+        })
         for t in timers { t.start() }
+        let metrics = DaemonMetrics()
+        journal.observeFsync { [metrics] d in metrics.observeFsync(d) }
+        http.serve(StatusServer.Endpoints(
+            metrics: { [self] in
+                let c = current.configuration
+                let active = board.status?.alarms.active ?? []
+                return metrics.scrape(DaemonMetrics.Sources(
+                    received: intake.received, statistics: pipeline.statistics, gauges: pipeline.gauges, openWindows: pipeline.openWindows,
+                    journalDirectory: c.journal.directory, journalAppended: journal.bytesAppended,
+                    lastCheckpoint: lastCheckpoint.last,
+                    subscriptions: c.subscriptions.map(\.mqtt.topic),
+                    alarms: active.map { ($0.record.rule, $0.record.severity) }, alarmRules: c.alerts.map { ($0.name, $0.severity) },
+                    connected: service.withLock { $0.connected }, ready: true, now: now()))
+            },
+            unhealthy: { [self] in
+                if !service.withLock({ $0.connected }) { return "the broker is not connected" }
+                if let age = watchdog.stuck(graceUS: max(5_000_000, 3 * watchdogInterval)) {
+                    let queues = pipeline.gauges.queues.filter { $0.depth > 0 }.map { "\($0.stage) \($0.depth)" }.joined(separator: ", ")
+                    return "the last watchdog probe has not come through every stage in \(age / 1_000_000) s"
+                        + (queues.isEmpty ? "" : " (queued: \(queues))")
+                }
+                return nil
+            },
+            view: { [self] in
+                let s = service.withLock { $0 }
+                return board.view(current.configuration, ready: true, connected: s.connected, messagesPerSecond: s.messagesPerSecond,
+                                  rejects: pipeline.sinkCounters.rejects(inHourBefore: now()), now: now())
+            },
+            command: { [intake] action, body, authenticated in
+                await intake.httpCommand(action, body, authenticated: authenticated)
+            }))
 
         finished.wait()
         notifier.send("STOPPING=1")
@@ -205,11 +257,30 @@ public final class LiveIngester: Sendable {
         journal.close()
         pipeline.close()
         publisher.stop()
+        http.stop()
         let s = pipeline.statistics
         logger.info("stopped", metadata: [
             "messages": "\(s.messages)", "readings": "\(s.readings)", "rejects": "\(s.rejects)", "totals": "\(s.totals)",
         ])
         return result
+    }
+
+    /// When the last checkpoint was written (at the start: the checkpoint file's time).
+    final class CheckpointClock: Sendable {
+        private let value: Atomic<Int64>
+        init(_ t: Int64?) { value = Atomic(t ?? .min) }
+        @Sendable func written(_ t: Timestamp) { value.store(t.microseconds, ordering: .relaxed) }
+        var last: Timestamp? {
+            let t = value.load(ordering: .relaxed)
+            return t == .min ? nil : Timestamp(microseconds: t)
+        }
+    }
+
+    /// When the checkpoint recovery will start from was written (its file's time).
+    static func checkpointTime(_ directory: String) -> Int64? {
+        let path = CheckpointStore(directory: directory).path
+        guard let d = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { return nil }
+        return Int64(d.timeIntervalSince1970 * 1e6)
     }
 
     /// The MQTT client, not started: the configured subscriptions and the command topic.

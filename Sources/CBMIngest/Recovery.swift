@@ -31,7 +31,10 @@ struct Recovery {
     }
 
     func run(sink: sending FileSink, onAlarms: @escaping @Sendable ([AlertRecord]) -> Void,
-             onRebirth: @escaping @Sendable ([String]) -> Void = { _ in }) throws -> Result {
+             onRebirth: @escaping @Sendable ([String]) -> Void = { _ in },
+             onStatus: @escaping @Sendable (FieldStatus) -> Void = { _ in },
+             onTotals: (@Sendable ([TotalsRecord]) -> Void)? = nil,
+             onCheckpointWritten: @escaping @Sendable (Timestamp) -> Void = { _ in }) throws -> Result {
         let j = configuration.journal
         var events: [EventRecord] = []
         // How far the journal reached, read (a pass over its newest segment) only when a
@@ -47,7 +50,8 @@ struct Recovery {
         let (state, after) = restore(sink: sink, known: known, archive: archive, backend: backend, events: &events)
         let floor = checked ?? Journal.sequenceBeforeNewest(in: j.directory)
         let pipeline = Pipeline(configuration: configuration, sink: sink, state: state, onAlarms: onAlarms,
-                                onCheckpoint: Self.checkpointWriter(j, archive: archive, logger: logger), onRebirth: onRebirth)
+                                onCheckpoint: Self.checkpointWriter(j, archive: archive, logger: logger, written: onCheckpointWritten),
+                                onRebirth: onRebirth, onStatus: onStatus, onTotals: onTotals)
         do {
             return try replay(into: pipeline, after: after, known: floor, events: events)
         } catch {
@@ -210,8 +214,8 @@ struct Recovery {
     /// the journal behind the one before it (the fallback). The archive is committed after the
     /// checkpoint file is in place: a stop between the two leaves the archive at the previous
     /// checkpoint, which recovery then uses, and the journal after it is still there.
-    static func checkpointWriter(_ j: Configuration.JournalSettings, archive: HistoryArchive,
-                                 logger: Logger) -> @Sendable (PipelineCheckpoint, [UInt8]) -> Void {
+    static func checkpointWriter(_ j: Configuration.JournalSettings, archive: HistoryArchive, logger: Logger,
+                                 written: @escaping @Sendable (Timestamp) -> Void = { _ in }) -> @Sendable (PipelineCheckpoint, [UInt8]) -> Void {
         let store = CheckpointStore(directory: j.directory)
         // After a failed commit the current checkpoint matches no archive: the next one replaces it
         // and the last committed one stays the fallback.
@@ -224,6 +228,7 @@ struct Recovery {
                 do {
                     try archive.commit(through: sequence)
                     uncommitted.withLock { $0 = false }
+                    written(LiveIngester.wallClock())
                 } catch {
                     uncommitted.withLock { $0 = true }
                     logger.error("cannot commit the history archive: the journal is kept", metadata: ["error": "\(error)"])

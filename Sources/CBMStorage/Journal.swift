@@ -52,6 +52,8 @@ public final class Journal: Sendable {
         var size: Int64 = 0
         var nextSequence: UInt64 = 1
         var unsynced = false
+        var appended: Int64 = 0
+        var onFsync: (@Sendable (Duration) -> Void)?
     }
     private let state: Mutex<State>
 
@@ -86,9 +88,10 @@ public final class Journal: Sendable {
                 throw StorageError(operation: "write", path: s.path, errno: e)
             }
             s.size += Int64(record.count)
+            s.appended += Int64(record.count)
             s.nextSequence = seq + 1
             if policy == .always {
-                guard fsync(s.fd) == 0 else { throw StorageError(operation: "fsync", path: s.path, errno: errno) }
+                try Self.sync(&s)
             } else {
                 s.unsynced = true
             }
@@ -100,10 +103,24 @@ public final class Journal: Sendable {
     public func sync() throws(StorageError) {
         try state.withLock { s throws(StorageError) in
             guard s.fd >= 0, s.unsynced else { return }
-            guard fsync(s.fd) == 0 else { throw StorageError(operation: "fsync", path: s.path, errno: errno) }
+            try Self.sync(&s)
             s.unsynced = false
         }
     }
+
+    private static func sync(_ s: inout State) throws(StorageError) {
+        let started = s.onFsync == nil ? nil : ContinuousClock.now
+        guard fsync(s.fd) == 0 else { throw StorageError(operation: "fsync", path: s.path, errno: errno) }
+        if let started { s.onFsync?(ContinuousClock.now - started) }
+    }
+
+    /// Hears how long each fsync of an append or a group commit took.
+    public func observeFsync(_ f: @escaping @Sendable (Duration) -> Void) {
+        state.withLock { $0.onFsync = f }
+    }
+
+    /// Bytes appended since the journal was opened.
+    public var bytesAppended: Int64 { state.withLock { $0.appended } }
 
     /// The sequence number the next message will get.
     public var nextSequence: UInt64 { state.withLock { $0.nextSequence } }

@@ -164,6 +164,8 @@ struct Simulate: ParsableCommand {
     @Option(help: "With --backfill-wells: the hours of history held back.") var backfillHours = 0
     @Option(help: "Share of wells with a short communication outage whose buffered history arrives late (0 to 1).")
     var outages = 0.05
+    @Option(help: "This many wells (the last of the register) have a dead RTU and are shut in: they send nothing at all.")
+    var silentWells = 0
     @Option(help: "json, or sparkplug_b: the wells' telemetry from Sparkplug B edge nodes (a block each), recorded in hex (replay --hex).")
     var format = "json"
 
@@ -180,6 +182,8 @@ struct Simulate: ParsableCommand {
         o.backfillHours = backfillHours
         guard (0...1).contains(outages) else { throw ValidationError("--outages is a share, 0 to 1: \(outages)") }
         o.outages = outages
+        guard (0...wells).contains(silentWells) else { throw ValidationError("--silent-wells is 0 to --wells: \(silentWells)") }
+        o.silentWells = silentWells
         if let start {
             guard case .success(let t) = RFC3339.parse(start) else { throw ValidationError("--start is not an RFC 3339 time: \(start)") }
             o.start = t

@@ -434,4 +434,16 @@ struct LatestTests {
         #expect(again.first { $0.window == .month && $0.scope == .well && $0.id == "W01" }?.gasM3 == 2450)
         #expect(again.first { $0.window == .month && $0.scope == .all }?.gasM3 == 2460)
     }
+
+    @Test("each asset's latest gas rate, in m³/h, for the status page: the latest by event time, not the last to arrive")
+    func lastRates() {
+        let settings = AggregationSettings()
+        var part = AssetAggregator(settings: settings, horizonUS: settings.horizonUS)
+        var events: [EventRecord] = []
+        part.add([reading("W01", .gasRate, "2026-11-28T09:10:00+08:00", 2400),
+                  reading("W01", .gasRate, "2026-11-28T09:00:00+08:00", 4800),
+                  reading("W02", .gasTotal, "2026-11-28T09:00:00+08:00", 10)], events: &events)
+        let rates = part.lastRates()
+        #expect(rates == [AssetRate(asset: "W01", time: ts("2026-11-28T09:10:00+08:00").microseconds, m3h: 100)])
+    }
 }

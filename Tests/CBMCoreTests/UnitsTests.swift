@@ -61,6 +61,7 @@ struct MeasurementTests {
         #expect(Measurement.tubingPressure.dimension == .pressure)
         #expect(Measurement.temperature.dimension == .temperature)
         #expect(Measurement.methaneFraction.dimension == .fraction)
+        #expect(Measurement.allCases.map(\.ordinal) == Array(Measurement.allCases.indices))
         #expect(Measurement.allCases.filter(\.isTotalizer) == [.gasTotal, .waterTotal])
         #expect(Measurement.allCases.filter(\.dimension.isGas) == [.gasRate, .gasTotal])
         #expect(Measurement.allCases.map(\.dimension.reportingUnit) == ["m3/d", "m3", "m3/d", "m3", "kPa", "kPa", "degC", "fraction"])

@@ -58,6 +58,27 @@ struct ConfigurationTests {
         #expect(c.subscriptions.first?.mqtt.qos == 1)
     }
 
+    @Test("http: the default listens on loopback; beyond it a token file is required; addresses, tokens and refresh checked")
+    func http() throws {
+        let c = try load(Self.minimal).get()
+        #expect(c.http.host == "127.0.0.1" && c.http.port == 9108 && c.http.token == nil && c.http.refreshSeconds == 30)
+        #expect(try load(Self.minimal + "\nhttp: { listen: off }").get().http.host == nil)
+        let v6 = try load(Self.minimal + "\nhttp: { listen: \"[::1]:0\" }").get().http
+        #expect(v6.host == "::1" && v6.port == 0)
+        #expect(problems(Self.minimal + "\nhttp: { listen: \"0.0.0.0:9108\" }")
+            == ["10: http.token_file: missing: listening on 0.0.0.0, beyond loopback, needs a bearer token for the write actions"])
+        #expect(problems(Self.minimal + "\nhttp: { listen: \"localhost\" }").first?.contains("http.listen: \"localhost\" is not host:port") == true)
+        #expect(problems(Self.minimal + "\nhttp: { listen: \"127.0.0.1:70000\" }").count == 1)
+        chmod(dir.write("short.txt", "abc\n"), 0o600)
+        #expect(problems(Self.minimal + "\nhttp: { token_file: short.txt }").first?.contains("a token needs at least 16") == true)
+        chmod(dir.write("open.txt", "0123456789abcdef0123\n"), 0o644)
+        #expect(problems(Self.minimal + "\nhttp: { token_file: open.txt }").first?.contains("can be read by every user") == true)
+        chmod(dir.write("token.txt", "0123456789abcdef0123\n"), 0o600)
+        let wide = try load(Self.minimal + "\nhttp: { listen: \"0.0.0.0:9108\", token_file: token.txt, refresh: 1m }").get().http
+        #expect(wide.token == "0123456789abcdef0123" && wide.refreshSeconds == 60)
+        #expect(problems(Self.minimal + "\nhttp: { refresh: 1s }").first?.contains("http.refresh: must be at least 2s") == true)
+    }
+
     @Test("the example configuration under config/ is valid")
     func example() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -58,6 +58,7 @@ final class Daemon {
             \(limits)
             \(output)
             journal: { directory: journal }
+            \(extra.contains("http:") ? "" : "http: { listen: \"127.0.0.1:0\" }")
             \(extra)
             """)
     }
@@ -205,6 +206,7 @@ func useSimulatedField(_ daemon: Daemon, _ dir: String, replacing extra: [(Strin
         .replacingOccurrences(of: "directory: /var/lib/cbm-ingest/out", with: "directory: out")
         .replacingOccurrences(of: "directory: /var/lib/cbm-ingest/journal", with: "directory: journal")
         .replacingOccurrences(of: "readings: false", with: "readings: true ")
+        .replacingOccurrences(of: "listen: 127.0.0.1:9108", with: "listen: \"127.0.0.1:0\"")
     for (a, b) in extra { yaml = yaml.replacingOccurrences(of: a, with: b) }
     try yaml.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
 }

@@ -304,6 +304,12 @@ public struct AssetAggregator: Sendable {
         return out
     }
 
+    /// Each asset's latest gas rate reading, for the status page: in m³/h at the reporting basis
+    /// (readings are kept in the reporting unit, m³/d).
+    public func lastRates() -> [AssetRate] {
+        zip(ids, table).compactMap { id, a in a.gasRate.lastSample.map { AssetRate(asset: id, time: $0.time, m3h: $0.value / 24) } }
+    }
+
     func figures(_ id: String, _ span: WindowSpan) -> AssetHour {
         Self.figures(id, span, table[index[id]!], settings)
     }

@@ -34,6 +34,19 @@ public struct FluidTotals: Equatable, Sendable {
 }
 
 /// One asset's figures for one clock hour: what a partition hands to the roll-up.
+/// An asset's latest gas rate reading.
+public struct AssetRate: Equatable, Sendable {
+    public var asset: String
+    /// The reading's event time (µs).
+    public var time: Int64
+    public var m3h: Double
+    public init(asset: String, time: Int64, m3h: Double) {
+        self.asset = asset
+        self.time = time
+        self.m3h = m3h
+    }
+}
+
 public struct AssetHour: Equatable, Sendable {
     /// The asset.
     public var asset: String

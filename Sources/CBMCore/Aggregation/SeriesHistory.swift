@@ -24,6 +24,8 @@ struct SeriesHistory: Sendable {
 
     var isEmpty: Bool { count == 0 }
     var last: Int64? { count > 0 ? lastTime : nil }
+    /// The latest reading.
+    var lastSample: Sample? { count > 0 ? storage!.base[count - 1] : nil }
     /// The readings, in time order (a copy).
     var samples: [Sample] { storage.map { Array(UnsafeBufferPointer(start: $0.base, count: count)) } ?? [] }
     /// The event times, ascending.

@@ -30,6 +30,8 @@ public struct TelemetryDecoder: Sendable {
     public internal(set) var watermark = Timestamp(microseconds: .min)
     /// The latest receive time taken.
     var lastReceived = Int64.min
+    /// Per rule (subscription), the latest receive time of a message it took (`Int64.min`: none).
+    public private(set) var lastReceivedByRule: [Int64] = []
     /// Where each topic seen goes (the rule that decodes it and its captures, or why none does):
     /// a function of the topic and the rules, so a topic is matched once, not once a message.
     var routes = RouteTable<Route>()
@@ -79,6 +81,7 @@ public struct TelemetryDecoder: Sendable {
         self.register = register
         self.limits = limits
         json = JSONRule.of(rules)
+        lastReceivedByRule = Array(repeating: .min, count: rules.count)
     }
 
     /// Takes a new configuration (a reload), keeping the series seen, the totalizers' last
@@ -90,6 +93,7 @@ public struct TelemetryDecoder: Sendable {
         routes.removeAll()
         sparkplugUnits.removeAll()
         json = JSONRule.of(rules)
+        lastReceivedByRule = Array(repeating: .min, count: rules.count)
         for (id, i) in index { assets[i].bounds(register[id], limits.plausibility) }
     }
 
@@ -145,6 +149,7 @@ public struct TelemetryDecoder: Sendable {
         }
         switch message.withTopic({ route($0) }) {
         case .rule(let r):
+            if r.index < lastReceivedByRule.count { lastReceivedByRule[r.index] = message.receivedAt.microseconds }
             if let j = json[r.index] {
                 decodeJSON(message, rule: j, route: r, into: &out)
             } else if case .value(let layout) = rules[r.index].format {

@@ -47,7 +47,7 @@ public struct PartitionStep: Sendable {
             actions.append(.rollup(.watermark(w)))
         case .snapshot(let t):
             flush(into: &actions)
-            actions.append(.rollup(.openHours(aggregator.openHours(), generatedAt: t)))
+            actions.append(.rollup(.openHours(aggregator.openHours(), rates: aggregator.lastRates(), generatedAt: t)))
         case .probe(let id):
             flush(into: &actions)
             actions.append(.rollup(.probe(id)))

@@ -21,6 +21,7 @@ public struct RollupCoordinator: Sendable {
     private var closedAt = Timestamp(microseconds: .min)
     private var ended = 0
     private var openHours: [AssetHour] = []
+    private var rates: [AssetRate] = []
     private var openReports = 0
     /// The current checkpoint barrier: the partitions' states, as they pass it.
     private var barrier: [Int: [UInt8]] = [:]
@@ -36,7 +37,7 @@ public struct RollupCoordinator: Sendable {
     public enum PartitionOutput: Sendable {
         case hours([AssetHour])
         case watermark(Timestamp)
-        case openHours([AssetHour], generatedAt: Timestamp)
+        case openHours([AssetHour], rates: [AssetRate], generatedAt: Timestamp)
         case probe(Int)
         case checkpoint(CheckpointDraft, state: [UInt8])
         case ended(InputEnding)
@@ -63,6 +64,8 @@ public struct RollupCoordinator: Sendable {
         case alarms([AlertRecord])
         /// `latest.json`, encoded.
         case snapshot([UInt8])
+        /// The same moment for the status page and API, with the alarms and the wells' latest.
+        case status(FieldStatus)
         /// A probe has passed every partition and the roll-up.
         case probe(Int)
         /// A reload has been taken here (what follows is under the new settings).
@@ -168,18 +171,24 @@ public struct RollupCoordinator: Sendable {
                 // Windows have closed through the watermark less the lateness.
                 alerts.advance(to: low + -latenessUS, into: &alarms)
             }
-        case .openHours(let hours, let generatedAt):
+        case .openHours(let hours, let latestRates, let generatedAt):
             openHours += hours
+            rates += latestRates
             openReports += 1
             guard openReports == partitions else { break }
             let latest = totals.latest(openHours: openHours)
             let bytes = encoder.snapshot(
                 generatedAt: generatedAt, watermark: watermarks.min()!, open: latest,
                 lastHour: totals.lastClosed[.hour] ?? [], lastDay: totals.lastClosed[.day] ?? [], factors: factors)
+            let status = FieldStatus(generatedAt: generatedAt, watermark: watermarks.min()!, open: latest,
+                                     lastHour: totals.lastClosed[.hour] ?? [], lastDay: totals.lastClosed[.day] ?? [],
+                                     rates: rates, alarms: alerts.status(at: generatedAt))
             openHours.removeAll()
+            rates.removeAll()
             openReports = 0
             flush(into: &actions)
             actions.append(.snapshot(bytes))
+            actions.append(.status(status))
         case .checkpoint(let draft, let state):
             barrier[partition] = state
             guard barrier.count == partitions else { break }

@@ -100,6 +100,7 @@ public struct StepDriver {
             case .totals(let t): totals += t
             case .alarms(let a): alarms += a
             case .snapshot(let s): snapshots.append(s)
+            case .status: break
             case .probe(let id): probes.append(id)
             case .reconfigured: break
             case .checkpoint(let c): checkpoints.append(c)

@@ -30,6 +30,20 @@ public enum Measurement: String, CaseIterable, Hashable, Sendable, Codable {
         }
     }
 
+    /// Its place in ``allCases`` (for counts kept in an array).
+    public var ordinal: Int {
+        switch self {
+        case .gasRate: return 0
+        case .gasTotal: return 1
+        case .waterRate: return 2
+        case .waterTotal: return 3
+        case .casingPressure: return 4
+        case .tubingPressure: return 5
+        case .temperature: return 6
+        case .methaneFraction: return 7
+        }
+    }
+
     /// A bit of its own, for sets of measurements.
     public var bit: UInt16 {
         switch self {

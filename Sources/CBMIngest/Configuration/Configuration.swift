@@ -64,6 +64,26 @@ public struct Configuration: Sendable {
         public var maxMaintenanceUS: Int64 = 14 * 86_400_000_000
     }
 
+    /// The HTTP server: metrics, health, the JSON API and the status page.
+    public var http = HTTPSettings()
+
+    public struct HTTPSettings: Sendable, Equatable {
+        /// Where it listens (nil: no server). Port 0 takes a free port (the log says which).
+        public var host: String? = "127.0.0.1"
+        public var port = 9108
+        /// The bearer token that write actions (alarm commands) need; required beyond loopback.
+        public var token: String?
+        /// Where the token came from (for the log; the token itself is never logged).
+        public var tokenSource: String?
+        /// How often the status page reloads itself.
+        public var refreshSeconds = 30
+        public init() {}
+        /// Whether the address is a loopback one (127.0.0.0/8, ::1, localhost).
+        public static func isLoopback(_ host: String) -> Bool {
+            host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        }
+    }
+
     /// The journal and checkpoints.
     public struct JournalSettings: Sendable {
         /// Where segments and the checkpoint live (absolute).

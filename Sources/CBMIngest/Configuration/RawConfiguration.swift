@@ -38,6 +38,7 @@ struct RawConfiguration: RawSection {
     var output: RawOutput?
     var pipeline: RawPipeline?
     var journal: RawJournal?
+    var http: RawHTTP?
     var alerts: [RawAlertRule]?
     var alarmOutputs: RawAlarmOutputs?
     var maintenance: [RawMaintenance]?
@@ -47,7 +48,7 @@ struct RawConfiguration: RawSection {
     enum Keys: String, CodingKey, CaseIterable {
         case logLevel = "log_level"
         case shutdownTimeout = "shutdown_timeout"
-        case broker, subscriptions, assets, aggregation, factors, limits, plausibility, output, pipeline, journal, alerts, maintenance
+        case broker, subscriptions, assets, aggregation, factors, limits, plausibility, output, pipeline, journal, http, alerts, maintenance
         case alarmOutputs = "alarm_outputs"
         case unknownAssets = "unknown_assets"
     }
@@ -66,6 +67,7 @@ struct RawConfiguration: RawSection {
             "output": .section(RawOutput.self),
             "pipeline": .section(RawPipeline.self),
             "journal": .section(RawJournal.self),
+            "http": .section(RawHTTP.self),
             "alerts": .list(.section(RawAlertRule.self)),
             "alarm_outputs": .section(RawAlarmOutputs.self),
             "maintenance": .list(.section(RawMaintenance.self)),
@@ -294,6 +296,17 @@ struct RawJournal: RawSection {
         case segmentBytes = "segment_bytes"
         case maxBytes = "max_bytes"
         case checkpointInterval = "checkpoint_interval"
+    }
+    typealias CodingKeys = Keys
+}
+
+struct RawHTTP: RawSection {
+    var listen: String?
+    var tokenFile: String?
+    var refresh: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case listen, refresh
+        case tokenFile = "token_file"
     }
     typealias CodingKeys = Keys
 }

@@ -26,6 +26,7 @@ extension Validator {
         pipeline.partitions = integer(raw.pipeline?.partitions, root / "pipeline" / "partitions", default: pipeline.partitions, range: 1...64)
         pipeline.batch = integer(raw.pipeline?.batch, root / "pipeline" / "batch", default: pipeline.batch, range: 1...1_000_000)
         let journal = journal(raw.journal, root / "journal")
+        let http = http(raw.http, root / "http")
         let alerts = alertRules(raw.alerts, root / "alerts", windows: aggregation.windows)
         let maintenance = maintenance(raw.maintenance, root / "maintenance")
         let alarmOutputs = alarmOutputs(raw.alarmOutputs, root / "alarm_outputs")
@@ -58,6 +59,7 @@ extension Validator {
         c.maintenance = maintenance
         c.alarmOutputs = alarmOutputs
         c.sparkplugHostID = hostID
+        c.http = http
         warnAboutAge(c, root)
         c.warnings = warnings
         return c
@@ -133,6 +135,55 @@ extension Validator {
         j.checkpointIntervalUS = duration(raw?.checkpointInterval, path / "checkpoint_interval", default: j.checkpointIntervalUS)
         if j.checkpointIntervalUS < 1_000_000 { problem(path / "checkpoint_interval", "must be at least 1s") }
         return j
+    }
+
+    // MARK: http
+
+    mutating func http(_ raw: RawHTTP?, _ path: ConfigPath) -> Configuration.HTTPSettings {
+        var h = Configuration.HTTPSettings()
+        if let listen = raw?.listen {
+            if listen == "off" {
+                h.host = nil
+            } else if let (host, port) = Self.hostPort(listen) {
+                (h.host, h.port) = (host, port)
+            } else {
+                problem(path / "listen", "\"\(listen)\" is not host:port (127.0.0.1:9108, [::1]:9108, 0.0.0.0:9108) or off")
+            }
+        }
+        if let f = raw?.tokenFile, let full = readableFile(f, path / "token_file"), privateFile(full, path / "token_file") {
+            let token = ((try? String(contentsOfFile: full, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if token.count < 16 {
+                problem(path / "token_file", "\(full) holds \(token.count) characters: a token needs at least 16")
+            } else if token.contains(where: { $0.isWhitespace }) {
+                problem(path / "token_file", "\(full): a token is one line without spaces")
+            } else {
+                h.token = token
+                h.tokenSource = "file \(full)"
+            }
+        }
+        if let host = h.host, !Configuration.HTTPSettings.isLoopback(host), raw?.tokenFile == nil {
+            problem(path / "token_file", "missing: listening on \(host), beyond loopback, needs a bearer token for the write actions")
+        }
+        h.refreshSeconds = Int(duration(raw?.refresh, path / "refresh", default: 30_000_000) / 1_000_000)
+        if h.refreshSeconds < 2 { problem(path / "refresh", "must be at least 2s") }
+        return h
+    }
+
+    /// `host:port`, `[v6]:port`; the port 0…65535.
+    static func hostPort(_ text: String) -> (String, Int)? {
+        let host: Substring, port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, let p = Int(port), (0...65_535).contains(p) else { return nil }
+        return (String(host), p)
     }
 
     // MARK: output

@@ -35,6 +35,37 @@ public final class FileSink {
     /// After a crash: the lines written after the last checkpoint, per family, not to be written
     /// again when recovery derives them anew (until the next checkpoint).
     private var rewrites: [RecordFamily: [[UInt8]: Int]] = [:]
+
+    /// What the sink counts for the metrics, read from other threads.
+    public final class Counters: Sendable {
+        /// Rejects written, by reason code.
+        let rejectsByCode = Mutex<[String: Int]>([:])
+        /// Failed output writes (each retried: nothing is dropped).
+        let outputErrors = Atomic<Int>(0)
+        /// Rejects by receive minute and code, for the last hour.
+        let recentRejects = Mutex<[Int64: [String: Int]]>([:])
+
+        func count(_ rejects: [Reject]) {
+            guard !rejects.isEmpty else { return }
+            rejectsByCode.withLock { for r in rejects { $0[r.reason.code, default: 0] += 1 } }
+            recentRejects.withLock { recent in
+                for r in rejects { recent[r.time.microseconds / 60_000_000, default: [:]][r.reason.code, default: 0] += 1 }
+                let newest = recent.keys.max() ?? 0
+                if recent.count > 61 { recent = recent.filter { $0.key > newest - 60 } }
+            }
+        }
+
+        /// Rejects received in the hour before `now`, by code.
+        public func rejects(inHourBefore now: Timestamp) -> [String: Int] {
+            let minute = now.microseconds / 60_000_000
+            return recentRejects.withLock { recent in
+                var out: [String: Int] = [:]
+                for (m, codes) in recent where m > minute - 60 && m <= minute { out.merge(codes, uniquingKeysWith: +) }
+                return out
+            }
+        }
+    }
+    public let counters = Counters()
     private var rewritesSkipped = 0
 
     public init(configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
@@ -139,6 +170,7 @@ public final class FileSink {
             guard writeReadings else { return }
             write(readings, .readings, json: { $0.encode($1) }, csv: { $0.encode($1) })
         case .rejects(let rejects):
+            counters.count(rejects)
             let max = json.maxRejectPayload
             write(rejects, .rejects, json: { $0.encode($1) }, csv: { $0.encode($1, maxPayload: max) })
         case .totals(let totals):
@@ -237,6 +269,7 @@ public final class FileSink {
         var attempts = 0
         var lastError = ""
         RetryPolicy.storage.run(body) { error, attempt in
+            counters.outputErrors.add(1, ordering: .relaxed)
             let t = now()
             attempts = attempt
             lastError = "\(error)"

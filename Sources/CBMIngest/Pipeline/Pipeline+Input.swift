@@ -27,6 +27,32 @@ extension Pipeline {
     /// The last probe that came out of the sink.
     public var probeSeen: Int { counters.probe.load(ordering: .relaxed) }
 
+    /// What the metrics show of the pipeline.
+    public struct Gauges: Sendable {
+        public var watermark: Timestamp?
+        /// Items waiting in each stage's queue.
+        public var queues: [(stage: String, depth: Int)]
+        /// Per subscription (configuration order), the latest receive time of a message it took.
+        public var lastByRule: [Int64]
+        /// Readings by measurement, since the start.
+        public var readingsByMeasurement: [(Measurement, Int)]
+        public var rejectsByCode: [String: Int]
+        public var outputErrors: Int
+    }
+
+    public var gauges: Gauges {
+        let w = counters.watermark.load(ordering: .relaxed)
+        var queues = [("decode", intake.depth)]
+        for (i, p) in partitions.enumerated() { queues.append(("partition_\(i)", p.depth)) }
+        queues += [("rollup", rollup.depth), ("sink", sinkStage.depth)]
+        let measured = counters.readingsByMeasurement.withLock { $0 }
+        return Gauges(watermark: w == .min ? nil : Timestamp(microseconds: w), queues: queues,
+                      lastByRule: counters.lastByRule.withLock { $0 },
+                      readingsByMeasurement: Array(zip(Measurement.allCases, measured)),
+                      rejectsByCode: sinkCounters.rejectsByCode.withLock { $0 },
+                      outputErrors: sinkCounters.outputErrors.load(ordering: .relaxed))
+    }
+
     /// Hours with data not yet closed.
     public var openWindows: Int { counters.openWindows.load(ordering: .relaxed) }
 

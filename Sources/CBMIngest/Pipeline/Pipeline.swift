@@ -25,6 +25,8 @@ public final class Pipeline: Sendable {
     /// When relayed: what the decode step asks for, performed in order on a thread of its own.
     let relay: Stage<Relayed, Void>?
     let counters = Counters()
+    /// What the sink counts (rejects by code, output errors).
+    let sinkCounters: FileSink.Counters
     /// The history archive the aggregators share: what each stage wrote before a checkpoint
     /// barrier is sealed as it passes it, and committed once the checkpoint is written.
     public let archive: HistoryArchive
@@ -67,6 +69,12 @@ public final class Pipeline: Sendable {
     }
 
     final class Counters: Sendable {
+        /// The latest watermark handed on (µs; `Int64.min`: none yet).
+        let watermark = Atomic<Int64>(.min)
+        /// Per subscription, the latest receive time of a message it took.
+        let lastByRule = Mutex<[Int64]>([])
+        /// Readings by measurement (``Measurement/allCases`` order).
+        let readingsByMeasurement = Mutex<[Int]>(Array(repeating: 0, count: Measurement.allCases.count))
         let probe = Atomic<Int>(0)
         let openWindows = Atomic<Int>(0)
         let messages = Atomic<Int>(0)
@@ -89,7 +97,9 @@ public final class Pipeline: Sendable {
                 onAlarms: @escaping @Sendable ([AlertRecord]) -> Void = { _ in },
                 onCheckpoint: @escaping @Sendable (PipelineCheckpoint, _ outputMarks: [UInt8]) -> Void = { _, _ in },
                 onWatermark: @escaping @Sendable (Timestamp) -> Void = { _ in },
-                onRebirth: @escaping @Sendable ([String]) -> Void = { _ in }) {
+                onRebirth: @escaping @Sendable ([String]) -> Void = { _ in },
+                onStatus: @escaping @Sendable (FieldStatus) -> Void = { _ in },
+                onTotals: (@Sendable ([TotalsRecord]) -> Void)? = nil) {
         let settings = configuration.pipelineSettings
         let p = configuration.pipeline
         let counters = self.counters
@@ -98,6 +108,7 @@ public final class Pipeline: Sendable {
         let archive = state.archive
         self.archive = archive
 
+        sinkCounters = sink.counters
         let sinkStage = Stage<SinkItem, FileSink>(label: "cbm-ingest.sink", capacity: 64, batch: 16, synchronous: synchronous,
                                                   state: sink) { sink, items in
             for item in items {
@@ -117,10 +128,13 @@ public final class Pipeline: Sendable {
         }
         self.sinkStage = sinkStage
 
+        // A fault to inject for tests of health: while this file exists, the roll-up stage waits.
+        let stall = synchronous ? nil : ProcessInfo.processInfo.environment["CBM_INGEST_STALL_ROLLUP_WHILE"]
         let rollup = Stage<RollupCoordinator.Input, RollupCoordinator>(
             label: "cbm-ingest.rollup", capacity: 4 * settings.partitions + 64, batch: 64, synchronous: synchronous,
             state: RollupCoordinator(totals: state.totals, alerts: state.alerts, settings: settings)
         ) { step, items in
+            if let stall { while FileManager.default.fileExists(atPath: stall) { usleep(20_000) } }
             var actions: [RollupCoordinator.Action] = []
             for item in items { step.handle(item, into: &actions) }
             step.flush(into: &actions)
@@ -128,9 +142,11 @@ public final class Pipeline: Sendable {
                 switch a {
                 case .totals(let t):
                     counters.totals.add(t.count, ordering: .relaxed)
+                    onTotals?(t)
                     sinkStage.submit(.output(.totals(t)))
                 case .alarms(let a): sinkStage.submit(.output(.alerts(a)))
                 case .snapshot(let bytes): sinkStage.submit(.output(.snapshot(bytes)))
+                case .status(let s): onStatus(s)
                 case .probe(let id): sinkStage.submit(.probe(id))
                 case .reconfigured:
                     if let c = pending.reloads.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { sinkStage.submit(.reconfigure(c)) }
@@ -152,6 +168,11 @@ public final class Pipeline: Sendable {
                 synchronous: synchronous, state: PartitionStep(index: i, aggregator: aggregator, readingsToSink: readingsToSink)
             ) { step, items in
                 var actions: [PartitionStep.Action] = []
+                var measured = [Int](repeating: 0, count: Measurement.allCases.count)
+                for item in items {
+                    if case .readings(let readings) = item { for r in readings { measured[r.measurement.ordinal] += 1 } }
+                }
+                counters.readingsByMeasurement.withLock { for i in $0.indices { $0[i] += measured[i] } }
                 func perform() {
                     for a in actions {
                         switch a {
@@ -178,6 +199,7 @@ public final class Pipeline: Sendable {
             switch a {
             case .handedOn(let watermark, let messages, let readings, let rejects):
                 onWatermark(watermark)
+                counters.watermark.store(watermark.microseconds, ordering: .relaxed)
                 counters.messages.add(messages, ordering: .relaxed)
                 counters.readings.add(readings, ordering: .relaxed)
                 counters.rejects.add(rejects, ordering: .relaxed)
@@ -220,6 +242,11 @@ public final class Pipeline: Sendable {
             for item in items {
                 step.handle(item, into: &actions)
                 perform()
+            }
+            let last = step.decoder.lastReceivedByRule
+            counters.lastByRule.withLock { to in
+                if to.count != last.count { to = Array(repeating: .min, count: last.count) }
+                for i in last.indices { to[i] = last[i] }
             }
             // Live, what was taken goes on at once. A replay hands on only where the decode step
             // says (and at its control items), so that every record is written at the same point

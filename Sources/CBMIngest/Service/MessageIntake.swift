@@ -24,6 +24,9 @@ final class MessageIntake: DaemonService {
     let logger: Logger
     let now: @Sendable () -> Timestamp
     private let open = Mutex(false)
+    /// Telemetry messages received and journaled.
+    private let receivedCount = Atomic<Int>(0)
+    var received: Int { receivedCount.load(ordering: .relaxed) }
     private let retry: RetryPolicy
     private let abandon: @Sendable () -> Void
     /// Who may command the alarms (rebuilt on a reload).
@@ -85,6 +88,7 @@ final class MessageIntake: DaemonService {
             return
         }
         message.sequence = sequence
+        receivedCount.add(1, ordering: .relaxed)
         open.withLock { open in if open { pipeline.submit(message) } }
     }
 }

@@ -15,8 +15,12 @@ final class Reloader: DaemonService {
     private let intake: MessageIntake
     private let client: MQTTClient
     private let source = Mutex<(any DispatchSourceSignal)?>(nil)
+    /// Hears each configuration taken (the HTTP server's settings).
+    private let onReload: @Sendable (Configuration) -> Void
 
-    init(ingester: LiveIngester, current: CurrentConfiguration, pipeline: Pipeline, intake: MessageIntake, client: MQTTClient) {
+    init(ingester: LiveIngester, current: CurrentConfiguration, pipeline: Pipeline, intake: MessageIntake, client: MQTTClient,
+         onReload: @escaping @Sendable (Configuration) -> Void = { _ in }) {
+        self.onReload = onReload
         self.ingester = ingester
         self.current = current
         self.pipeline = pipeline
@@ -64,6 +68,7 @@ final class Reloader: DaemonService {
             let command = new.alarmOutputs.commandTopic.map { [MQTTSubscription(topic: $0, qos: 1)] } ?? []
             client.update(subscriptions: new.mqttSubscriptions + command, unsubscriptions: new.coveredFilters)
             current.replace(new)
+            onReload(new)
             logger.notice("configuration reloaded", metadata: [
                 "config.subscriptions": "\(new.subscriptions.count)", "config.assets": "\(new.register.count)",
                 "config.alerts": "\(new.alerts.count)",

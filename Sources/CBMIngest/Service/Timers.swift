@@ -82,13 +82,17 @@ final class Watchdog: DaemonService {
     private let intervalUS: Int64
     private let scheduler: any Scheduler
     private let ping: @Sendable () -> Void
-    private let probe = Mutex(0)
+    private let now: @Sendable () -> Timestamp
+    /// The last probe sent, and when.
+    private let probe = Mutex((id: 0, sentAt: Int64.min))
     private let job = Mutex<(any ScheduledJob)?>(nil)
 
-    init(pipeline: Pipeline, intervalUS: Int64, scheduler: any Scheduler, ping: @escaping @Sendable () -> Void) {
+    init(pipeline: Pipeline, intervalUS: Int64, scheduler: any Scheduler, now: @escaping @Sendable () -> Timestamp = LiveIngester.wallClock,
+         ping: @escaping @Sendable () -> Void) {
         self.pipeline = pipeline
         self.intervalUS = intervalUS
         self.scheduler = scheduler
+        self.now = now
         self.ping = ping
     }
 
@@ -98,14 +102,24 @@ final class Watchdog: DaemonService {
 
     /// One check: a ping and the next probe, or nothing while the last probe is stuck.
     func check() {
+        let t = now().microseconds
         let next = probe.withLock { p -> Int? in
-            guard pipeline.probeSeen == p else { return nil }
-            p += 1
-            return p
+            guard pipeline.probeSeen == p.id else { return nil }
+            p = (p.id + 1, t)
+            return p.id
         }
         guard let next else { return }  // a stage is stuck
         ping()
         pipeline.probe(next)
+    }
+
+    /// How long the probe in flight has been on its way, when that is longer than `graceUS` (a
+    /// stage is stuck); nil while probes come through.
+    func stuck(graceUS: Int64) -> Int64? {
+        let p = probe.withLock { $0 }
+        guard pipeline.probeSeen != p.id, p.sentAt > Int64.min else { return nil }
+        let age = now().microseconds - p.sentAt
+        return age > graceUS ? age : nil
     }
 
     func stop() { job.withLock { $0?.cancel(); $0 = nil } }

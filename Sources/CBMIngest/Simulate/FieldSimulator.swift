@@ -32,6 +32,9 @@ public struct FieldSimulator {
         /// has ended (a weekend on a failed radio link). The truth is the same: it is by event time.
         public var backfillWells = 0
         public var backfillHours = 0
+        /// The last `silentWells` wells have a dead RTU and are shut in: no messages, no gas (a
+        /// status page shows them silent).
+        public var silentWells = 0
         public init() {}
     }
 
@@ -115,7 +118,7 @@ public struct FieldSimulator {
             let t = o.start + Int64(k * o.intervalSeconds) * 1_000_000
             let seconds = t.microseconds / 1_000_000
             var production = 0.0
-            for i in wells.indices {
+            for i in wells.indices where i < wells.count - o.silentWells {
                 var w = wells[i]
                 // This interval's rate: decline, and now and then a pump stop.
                 if k >= w.stoppedUntil && Int.random(in: 0..<400, using: &rng) == 0 { w.stoppedUntil = k + Int.random(in: 1...6, using: &rng) }
@@ -185,7 +188,7 @@ public struct FieldSimulator {
             flareShare = min(0.2, max(0.01, flareShare + Double.random(in: -0.005...0.005, using: &rng)))
             // A little junk, as real fields send.
             if Double.random(in: 0..<1, using: &rng) < o.junk * Double(wells.count) {
-                let w = wells[Int.random(in: 0..<wells.count, using: &rng)]
+                let w = wells[Int.random(in: 0..<max(1, wells.count - o.silentWells), using: &rng)]
                 switch Int.random(in: 0..<3, using: &rng) {
                 case 0: messages.append(Message(time: t, topic: "cbm/\(w.field)/\(w.block)/\(w.id)/telemetry", payload: #"{"ts":\#(seconds),"gas_m3h":"ERR"}"#))
                 case 1: messages.append(Message(time: t, topic: "cbm/\(w.field)/\(w.block)/W-UNREGISTERED/telemetry", payload: #"{"ts":\#(seconds),"gas_m3h":5}"#))
