@@ -12,6 +12,17 @@ public struct FieldStatus: Sendable {
     /// Each asset's latest gas rate reading.
     public var rates: [AssetRate]
     public var alarms: AlertEngine.Status
+
+    public init(generatedAt: Timestamp, watermark: Timestamp, open: [TotalsRecord], lastHour: [TotalsRecord], lastDay: [TotalsRecord],
+                rates: [AssetRate], alarms: AlertEngine.Status) {
+        self.generatedAt = generatedAt
+        self.watermark = watermark
+        self.open = open
+        self.lastHour = lastHour
+        self.lastDay = lastDay
+        self.rates = rates
+        self.alarms = alarms
+    }
 }
 
 extension AlertEngine {
@@ -27,6 +38,11 @@ extension AlertEngine {
         public var active: [Active]
         public var lastSeen: [String: Int64]
         public var inMaintenance: Set<String>
+        public init(active: [Active], lastSeen: [String: Int64], inMaintenance: Set<String>) {
+            self.active = active
+            self.lastSeen = lastSeen
+            self.inMaintenance = inMaintenance
+        }
     }
 
     public func status(at t: Timestamp) -> Status {
