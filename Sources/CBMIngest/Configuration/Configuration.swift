@@ -203,6 +203,13 @@ public struct Configuration: Sendable {
             + (journal.policy == .interval ? " every \(Quantities.describe(microseconds: journal.fsyncIntervalUS))" : "")
             + ", checkpoint every \(Quantities.describe(microseconds: journal.checkpointIntervalUS))"
             + (journal.retainUS.map { ", kept \(Quantities.describe(microseconds: $0))" } ?? ""))
+        if let host = http.host {
+            lines.append("http: the status page, /metrics, /healthz and /api on \(host.contains(":") ? "[\(host)]" : host):\(http.port)"
+                + (http.port == 0 ? " (a free port, logged)" : "") + ", refreshed every \(http.refreshSeconds)s; alarm actions "
+                + (http.tokenSource.map { "need the bearer token in \($0.replacingOccurrences(of: "file ", with: ""))" } ?? "from loopback, as unsigned commands"))
+        } else {
+            lines.append("http: off")
+        }
         for rule in alerts {
             lines.append("alert: \(rule.name) (\(rule.severity)) on \(rule.scope.rawValue)" + {
                 switch rule.kind {
