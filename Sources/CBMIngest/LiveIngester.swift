@@ -26,6 +26,9 @@ public final class LiveIngester: Sendable {
         }
     }
 
+    /// The version, as `--version` and the metrics' build info say it.
+    public static let version = "0.1.0"
+
     let configuration: Configuration
     let logger: Logger
     let now: @Sendable () -> Timestamp

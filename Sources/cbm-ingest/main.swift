@@ -10,7 +10,7 @@ struct CBMIngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cbm-ingest",
         abstract: "Telemetry ingester for coal-bed-methane gas fields: production and utilisation from MQTT.",
-        version: "0.1.0",
+        version: LiveIngester.version,
         subcommands: [Run.self, Replay.self, Simulate.self, CheckConfig.self, Command.self]
     )
 }

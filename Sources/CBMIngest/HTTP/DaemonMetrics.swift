@@ -33,7 +33,6 @@ final class DaemonMetrics: Sendable {
         var now: Timestamp
     }
 
-    static let version = "0.17.0"
 
     init() {
         fsync = registry.makeDurationHistogram(
@@ -41,7 +40,7 @@ final class DaemonMetrics: Sendable {
             buckets: [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
                       .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)],
             help: "How long each journal fsync (an append under fsync: always, or a group commit) took.")
-        registry.makeGauge(name: "cbm_ingest_build_info", labels: [("version", Self.version)],
+        registry.makeGauge(name: "cbm_ingest_build_info", labels: [("version", LiveIngester.version)],
                            help: "Always 1; the version of the running daemon is its label.").set(to: 1.0)
     }
 
