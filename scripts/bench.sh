@@ -222,7 +222,7 @@ echo "   ratio: $(python3 -c "print(f'{$daemon_rate / $sub_rate:.0%}')") receive
 echo "   (the same publisher and broker deliver the mosquitto_sub figure: a daemon figure below it is the daemon's own, not the publisher's)"
 echo "   with a scrape of /metrics every second (${scrape_counts[*]} scrapes): $(python3 -c "print(f'{$scraped_rate:,.0f}')") received, $(python3 -c "print(f'{$scraped_totals_rate:,.0f}')") to the totals, messages/s"
 echo "   scraped ÷ not scraped: $(python3 -c "print(f'{$scraped_rate / $daemon_rate:.1%}')") received, $(python3 -c "print(f'{$scraped_totals_rate / $totals_rate:.1%}')") to the totals (target: within 10 %); medians of ${LIVE_RUNS:-3} runs each, taken in turn"
-echo "   runs, received: without ${plain[*]}; with ${scraped[*]}"
+echo "   runs, received, messages/s: without $(printf "%.0f " "${plain[@]}"); with $(printf "%.0f " "${scraped[@]}")"
 case "$stats" in *"messages=$nlive readings=$((nlive * 2)) rejects=0"*) echo "   every message and reading accounted for";;
   *) echo "   MISMATCH: expected messages=$nlive readings=$((nlive * 2)) rejects=0";; esac
 

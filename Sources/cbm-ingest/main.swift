@@ -11,7 +11,7 @@ struct CBMIngestCommand: ParsableCommand {
         commandName: "cbm-ingest",
         abstract: "Telemetry ingester for coal-bed-methane gas fields: production and utilisation from MQTT.",
         version: LiveIngester.version,
-        subcommands: [Run.self, Replay.self, Simulate.self, CheckConfig.self, Command.self]
+        subcommands: [Run.self, Replay.self, Simulate.self, Report.self, Reindex.self, CheckConfig.self, Command.self]
     )
 }
 
@@ -238,6 +238,94 @@ struct CheckConfig: ParsableCommand {
         print("\(configuration.file): OK")
         for w in configuration.warnings { print("warning: \(w)") }
         print(configuration.summary)
+    }
+}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Final figures from the output's totals (the highest revision of each window), or the morning report.",
+        discussion: """
+            With no period it prints the morning report of the last closed gas day: production by field and block against \
+            the day before, the wells furthest below expected, utilisation by sector, flared volume, the utilisation rate, \
+            standard coal and CO2e, and the day's rejects, events and alarms. With --gas-day, --month or --from/--to it prints \
+            the final figures of those windows (--scope and --id to narrow), times in the configured zone, a total per scope, \
+            coverage, estimated and revision. It reads the index beside the files (output directory, index.sqlite), caught up \
+            from the files first; a missing or damaged index is rebuilt from them.
+            """)
+
+    @OptionGroup var options: CommonOptions
+    @Option(help: "A gas day: YYYY-MM-DD (the one that begins that date at day_start), yesterday or today.") var gasDay: String?
+    @Option(help: "A gas month: YYYY-MM.") var month: String?
+    @Option(help: "From (local YYYY-MM-DD, YYYY-MM-DDTHH:MM, or RFC 3339), with --to: windows that start in [from, to).") var from: String?
+    @Option(help: "To (exclusive).") var to: String?
+    @Option(help: "With --from/--to: hour, day or month windows.") var window = "day"
+    @Option(help: "well, block, field, meter, sector, flare or all (default: every scope).") var scope: String?
+    @Option(help: "Ids, globs allowed (W-SZ-*); more than one: repeat it.") var id: [String] = []
+    @Option(help: "table, csv or json.") var format = "table"
+    @Option(help: "Output directory (default: the configuration's).") var output: String?
+
+    func run() throws {
+        var configuration = try options.loadConfiguration()
+        if let output { configuration.output.directory = (output as NSString).standardizingPath }
+        let report = CBMIngest.Report(configuration: configuration, now: LiveIngester.wallClock())
+        guard let format = CBMIngest.Report.Format(rawValue: format) else { throw ValidationError("--format is table, csv or json, not \(format)") }
+        let scope: TotalsRecord.Scope?
+        if let text = self.scope {
+            guard let s = TotalsRecord.Scope(rawValue: text), s != .unregistered else {
+                throw ValidationError("--scope is well, block, field, meter, sector, flare or all, not \(text)")
+            }
+            scope = s
+        } else {
+            scope = nil
+        }
+        let period: CBMIngest.Report.Period?
+        switch (gasDay, month, from, to) {
+        case (let d?, nil, nil, nil):
+            guard let t = report.gasDay(d) else { throw ValidationError("--gas-day is YYYY-MM-DD, yesterday or today, not \(d)") }
+            period = .gasDay(t)
+        case (nil, let m?, nil, nil):
+            guard let t = report.month(m) else { throw ValidationError("--month is YYYY-MM, not \(m)") }
+            period = .month(t)
+        case (nil, nil, let f?, let t?):
+            guard let a = report.time(f), let b = report.time(t), a < b else { throw ValidationError("--from and --to are times, --from before --to") }
+            guard let kind = WindowKind(rawValue: window) else { throw ValidationError("--window is hour, day or month, not \(window)") }
+            period = .range(kind, from: a, to: b)
+        case (nil, nil, nil, nil):
+            period = nil
+        default:
+            throw ValidationError("give one of --gas-day, --month, or --from with --to")
+        }
+        do {
+            if let period {
+                print(try report.figures(period, scope: scope, ids: id, format: format), terminator: "")
+            } else {
+                guard scope == nil && id.isEmpty && format == .table else { throw ValidationError("--scope, --id and --format need a period") }
+                print(try report.morning(report.lastClosedGasDay), terminator: "")
+            }
+        } catch let e as CBMIngest.Report.Failure {
+            FileHandle.standardError.write(Data("cbm-ingest report: \(e)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct Reindex: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild the index of final figures (output directory, index.sqlite) from the totals files.")
+
+    @OptionGroup var options: CommonOptions
+    @Option(help: "Output directory (default: the configuration's).") var output: String?
+
+    func run() throws {
+        var configuration = try options.loadConfiguration()
+        if let output { configuration.output.directory = (output as NSString).standardizingPath }
+        do {
+            let (path, folder, count) = try CBMIngest.Report.reindex(configuration)
+            print("\(path): \(count) final figures from \(folder)")
+        } catch {
+            FileHandle.standardError.write(Data("cbm-ingest reindex: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
     }
 }
 

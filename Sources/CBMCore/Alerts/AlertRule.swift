@@ -35,7 +35,7 @@ public struct AlertRule: Sendable, Equatable {
             }
         }
 
-        static func glob(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
+        public static func glob(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
             guard let c = p.first else { return s.isEmpty }
             if c == UInt8(ascii: "*") {
                 var rest = s

@@ -35,6 +35,13 @@ public final class FileSink {
     /// After a crash: the lines written after the last checkpoint, per family, not to be written
     /// again when recovery derives them anew (until the next checkpoint).
     private var rewrites: [RecordFamily: [[UInt8]: Int]] = [:]
+    /// The index of final figures beside the files, caught up from them after totals are written
+    /// (at most once a second, and at every sync and close). Nil until first needed.
+    private var index: TotalsIndex?
+    private var indexFailed = false
+    private var indexPending = false
+    private var indexedAt = ContinuousClock.now - .seconds(60)
+    private var indexPath: String
 
     /// What the sink counts for the metrics, read from other threads.
     public final class Counters: Sendable {
@@ -71,6 +78,7 @@ public final class FileSink {
     public init(configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
         self.now = now
         self.logger = logger
+        indexPath = Report.indexPath(configuration)
         (store, writeReadings, factors, json, csv) = Self.made(configuration, logger: logger, now: now, pending: &pendingEvents)
     }
 
@@ -79,6 +87,11 @@ public final class FileSink {
     public func reconfigure(_ configuration: Configuration) {
         do { try store.close() } catch {
             logger.error("cannot close the output files", metadata: ["error": "\(error)"])
+        }
+        updateIndex(force: true)
+        if Report.indexPath(configuration) != indexPath {
+            indexPath = Report.indexPath(configuration)
+            (index, indexFailed) = (nil, false)
         }
         (store, writeReadings, factors, json, csv) = Self.made(configuration, logger: logger, now: now, pending: &pendingEvents)
     }
@@ -143,6 +156,30 @@ public final class FileSink {
     public func tick(_ t: Timestamp) {
         writePendingEvents()
         retry("rotation") { () throws(StorageError) in try store.tick(t) }
+        updateIndex(force: false)
+    }
+
+    /// Catches the index up with the totals files: what was written since is read from them.
+    /// An index that fails is logged once and left alone (`report` rebuilds it from the files).
+    private func updateIndex(force: Bool) {
+        guard indexPending, !indexFailed, force || ContinuousClock.now - indexedAt >= .seconds(1) else { return }
+        do {
+            if index == nil {
+                let opened = try TotalsIndex(path: indexPath, folder: store.folder(.totals))
+                if case .rebuilt(let why) = opened.opened {
+                    logger.warning("the index of final figures could not be used: set aside, rebuilt from the totals files",
+                                   metadata: ["index.file": "\(indexPath)", "error": "\(why)"])
+                }
+                index = opened
+            }
+            try index?.catchUp()
+        } catch {
+            indexFailed = true
+            logger.error("cannot keep the index of final figures: the totals files stay the record; report rebuilds it from them",
+                         metadata: ["index.file": "\(indexPath)", "error": "\(error)"])
+        }
+        indexPending = false
+        indexedAt = ContinuousClock.now
     }
 
     /// Makes what was written durable (for a checkpoint); returns how far each family's output is
@@ -150,6 +187,7 @@ public final class FileSink {
     public func sync() -> [UInt8] {
         writePendingEvents()
         retry("output sync") { () throws(StorageError) in try store.sync() }
+        updateIndex(force: true)
         return checkpointMarks()
     }
 
@@ -177,7 +215,9 @@ public final class FileSink {
             guard !totals.isEmpty else { return }
             for r in totals { json.encode(r, factors: factors) }
             if store.settings.formats.contains(.csv) { for r in totals { csv.encode(r) } }
+            indexPending = true
             append(.totals)
+            updateIndex(force: false)
         case .alerts(let alerts):
             write(alerts, .alerts, json: { $0.encode($1) }, csv: { $0.encode($1) })
         case .events(let events):
@@ -293,5 +333,6 @@ public final class FileSink {
         do { try store.close() } catch {
             logger.error("cannot close the output files", metadata: ["error": "\(error)"])
         }
+        updateIndex(force: true)
     }
 }

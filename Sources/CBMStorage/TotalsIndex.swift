@@ -1,0 +1,166 @@
+import CBMCore
+import Foundation
+import GRDB
+
+/// The index of final figures: one row per (window, start, scope, id) holding the highest revision
+/// written to the `totals/` files, in one SQLite database (through GRDB) beside them:
+///
+///     totals(window, start, scope, id, revision, line)   the record's JSON line as in its file
+///     files(name, bytes)                                 how far each totals file has been read
+///
+/// The files are the record of truth. The index is caught up from them (``catchUp()``: the bytes
+/// of each file past its mark), so the sink that keeps it and `cbm-ingest reindex` that rebuilds
+/// it do the same thing and give the same rows. A database that cannot be opened, is of another
+/// format or fails its check is set aside and rebuilt, never trusted over the files.
+public final class TotalsIndex {
+    public let path: String
+    public let folder: String
+    private let db: DatabaseQueue
+    static let format: Int64 = 1
+
+    /// What opening found.
+    public enum Opened: Sendable, Equatable {
+        case existing
+        case created
+        /// The old database could not be used (why): kept as `<path>.damaged-<time>`, a new one begun.
+        case rebuilt(String)
+    }
+    public private(set) var opened: Opened = .existing
+
+    /// Opens (or creates, or rebuilds) the index of the totals files in `folder`, at `path`.
+    public init(path: String, folder: String) throws {
+        self.path = path
+        self.folder = folder
+        let existed = FileManager.default.fileExists(atPath: path)
+        do {
+            db = try Self.open(path)
+            opened = existed ? .existing : .created
+        } catch {
+            let aside = path + ".damaged-\(Int(Date().timeIntervalSince1970))"
+            for suffix in ["", "-wal", "-shm", "-journal"] { _ = rename(path + suffix, aside + suffix) }
+            db = try Self.open(path)
+            opened = .rebuilt("\(error)")
+        }
+    }
+
+    private static func open(_ path: String) throws -> DatabaseQueue {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var config = Configuration()
+        config.label = "totals index"
+        let db = try DatabaseQueue(path: path, configuration: config)
+        try db.write { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS totals(window TEXT NOT NULL, start INTEGER NOT NULL, scope TEXT NOT NULL, id TEXT NOT NULL,
+                    revision INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY(window, start, scope, id)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS files(name TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT OR IGNORE INTO meta(key, value) VALUES ('format', \(Self.format));
+                """)
+            let format = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'")
+            guard format == Self.format else {
+                throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "index format \(format ?? 0), this build reads \(Self.format)")
+            }
+        }
+        let check = try db.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+        guard check == "ok" else { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: check ?? "quick_check failed") }
+        return db
+    }
+
+    /// A totals file's name without what its life adds (`.open` while written, `.gz` once
+    /// compressed): its content is the same under each.
+    static func stem(_ name: String) -> String {
+        var s = name
+        for suffix in [".gz", ".open"] where s.hasSuffix(suffix) { s = String(s.dropLast(suffix.count)) }
+        return s
+    }
+
+    /// Reads what the totals files hold past what was indexed, in name order (time order), and
+    /// keeps the highest revision of each record (of equal ones, the later line). Returns the
+    /// number of lines read.
+    @discardableResult
+    public func catchUp() throws -> Int {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { $0.contains(".jsonl") && !$0.hasSuffix(".tmp") }
+        // One name per stem: the compressed one once it exists (the plain one is then going away).
+        var byStem: [String: String] = [:]
+        for n in names {
+            let s = Self.stem(n)
+            if byStem[s] == nil || n.hasSuffix(".gz") { byStem[s] = n }
+        }
+        let marks = try db.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT name, bytes FROM files").map { ($0["name"] as String, $0["bytes"] as Int64) })
+        }
+        var read = 0
+        for stem in byStem.keys.sorted() {
+            let name = byStem[stem]!
+            let path = (folder as NSString).appendingPathComponent(name)
+            let done = marks[stem] ?? 0
+            // What the file holds past the mark (a compressed one is read whole).
+            var tail: [UInt8]
+            if name.hasSuffix(".gz") {
+                guard let b = try? Gzip.decompress(path), Int64(b.count) > done else { continue }
+                tail = Array(b[Int(done)...])
+            } else {
+                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int64, size > done,
+                      let h = FileHandle(forReadingAtPath: path) else { continue }
+                defer { try? h.close() }
+                guard (try? h.seek(toOffset: UInt64(done))) != nil, let d = try? h.readToEnd() else { continue }
+                tail = [UInt8](d)
+            }
+            // Whole lines only: a line being written is read at the next catch-up.
+            guard let last = tail.lastIndex(of: 10) else { continue }
+            tail.removeSubrange((last + 1)...)
+            let end = done + Int64(tail.count)
+            let lines = splitLines(tail)
+            try db.write { db in
+                let put = try db.cachedStatement(sql: """
+                    INSERT INTO totals(window, start, scope, id, revision, line) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(window, start, scope, id) DO UPDATE SET revision = excluded.revision, line = excluded.line
+                    WHERE excluded.revision >= totals.revision
+                    """)
+                for line in lines {
+                    guard let r = TotalsRecord.decode(jsonLine: line) else { continue }
+                    try put.execute(arguments: [r.window.rawValue, r.span.start.microseconds, r.scope.rawValue, r.id, r.revision,
+                                                String(decoding: line, as: UTF8.self)])
+                    read += 1
+                }
+                try db.execute(sql: "INSERT OR REPLACE INTO files(name, bytes) VALUES (?, ?)", arguments: [stem, Int64(end)])
+            }
+        }
+        return read
+    }
+
+    /// The final figures of a window kind whose start is in `[from, to)`, of a scope (nil: all),
+    /// whose id matches one of the globs (empty: any), in (start, scope, id) order.
+    public func records(window: WindowKind, from: Timestamp, to: Timestamp, scope: TotalsRecord.Scope? = nil,
+                        ids: [String] = []) throws -> [TotalsRecord] {
+        let rows = try db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT line FROM totals WHERE window = ? AND start >= ? AND start < ?\(scope == nil ? "" : " AND scope = ?")
+                ORDER BY start, scope, id
+                """, arguments: StatementArguments([window.rawValue, from.microseconds, to.microseconds] + (scope.map { [$0.rawValue] } ?? []) as [any DatabaseValueConvertible])!)
+        }
+        return rows.compactMap { row -> TotalsRecord? in
+            let line: String = row["line"]
+            guard let r = TotalsRecord.decode(jsonLine: Array(line.utf8)[...]) else { return nil }
+            return ids.isEmpty || ids.contains(where: { AlertRule.Selection.glob(Array($0.utf8)[...], Array(r.id.utf8)[...]) }) ? r : nil
+        }
+    }
+
+    /// Every row, in key order (for comparing two indexes).
+    public func dump() throws -> [String] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT window, start, scope, id, revision, line FROM totals ORDER BY window, start, scope, id").map {
+                "\($0["window"] as String)|\($0["start"] as Int64)|\($0["scope"] as String)|\($0["id"] as String)|\($0["revision"] as Int64)|\($0["line"] as String)"
+            }
+        }
+    }
+
+    /// Deletes the database and builds it again from the files (`cbm-ingest reindex`).
+    public static func rebuild(path: String, folder: String) throws -> TotalsIndex {
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let index = try TotalsIndex(path: path, folder: folder)
+        try index.catchUp()
+        return index
+    }
+}
