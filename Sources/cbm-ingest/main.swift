@@ -262,12 +262,14 @@ struct Report: ParsableCommand {
     @Option(help: "well, block, field, meter, sector, flare or all (default: every scope).") var scope: String?
     @Option(help: "Ids, globs allowed (W-SZ-*); more than one: repeat it.") var id: [String] = []
     @Option(help: "table, csv or json.") var format = "table"
+    @Flag(help: "With --format csv: a UTF-8 byte-order mark first, for Excel and WPS.") var bom = false
     @Option(help: "Output directory (default: the configuration's).") var output: String?
 
     func run() throws {
         var configuration = try options.loadConfiguration()
         if let output { configuration.output.directory = (output as NSString).standardizingPath }
-        let report = CBMIngest.Report(configuration: configuration, now: LiveIngester.wallClock())
+        var report = CBMIngest.Report(configuration: configuration, now: LiveIngester.wallClock())
+        report.byteOrderMark = bom
         guard let format = CBMIngest.Report.Format(rawValue: format) else { throw ValidationError("--format is table, csv or json, not \(format)") }
         let scope: TotalsRecord.Scope?
         if let text = self.scope {

@@ -84,13 +84,6 @@ final class StatusBoard: Sendable {
     /// The latest snapshot, if one has been made.
     var status: FieldStatus? { state.withLock { $0.status } }
 
-    /// Whether an alarm of that rule, scope and id is active now.
-    func isActive(rule: String, scope: String, id: String) -> Bool {
-        state.withLock { st in
-            st.status?.alarms.active.contains { $0.record.rule == rule && $0.record.scope.rawValue == scope && $0.record.id == id } ?? false
-        }
-    }
-
     /// The page's view of the latest snapshot.
     func view(_ c: Configuration, ready: Bool, connected: Bool, messagesPerSecond: Double, rejects: [String: Int], now: Timestamp) -> StatusView {
         let (status, hours) = state.withLock { ($0.status, $0.hours) }

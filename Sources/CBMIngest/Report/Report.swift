@@ -8,6 +8,9 @@ import Foundation
 public struct Report {
     public let configuration: Configuration
     public let now: Timestamp
+    /// CSV for spreadsheets: a UTF-8 byte-order mark first, so that Excel and WPS read the
+    /// characters (Chinese names) right; times are local, without their offset, already.
+    public var byteOrderMark = false
 
     public init(configuration: Configuration, now: Timestamp) {
         self.configuration = configuration
@@ -172,7 +175,7 @@ public struct Report {
                 lines.append((["total", "", scope.rawValue, ""] + [s[0], s[1], s[2], s[3]].map { $0.map { String(format: "%.3f", $0) } ?? "" }
                     + [""] + [s[4], s[5]].map { $0.map { String(format: "%.3f", $0) } ?? "" } + ["", "", ""]).joined(separator: ","))
             }
-            return lines.joined(separator: "\n") + "\n"
+            return (byteOrderMark ? "\u{FEFF}" : "") + lines.joined(separator: "\n") + "\n"
         case .table:
             let header = Self.columns.map { $0.unit.isEmpty ? $0.name : "\($0.name) \($0.unit == "m3" ? "m³" : $0.unit)" }
             var rows = records.map { values($0, offsets: &offsets) }
