@@ -27,9 +27,10 @@ if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ]; then
     -emit-library -static -o "$build/libSwiftProtobuf.a" $(sources "$protobuf")
   swiftc "${flags[@]}" -module-name CBMCore -I "$build" -emit-module -emit-module-path "$build/CBMCore.swiftmodule" \
     -emit-library -static -o "$build/libCBMCore.a" $(sources Sources/CBMCore)
-  # (The SQLite history archive is left out: no target reaches it, and GRDB is the package's to build.)
+  # (The SQLite history archive and the index of final figures are left out: no target reaches them,
+  # and GRDB is the package's to build.)
   swiftc "${flags[@]}" -module-name CBMStorage -I "$build" -I Sources/CZlib -emit-module -emit-module-path "$build/CBMStorage.swiftmodule" \
-    -emit-library -static -o "$build/libCBMStorage.a" $(sources Sources/CBMStorage | grep -v '/SQLiteArchive.swift$')
+    -emit-library -static -o "$build/libCBMStorage.a" $(sources Sources/CBMStorage | grep -v -e '/SQLiteArchive.swift$' -e '/TotalsIndex.swift$')
   swiftc "${flags[@]}" -module-name CBMFuzz -I "$build" -I Sources/CZlib -emit-module -emit-module-path "$build/CBMFuzz.swiftmodule" \
     -emit-library -static -o "$build/libCBMFuzz.a" $(sources Sources/CBMFuzz)
   for t in decode topic recording journal checkpoint sparkplug; do
