@@ -1,5 +1,5 @@
 # cbm-ingest: make demo | make test | make build
-.PHONY: all deps build test fuzz demo clean install uninstall bench bench-decode bench-aggregate bench-output bench-archive
+.PHONY: all deps build test fuzz demo clean install uninstall bench bench-decode bench-aggregate bench-output bench-archive bench-report
 
 PREFIX ?= /usr/local
 # Seconds each fuzz target runs: briefly in make test, longer in make fuzz.
@@ -42,6 +42,11 @@ bench-aggregate:
 bench: deps
 	scripts/bench.sh
 	scripts/bench-archive.sh
+	scripts/bench-report.sh
+
+# A year of 1,000 wells: a month's report, from the index of final figures.
+bench-report: deps
+	scripts/bench-report.sh
 
 # Late data: a backfill through the history archive against in-order replay; memory; bytes a reading.
 bench-archive: deps
@@ -50,11 +55,18 @@ bench-archive: deps
 bench-output:
 	cd Benchmarks && swift package --disable-sandbox benchmark --target OutputBenchmarks
 
-# A release build, the systemd unit, and the example configuration under /etc/cbm-ingest/
-# (an existing configuration is never overwritten). DESTDIR stages the files elsewhere.
-install: deps
-	swift build -c release
-	install -D -m 0755 .build/release/cbm-ingest $(DESTDIR)$(PREFIX)/bin/cbm-ingest
+# A release build, the systemd unit, the sysusers.d file of its cbm-ingest user and group, and the
+# example configuration under /etc/cbm-ingest/ (an existing configuration is never overwritten).
+# DESTDIR stages the files elsewhere; with no DESTDIR, systemd-sysusers creates the user and group
+# now, before the unit first starts. BINARY=path installs that binary instead, with no build and
+# no deps (the tests stage an install of the debug build: make install DESTDIR=… BINARY=…).
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+BINARY ?=
+install: $(if $(BINARY),,deps)
+	$(if $(BINARY),,swift build -c release)
+	install -D -m 0755 $(or $(BINARY),.build/release/cbm-ingest) $(DESTDIR)$(PREFIX)/bin/cbm-ingest
+	install -D -m 0644 config/systemd/cbm-ingest.sysusers $(DESTDIR)$(SYSUSERSDIR)/cbm-ingest.conf
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null 2>&1; then systemd-sysusers $(SYSUSERSDIR)/cbm-ingest.conf; fi
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed -e 's#/usr/local/bin/cbm-ingest#$(PREFIX)/bin/cbm-ingest#' -e 's#/etc/cbm-ingest#$(SYSCONFDIR)/cbm-ingest#g' \
 	  config/systemd/cbm-ingest.service > $(DESTDIR)$(UNITDIR)/cbm-ingest.service
@@ -66,10 +78,11 @@ install: deps
 	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload || true; fi
 	@echo "installed; edit $(SYSCONFDIR)/cbm-ingest/cbm-ingest.yaml, then: systemctl enable --now cbm-ingest"
 
-# Removes the binary and the unit; the configuration and /var/lib/cbm-ingest are kept.
+# Removes the binary, the unit and the sysusers.d file; the configuration, /var/lib/cbm-ingest and
+# the cbm-ingest user and group are kept (they own the data).
 uninstall:
 	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then systemctl disable --now cbm-ingest 2>/dev/null || true; fi
-	rm -f $(DESTDIR)$(PREFIX)/bin/cbm-ingest $(DESTDIR)$(UNITDIR)/cbm-ingest.service
+	rm -f $(DESTDIR)$(PREFIX)/bin/cbm-ingest $(DESTDIR)$(UNITDIR)/cbm-ingest.service $(DESTDIR)$(SYSUSERSDIR)/cbm-ingest.conf
 	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload || true; fi
 
 clean:

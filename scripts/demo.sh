@@ -68,6 +68,9 @@ status=0; wait "$daemon_pid" || status=$?
 daemon_pid=""
 echo "== cbm-ingest stopped (exit $status): $(grep -o 'messages=[0-9]* readings=[0-9]* rejects=[0-9]* totals=[0-9]*' "$work/daemon.log" | tail -1)"
 
+echo
+echo "== the morning report: cbm-ingest report --config cbm-ingest.yaml (the last closed gas day; the field's data begins 24 hours ago)"
+"$bin" report --config "$work/cbm-ingest.yaml" | sed 's/^/   /'
 python3 - "$out" "$work/field/truth.jsonl" <<'PY'
 import json, os, sys, glob
 out, truth_path = sys.argv[1], sys.argv[2]
@@ -85,19 +88,9 @@ hours = sorted({k[1] for k in final if k[0] == "hour"})
 def total(scope, field, ident=None):
     return sum(r.get(field) or 0 for k, r in final.items()
                if k[0] == "hour" and k[2] == scope and (ident is None or k[3] == ident))
-print(f"\n== what cbm-ingest reported for {len(hours)} closed hours, {hours[0][:16]} to {hours[-1][:16]} (m3 at 20 C, 101.325 kPa)")
+print(f"\n== all {len(hours)} closed hours, {hours[0][:16]} to {hours[-1][:16]}, against the simulator's truth (m3 at 20 C, 101.325 kPa)")
 produced = total("all", "gas_m3"); utilised = total("all", "utilised_m3"); flared = total("all", "flared_m3")
-print("   production by field")
-for f in sorted({k[3] for k in final if k[2] == "field"}):
-    print(f"      {f:14} {total('field', 'gas_m3', f):>14,.0f} m3")
-print(f"      {'all':14} {produced:>14,.0f} m3   ({produced / 1e4:,.1f} x 10^4 m3)")
-print("   utilisation by sector")
-for s in sorted({k[3] for k in final if k[2] == "sector"}):
-    print(f"      {s:16} {total('sector', 'utilised_m3', s):>12,.0f} m3")
-rate = utilised / produced if produced else float("nan")
-coal = total("all", "coal_t"); co2e = total("all", "co2e_t")
-print(f"   utilised {utilised:,.0f} m3, flared {flared:,.0f} m3: utilisation rate {rate:.1%}")
-print(f"   standard coal saved {coal:,.1f} t, CO2e avoided {co2e:,.1f} t (1.2 kgce and 15 kg CO2e per m3 utilised)")
+print(f"   cbm-ingest: produced {produced:,.0f} m3, utilised {utilised:,.0f} m3, flared {flared:,.0f} m3")
 truth = {}
 for l in open(truth_path):
     t = json.loads(l)

@@ -11,7 +11,8 @@ import GRDB
 /// The files are the record of truth. The index is caught up from them (``catchUp()``: the bytes
 /// of each file past its mark), so the sink that keeps it and `cbm-ingest reindex` that rebuilds
 /// it do the same thing and give the same rows. A database that cannot be opened, is of another
-/// format or fails its check is set aside and rebuilt, never trusted over the files.
+/// format or fails its check is set aside and rebuilt, never trusted over the files. It is written
+/// without fsync (write-ahead log, `synchronous = OFF`): it can always be rebuilt.
 public final class TotalsIndex {
     public let path: String
     public let folder: String
@@ -47,7 +48,11 @@ public final class TotalsIndex {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var config = Configuration()
         config.label = "totals index"
+        // Derived data: no fsync (the disk's slowest step). A process that dies leaves the log
+        // in the kernel; a power cut may damage the file, which the next open finds and rebuilds.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = OFF") }
         let db = try DatabaseQueue(path: path, configuration: config)
+        _ = try db.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
         try db.write { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;

@@ -125,10 +125,71 @@ struct ServiceTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let unit = try String(contentsOf: root.appendingPathComponent("config/systemd/cbm-ingest.service"), encoding: .utf8)
         #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("ExecReload=/bin/kill -HUP $MAINPID"))
-        #expect(unit.contains("LoadCredential=") && unit.contains("DynamicUser=yes") && unit.contains("SystemCallFilter=@system-service"))
-        // verify wants the program to exist: point it at the built binary.
+        #expect(unit.contains("LoadCredential=") && unit.contains("SystemCallFilter=@system-service"))
+        // A fixed user and group that operators can join; the group may enter the state directory,
+        // and the umask makes the output 0640/0750.
+        let settings = Set(unit.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+        for line in ["User=cbm-ingest", "Group=cbm-ingest", "StateDirectory=cbm-ingest", "StateDirectoryMode=0750", "UMask=0027"] {
+            #expect(settings.contains(line), "\(line) is missing")
+        }
+        #expect(!settings.contains { $0.hasPrefix("DynamicUser=") })
+        // What DynamicUser= implied is now spelled out.
+        for line in ["NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "RemoveIPC=yes", "RestrictSUIDSGID=yes"] {
+            #expect(settings.contains(line), "\(line) is missing")
+        }
+        // verify wants the program to exist: point it at the built binary. It checks that User= and
+        // Group= are valid names, not that the user exists (make install creates it).
         let path = dir.write("cbm-ingest.service", unit.replacingOccurrences(of: "/usr/local/bin/cbm-ingest", with: cbmIngestBinary()))
         let r = try runProgram(analyze, ["verify", path])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        // The check has teeth: a malformed user name fails it.
+        let broken = dir.write("broken/cbm-ingest.service", try String(contentsOfFile: path, encoding: .utf8)
+            .replacingOccurrences(of: "User=cbm-ingest", with: "User=-not:a-user"))
+        #expect(try runProgram(analyze, ["verify", broken]).status != 0)
+    }
+
+    @Test("a staged make install DESTDIR=… installs the unit with User=cbm-ingest and the sysusers.d file that creates that user")
+    func stagedInstall() throws {
+        guard let make = which("make") else {
+            Issue.record("make is not installed (apt-get install make)")
+            return
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let stage = TemporaryDirectory("stage")
+        // BINARY= installs the binary under test: no release build, no deps.
+        let r = try runProgram(make, ["-C", root.path, "install", "DESTDIR=\(stage.path)", "BINARY=\(cbmIngestBinary())"], timeout: 120)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(!r.stdout.contains("swift build"), "BINARY= still built")
+
+        let fm = FileManager.default
+        #expect(fm.isExecutableFile(atPath: stage.file("usr/local/bin/cbm-ingest")))
+        let conf = stage.file("usr/lib/sysusers.d/cbm-ingest.conf")
+        let sysusers = try String(contentsOfFile: conf, encoding: .utf8)
+        let entries = sysusers.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        #expect(entries == [#"u cbm-ingest - "cbm-ingest telemetry ingester" /var/lib/cbm-ingest"#])
+        #expect((try fm.attributesOfItem(atPath: conf)[.posixPermissions] as? Int) == 0o644)
+        let unit = try String(contentsOfFile: stage.file("etc/systemd/system/cbm-ingest.service"), encoding: .utf8)
+        let settings = Set(unit.split(separator: "\n").map(String.init))
+        #expect(settings.contains("User=cbm-ingest") && settings.contains("Group=cbm-ingest"))
+        #expect(settings.contains("ExecStart=/usr/local/bin/cbm-ingest run --config /etc/cbm-ingest/cbm-ingest.yaml"))
+        #expect(fm.fileExists(atPath: stage.file("etc/cbm-ingest/cbm-ingest.yaml")))
+
+        // systemd-sysusers, on the staged tree as its root, makes the user and its group from the file.
+        if let tool = which("systemd-sysusers") {
+            let s = try runProgram(tool, ["--root=\(stage.path)"])
+            #expect(s.status == 0, "\(s.stdout)\(s.stderr)")
+            let passwd = (try? String(contentsOfFile: stage.file("etc/passwd"), encoding: .utf8)) ?? ""
+            let user = passwd.split(separator: "\n").first { $0.hasPrefix("cbm-ingest:") }?.split(separator: ":", omittingEmptySubsequences: false)
+            #expect(user?.count == 7 && user?[4] == "cbm-ingest telemetry ingester" && user?[5] == "/var/lib/cbm-ingest", "\(passwd)")
+            let group = (try? String(contentsOfFile: stage.file("etc/group"), encoding: .utf8)) ?? ""
+            let gid = group.split(separator: "\n").first { $0.hasPrefix("cbm-ingest:") }?.split(separator: ":", omittingEmptySubsequences: false)
+            #expect(gid != nil && user?[3] == gid?[2], "the user's primary group is cbm-ingest: \(group)")
+        }
+
+        // make uninstall takes the file away again (the user, in a real install, stays).
+        let u = try runProgram(make, ["-C", root.path, "uninstall", "DESTDIR=\(stage.path)"])
+        #expect(u.status == 0, "\(u.stdout)\(u.stderr)")
+        #expect(!fm.fileExists(atPath: conf) && !fm.fileExists(atPath: stage.file("etc/systemd/system/cbm-ingest.service")))
+        #expect(!fm.fileExists(atPath: stage.file("usr/local/bin/cbm-ingest")))
     }
 }

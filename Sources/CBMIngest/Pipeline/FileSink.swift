@@ -42,6 +42,9 @@ public final class FileSink {
     private var indexPending = false
     private var indexedAt = ContinuousClock.now - .seconds(60)
     private var indexPath: String
+    /// Whether the index is caught up as totals are written (the daemon), or only when the files
+    /// close (a replay: one pass over what it wrote, instead of one a second while it runs).
+    public var indexesAsItWrites = true
 
     /// What the sink counts for the metrics, read from other threads.
     public final class Counters: Sendable {
@@ -162,7 +165,7 @@ public final class FileSink {
     /// Catches the index up with the totals files: what was written since is read from them.
     /// An index that fails is logged once and left alone (`report` rebuilds it from the files).
     private func updateIndex(force: Bool) {
-        guard indexPending, !indexFailed, force || ContinuousClock.now - indexedAt >= .seconds(1) else { return }
+        guard indexPending, !indexFailed, force || (indexesAsItWrites && ContinuousClock.now - indexedAt >= .seconds(1)) else { return }
         do {
             if index == nil {
                 let opened = try TotalsIndex(path: indexPath, folder: store.folder(.totals))
@@ -187,7 +190,7 @@ public final class FileSink {
     public func sync() -> [UInt8] {
         writePendingEvents()
         retry("output sync") { () throws(StorageError) in try store.sync() }
-        updateIndex(force: true)
+        updateIndex(force: indexesAsItWrites)
         return checkpointMarks()
     }
 
