@@ -217,7 +217,7 @@ public final class LiveIngester: Sendable {
                     lastCheckpoint: lastCheckpoint.last,
                     subscriptions: c.subscriptions.map(\.mqtt.topic),
                     alarms: active.map { ($0.record.rule, $0.record.severity) }, alarmRules: c.alerts.map { ($0.name, $0.severity) },
-                    connected: service.withLock { $0.connected }, ready: true, now: now()))
+                    connected: service.withLock { $0.connected }, now: now()))
             },
             unhealthy: { [self] in
                 if !service.withLock({ $0.connected }) { return "the broker is not connected" }

@@ -115,19 +115,19 @@ public final class OutputStore {
             let path = (folder as NSString).appendingPathComponent(name)
             if let since, let attributes = try? FileManager.default.attributesOfItem(atPath: path),
                let modified = attributes[.modificationDate] as? Date, modified < since.addingTimeInterval(-2) { continue }
-            let bytes: [UInt8]
-            if name.hasSuffix(".gz") {
-                guard let b = try? Gzip.decompress(path) else { continue }
-                bytes = b
-            } else {
-                guard let d = FileManager.default.contents(atPath: path) else { continue }
-                bytes = [UInt8](d)
-            }
+            guard let bytes = Self.contents(ofRecordFile: path) else { continue }
             for line in splitLines(bytes) {
                 if let (key, revision) = TotalsRecord.decodeIdentity(jsonLine: line) { out[key] = max(out[key] ?? 0, revision) }
             }
         }
         return out
+    }
+
+    /// The bytes of an output file, decompressed when its name ends in `.gz`; nil when it
+    /// cannot be read.
+    public static func contents(ofRecordFile path: String) -> [UInt8]? {
+        if path.hasSuffix(".gz") { return try? Gzip.decompress(path) }
+        return FileManager.default.contents(atPath: path).map { [UInt8]($0) }
     }
 
     /// Before a family's records are appended in every format at `now`: if any format's file would

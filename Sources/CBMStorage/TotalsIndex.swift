@@ -103,7 +103,7 @@ public final class TotalsIndex {
             // What the file holds past the mark (a compressed one is read whole).
             var tail: [UInt8]
             if name.hasSuffix(".gz") {
-                guard let b = try? Gzip.decompress(path), Int64(b.count) > done else { continue }
+                guard let b = OutputStore.contents(ofRecordFile: path), Int64(b.count) > done else { continue }
                 tail = Array(b[Int(done)...])
             } else {
                 guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int64, size > done,

@@ -29,7 +29,6 @@ final class DaemonMetrics: Sendable {
         var alarms: [(rule: String, severity: String)]
         var alarmRules: [(rule: String, severity: String)]
         var connected: Bool
-        var ready: Bool
         var now: Timestamp
     }
 
@@ -118,6 +117,5 @@ final class DaemonMetrics: Sendable {
             gauge("cbm_ingest_alarms_active", [("rule", parts[0]), ("severity", parts[1])], Double(n), help: "Alarms active now, by rule and severity.")
         }
         gauge("cbm_ingest_broker_connected", s.connected ? 1 : 0, help: "1 while the MQTT connection is up.")
-        gauge("cbm_ingest_ready", s.ready ? 1 : 0, help: "1 once recovery has finished.")
     }
 }

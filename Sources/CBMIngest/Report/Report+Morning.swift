@@ -105,14 +105,7 @@ extension Report {
             // A file's name gives its period's start (a day at most before what it holds).
             if let parts = RotationSchedule.parse(name), let start = Self.stampTime(parts.stamp), start < from || start >= to { continue }
             let path = (folder as NSString).appendingPathComponent(name)
-            let bytes: [UInt8]
-            if name.hasSuffix(".gz") {
-                guard let b = try? Gzip.decompress(path) else { continue }
-                bytes = b
-            } else {
-                guard let d = FileManager.default.contents(atPath: path) else { continue }
-                bytes = [UInt8](d)
-            }
+            guard let bytes = OutputStore.contents(ofRecordFile: path) else { continue }
             for line in splitLines(bytes) {
                 guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
                       let t = (o["time"] as? String).flatMap({ if case .success(let t) = RFC3339.parse($0) { t } else { nil } }),
