@@ -16,6 +16,8 @@ public final class OutputStore {
         public var rotation = RotatingFile.Options()
         public var retention = RetentionPolicy()
         public var compress = false
+        /// The layout of CSV files (byte-order mark, local time columns).
+        public var csv = CSVRecordEncoder.Style()
         public init(directory: String) { self.directory = directory }
     }
 
@@ -61,7 +63,7 @@ public final class OutputStore {
         if let f = files[family]?[format] { return f }
         var options = settings.rotation
         options.ext = format.rawValue
-        options.header = format == .csv ? CSVRecordEncoder.header(family) : []
+        options.header = format == .csv ? CSVRecordEncoder.header(family, style: settings.csv) : []
         let folder = self.folder(family)
         let compress = settings.compress
         let retention = settings.retention

@@ -18,6 +18,8 @@ public final class RotatingFile {
         public var maxBytes: Int64 = 64 << 20
         /// Time rotation interval (a divisor of a day), aligned to the zone's calendar.
         public var intervalUS: Int64 = 86_400_000_000
+        /// The local time of day a period begins at (the gas day's start): a daily file is a gas day.
+        public var dayStartUS: Int64 = 0
         /// The zone of the calendar and of the names.
         public var zone = TimeZone(identifier: "Asia/Shanghai")!
         /// File extension: `jsonl` or `csv`.
@@ -60,7 +62,7 @@ public final class RotatingFile {
         self.family = family
         self.options = options
         self.onClose = onClose
-        schedule = RotationSchedule(intervalUS: options.intervalUS, zone: options.zone)
+        schedule = RotationSchedule(intervalUS: options.intervalUS, zone: options.zone, dayStartUS: options.dayStartUS)
         try SafeFiles.makeDirectory(directory)
         try recover(events: events)
     }

@@ -21,6 +21,21 @@ private func payloadField(_ raw: [UInt8]) -> String {
 
 @Suite("Record encoder")
 struct RecordEncoderTests {
+    @Test("CSV local times: no offset, a space for the T, a fraction cut to the millisecond; columns follow their time column")
+    func csvLocalTimes() throws {
+        let t = try RFC3339.parse("2026-12-03T00:00:00.123456Z").get()
+        #expect(CSVRecordEncoder.localTime(t, offsetSeconds: 0) == "2026-12-03 00:00:00.123")
+        #expect(CSVRecordEncoder.localTime(t, offsetSeconds: 8 * 3600) == "2026-12-03 08:00:00.123")
+        #expect(CSVRecordEncoder.localTime(Timestamp(seconds: 0), offsetSeconds: -5 * 3600) == "1969-12-31 19:00:00")
+        let style = CSVRecordEncoder.Style(byteOrderMark: true, localTimes: true)
+        #expect(Array(CSVRecordEncoder.columns(.totals, style: style).prefix(5)) == ["window", "start", "start_local", "end", "end_local"])
+        #expect(Array(CSVRecordEncoder.header(.events, style: style).prefix(3)) == [0xEF, 0xBB, 0xBF])
+        #expect(CSVRecordEncoder.header(.events) == Array("time,kind,id,detail\n".utf8))
+        var e = CSVRecordEncoder(zone: ZoneOffsets(zone: zone("Asia/Shanghai")), basis: .c20, factors: Factors(), style: style)
+        e.encode(EventRecord(time: t, kind: .fileRepaired, id: "x", detail: "y"))
+        #expect(text(e.take()) == "2026-12-03T08:00:00.123456+08:00,2026-12-03 08:00:00.123,file_repaired,x,y\n")
+    }
+
     @Test func gasReadingCarriesTheBasis() {
         var e = shanghaiEncoder()
         e.encode(Reading(time: ts(Ref.nov28, micros: 123_000), asset: "W-001", measurement: .gasRate, value: 2575.5))

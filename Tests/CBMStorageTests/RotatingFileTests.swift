@@ -90,6 +90,24 @@ struct RotatingFileTests {
         #expect(names(dir.path) == ["events-20261128T000000+0800-001.jsonl", "events-20261128T000000+0800-002.jsonl"])
     }
 
+    @Test("with a gas day from 08:00, a daily file runs from 08:00 to 08:00 and is named by its start")
+    func dailyAtGasDay() throws {
+        var o = options(interval: 86_400_000_000)
+        o.dayStartUS = 8 * 3_600_000_000
+        let f = try RotatingFile(directory: dir.path, family: "totals", options: o)
+        try f.append(line(1), at: ts("2026-11-28T07:59:59+08:00"))  // the gas day of the 27th
+        try f.append(line(2), at: ts("2026-11-28T08:00:00+08:00"))  // the 28th's begins
+        try f.append(line(3), at: ts("2026-11-29T00:30:00+08:00"))  // past midnight: still the 28th
+        try f.append(line(4), at: ts("2026-11-29T08:00:00+08:00"))
+        try f.close()
+        #expect(names(dir.path) == ["totals-20261127T080000+0800-001.jsonl", "totals-20261128T080000+0800-001.jsonl",
+                                    "totals-20261129T080000+0800-001.jsonl"])
+        #expect(text(dir.path + "/totals-20261128T080000+0800-001.jsonl") == #"{"n":2}"# + "\n" + #"{"n":3}"# + "\n")
+        // Hourly files are not moved by a gas day that starts on the hour.
+        var s = RotationSchedule(intervalUS: 3_600_000_000, zone: o.zone, dayStartUS: o.dayStartUS)
+        #expect(s.period(containing: ts("2026-11-28T08:30:00+08:00")).start == ts("2026-11-28T08:00:00+08:00"))
+    }
+
     @Test("a file left open by a crash is repaired: the partial last line cut away, and closed")
     func repair() throws {
         dir.write("totals-20261128T080000+0800-001.jsonl.open", "{\"n\":1}\n{\"n\":2}\n{\"n\":3,\"half")

@@ -2,29 +2,33 @@ import Foundation
 
 /// When output files rotate by time, and what they are called. Pure: times in, names out.
 ///
-/// Periods are aligned to the zone's calendar: an hourly file starts on the hour, a daily one at
-/// local midnight. Names carry the period's local start and offset, and a sequence number for the
+/// Periods are aligned to the zone's calendar and to the gas day: one period begins at the gas
+/// day's local start (`day_start`), so a daily file holds one gas day (08:00 to 08:00) and an
+/// hourly one starts on the hour. Names carry the period's local start and offset, and a sequence number for the
 /// files that size rotation cuts a period into:
 /// `totals-20261128T080000+0800-001.jsonl`. Within one UTC offset a sorted listing is in time order
 /// (the sequence keeps `-001` before `-002`).
 public struct RotationSchedule: Sendable {
     /// The rotation interval in microseconds (a divisor or multiple of an hour, at most a day).
     public let intervalUS: Int64
+    /// The local time of day at which a period begins (the gas day's start), in microseconds.
+    public let dayStartUS: Int64
     private var offsets: ZoneOffsets
 
-    /// Intervals allowed: they divide a day, so that periods align to local midnight.
+    /// Intervals allowed: they divide a day, so that periods align to the gas day's start.
     public static let allowedIntervals: [Int64] = [60, 300, 600, 900, 1800, 3600, 7200, 10_800, 14_400, 21_600, 28_800, 43_200, 86_400]
         .map { Int64($0) * 1_000_000 }
 
-    public init(intervalUS: Int64, zone: TimeZone) {
+    public init(intervalUS: Int64, zone: TimeZone, dayStartUS: Int64 = 0) {
         self.intervalUS = intervalUS
+        self.dayStartUS = dayStartUS
         offsets = ZoneOffsets(zone: zone)
     }
 
     /// The period that contains `t`: `[start, end)`.
     public mutating func period(containing t: Timestamp) -> WindowSpan {
         let offset = Int64(offsets.offset(at: t)) * 1_000_000
-        let local = t.microseconds + offset
+        let local = t.microseconds + offset - dayStartUS
         var into = local % intervalUS
         if into < 0 { into += intervalUS }
         let start = Timestamp(microseconds: t.microseconds - into)

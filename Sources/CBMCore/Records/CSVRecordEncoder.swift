@@ -3,26 +3,50 @@
 /// (control characters inside text are escaped as in JSON, so no field holds a line break), and
 /// no text cell that a spreadsheet would run as a formula.
 public struct CSVRecordEncoder: Sendable {
+    /// How the files are laid out for a spreadsheet.
+    public struct Style: Sendable, Equatable {
+        /// A UTF-8 byte-order mark before the header, so that Excel and WPS read UTF-8 (Chinese
+        /// labels) instead of the system's code page.
+        public var byteOrderMark = false
+        /// Beside each time column (`time`, `start`, `end`), a `…_local` column with the local time
+        /// without offset (`2026-11-28 08:00:00`), which spreadsheets read as a date and time.
+        public var localTimes = false
+        public init(byteOrderMark: Bool = false, localTimes: Bool = false) {
+            self.byteOrderMark = byteOrderMark
+            self.localTimes = localTimes
+        }
+    }
+
     public let basis: VolumeBasis
     public let factors: Factors
+    public let style: Style
     private var offsets: ZoneOffsets
     /// The encoded lines.
     public private(set) var bytes: [UInt8] = []
     private var first = true
 
-    public init(zone: ZoneOffsets, basis: VolumeBasis, factors: Factors) {
+    public init(zone: ZoneOffsets, basis: VolumeBasis, factors: Factors, style: Style = Style()) {
         offsets = zone
         self.basis = basis
         self.factors = factors
+        self.style = style
     }
 
-    /// The header line of a family's files.
-    public static func header(_ family: RecordFamily) -> [UInt8] {
-        Array((columns(family).joined(separator: ",") + "\n").utf8)
+    /// The header line of a family's files (after the byte-order mark, when the style has one).
+    public static func header(_ family: RecordFamily, style: Style = Style()) -> [UInt8] {
+        (style.byteOrderMark ? [0xEF, 0xBB, 0xBF] : []) + Array((columns(family, style: style).joined(separator: ",") + "\n").utf8)
     }
 
-    /// The columns of a family.
-    public static func columns(_ family: RecordFamily) -> [String] {
+    /// The columns of a family: with local times, `x_local` follows each time column `x`.
+    public static func columns(_ family: RecordFamily, style: Style = Style()) -> [String] {
+        let base = baseColumns(family)
+        guard style.localTimes else { return base }
+        return base.flatMap { timeColumns.contains($0) ? [$0, $0 + "_local"] : [$0] }
+    }
+
+    static let timeColumns: Set<String> = ["time", "start", "end"]
+
+    private static func baseColumns(_ family: RecordFamily) -> [String] {
         switch family {
         case .readings: return ["time", "asset", "measurement", "value", "unit", "basis"]
         case .rejects: return ["time", "topic", "reason", "code", "payload", "payload_bytes", "truncated"]
@@ -72,7 +96,22 @@ public struct CSVRecordEncoder: Sendable {
     }
 
     private mutating func number(_ v: Double?) { cell(v.map { $0.isFinite ? $0.description : "" } ?? "", neutralise: false) }
-    private mutating func time(_ t: Timestamp) { cell(RFC3339.format(t, offsetSeconds: offsets.offset(at: t)), neutralise: false) }
+    private mutating func time(_ t: Timestamp) {
+        let offset = offsets.offset(at: t)
+        cell(RFC3339.format(t, offsetSeconds: offset), neutralise: false)
+        if style.localTimes { cell(Self.localTime(t, offsetSeconds: offset), neutralise: false) }
+    }
+
+    /// `2026-11-28 08:00:00` (with `.250` when the time has a fraction of a second, cut to the
+    /// millisecond, which spreadsheets still read): the local time without its offset.
+    public static func localTime(_ t: Timestamp, offsetSeconds: Int) -> String {
+        var text = Array(RFC3339.format(t, offsetSeconds: offsetSeconds).utf8)
+        // …±HH:MM or …Z off the end; the date and time part is 19 bytes, a fraction follows it.
+        if text.last == 90 { text.removeLast() } else if text.count >= 6 { text.removeLast(6) }
+        if text.count > 23 { text.removeLast(text.count - 23) }
+        if text.count > 10 { text[10] = 32 }
+        return String(decoding: text, as: UTF8.self)
+    }
     private mutating func end() {
         bytes.append(10)
         first = true

@@ -118,6 +118,8 @@ public struct Configuration: Sendable {
         public var readings: Bool
         /// Formats every family is written in.
         public var formats: [OutputStore.Format] = [.jsonl]
+        /// How CSV files are laid out for spreadsheets.
+        public var csv = CSVRecordEncoder.Style()
         /// Rotation by size and time.
         public var maxBytes: Int64 = 64 << 20
         public var intervalUS: Int64 = 86_400_000_000

@@ -239,14 +239,26 @@ struct RawOutput: RawSection {
     var retain: RawRetain?
     var compress: String?
     var snapshotInterval: String?
+    var csv: RawCSV?
     enum Keys: String, CodingKey, CaseIterable {
-        case directory, readings, formats, rotate, retain, compress
+        case directory, readings, formats, rotate, retain, compress, csv
         case snapshotInterval = "snapshot_interval"
     }
     typealias CodingKeys = Keys
     static var children: [String: KeySchema] {
-        ["formats": .list(.scalar), "rotate": .section(RawRotate.self), "retain": .section(RawRetain.self)]
+        ["formats": .list(.scalar), "rotate": .section(RawRotate.self), "retain": .section(RawRetain.self),
+         "csv": .section(RawCSV.self)]
     }
+}
+
+struct RawCSV: RawSection {
+    var bom: String?
+    var localTimes: String?
+    enum Keys: String, CodingKey, CaseIterable {
+        case bom
+        case localTimes = "local_times"
+    }
+    typealias CodingKeys = Keys
 }
 
 struct RawRotate: RawSection {

@@ -228,6 +228,11 @@ extension Validator {
         case "gzip": o.compress = true
         case let other?: problem(path / "compress", "unknown compression \"\(other)\" (use gzip or none)")
         }
+        o.csv.byteOrderMark = bool(raw?.csv?.bom, path / "csv" / "bom", default: false)
+        o.csv.localTimes = bool(raw?.csv?.localTimes, path / "csv" / "local_times", default: false)
+        if raw?.csv != nil && !o.formats.contains(.csv) {
+            problem(path / "csv", "set, but csv is not among output.formats (add it: formats: [jsonl, csv])")
+        }
         o.snapshotIntervalUS = duration(raw?.snapshotInterval, path / "snapshot_interval", default: o.snapshotIntervalUS)
         if o.snapshotIntervalUS < 1_000_000 { problem(path / "snapshot_interval", "must be at least 1s") }
         return o

@@ -114,7 +114,7 @@ public final class FileSink {
         let a = configuration.aggregation
         let zone = ZoneOffsets(zone: a.timeZone)
         return (store, configuration.output.readings, configuration.factors, RecordEncoder(zone: zone, basis: a.basis),
-                CSVRecordEncoder(zone: zone, basis: a.basis, factors: configuration.factors))
+                CSVRecordEncoder(zone: zone, basis: a.basis, factors: configuration.factors, style: configuration.output.csv))
     }
 
     private static func open(_ configuration: Configuration, logger: Logger) -> (OutputStore, [RotatingFile.Event]) {
@@ -124,8 +124,10 @@ public final class FileSink {
         settings.rotation.maxBytes = o.maxBytes
         settings.rotation.intervalUS = o.intervalUS
         settings.rotation.zone = configuration.aggregation.timeZone
+        settings.rotation.dayStartUS = Int64(configuration.aggregation.dayStartMinutes) * 60_000_000
         settings.retention = o.retention
         settings.compress = o.compress
+        settings.csv = o.csv
         let repaired = Mutex<[RotatingFile.Event]>([])
         let store = OutputStore(settings: settings, onEvent: { e in repaired.withLock { $0.append(e) } },
                                 onError: { logger.error("output housekeeping failed", metadata: ["error": "\($0)"]) })
