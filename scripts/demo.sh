@@ -121,6 +121,8 @@ for family in ("totals", "alerts", "events", "rejects"):
     if files:
         print(f"   {family}/: {len(files)} file(s), e.g. {os.path.basename(files[-1])}")
 print("   latest.json: the running totals of the open windows, for dashboards")
+if diff >= 1e-9:
+    sys.exit("the demo's figures differ from the simulator's truth")
 PY
 
 if [ "$keep" = 1 ]; then

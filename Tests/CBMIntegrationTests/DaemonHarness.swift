@@ -43,7 +43,8 @@ final class Daemon {
     /// `subscriptions` replaces ``subscriptions``.
     init(port: Int, scheme: String = "mqtt", protocolVersion: String = "5", broker: String = "", extra: String = "",
          limits: String = "limits: { max_payload: 1KiB, max_future: 5m, max_past: 30d }",
-         output: String = "output: { directory: out, readings: true }", subscriptions: String? = nil) {
+         output: String = "output: { directory: out, readings: true }", journal: String = "journal: { directory: journal }",
+         subscriptions: String? = nil) {
         dir = TemporaryDirectory("daemon")
         dir.write("assets.csv", Self.assets)
         configPath = dir.write("cbm-ingest.yaml", """
@@ -57,7 +58,7 @@ final class Daemon {
             assets: assets.csv
             \(limits)
             \(output)
-            journal: { directory: journal }
+            \(journal)
             \(extra.contains("http:") ? "" : "http: { listen: \"127.0.0.1:0\" }")
             \(extra)
             """)

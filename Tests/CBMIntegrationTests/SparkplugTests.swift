@@ -50,6 +50,18 @@ struct SparkplugTests {
         return out
     }
 
+    /// A replay of the daemon's journal gives the totals the daemon wrote live.
+    static func expectReplayOfJournal(_ daemon: Daemon, _ what: String = "replay of the journal") throws {
+        let replayed = daemon.dir.file("replayed")
+        let journal = try FileManager.default.contentsOfDirectory(atPath: daemon.dir.file("journal"))
+            .filter { $0.hasSuffix(".cbmj") }.sorted().map { daemon.dir.file("journal/\($0)") }
+        let r = try daemon.replay(journal, output: replayed)
+        #expect(r.status == 0, "\(r.stderr)")
+        let live = finalTotals(daemon.totals)
+        #expect(!live.isEmpty)
+        expectSame(live, as: finalTotals(records(under: replayed + "/totals")), what)
+    }
+
     @Test("births, then data by alias: the hour's totals are what the node's totalizers counted; a replay of the journal, and of a hex text recording, gives the same")
     func birthsAndData() throws {
         let broker = try MosquittoBroker()
@@ -76,14 +88,8 @@ struct SparkplugTests {
         // The status string is not mapped: ignored, not rejected. Nothing else was refused.
         #expect(daemon.rejects.isEmpty, "\(daemon.rejects)")
         // The journal holds the session as it came: births before data.
-        let replayed = daemon.dir.file("replayed")
-        let journal = try FileManager.default.contentsOfDirectory(atPath: daemon.dir.file("journal"))
-            .filter { $0.hasSuffix(".cbmj") }.sorted().map { daemon.dir.file("journal/\($0)") }
-        let r = try daemon.replay(journal, output: replayed)
-        #expect(r.status == 0, "\(r.stderr)")
+        try Self.expectReplayOfJournal(daemon)
         let live = finalTotals(daemon.totals)
-        let again = finalTotals(records(under: replayed + "/totals"))
-        expectSame(live, as: again, "replay of the journal")
         // And the hex text recording gives them too.
         let fromText = daemon.dir.file("replayed-text")
         let t = try daemon.replay([recording], output: fromText, extra: ["--hex"])
@@ -109,19 +115,51 @@ struct SparkplugTests {
             let hours = Self.wellHours(daemon)
             #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(mode): \(hours)")
             #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(mode): \(hours)")
+            // The journal holds both sessions, the rejected message between them.
+            try Self.expectReplayOfJournal(daemon, "\(mode): replay of the journal")
         }
+    }
+
+    @Test("damaged payloads from a real edge node (cut inside a metric, random bytes): each rejected with its reason, the daemon goes on, the data around them is totalled")
+    func damagedPayloads() throws {
+        let broker = try MosquittoBroker()
+        let daemon = Daemon(port: broker.port, subscriptions: Self.subscriptions)
+        let child = try daemon.start()
+        let count = 10
+        let said = try Self.edgeNode(port: broker.port, start: Self.startMS, count: count, mode: "damage", dir: daemon.dir)
+        let damaged = try #require(said.split(separator: "\n").first { $0.hasPrefix("damaged ") }.flatMap { Int($0.dropFirst(8)) }, "\(said)")
+        #expect(damaged > 100)
+        #expect(eventually { daemon.rejects.count >= damaged && daemon.readings.count >= 2 * 2 + 2 * count }, "\(daemon.rejects.count) rejects")
+        #expect(child.isRunning)
+        #expect(daemon.stop() == 0)
+        let rejects = daemon.rejects
+        #expect(rejects.count == damaged)
+        #expect(rejects.allSatisfy { $0["code"] as? String == "not_sparkplug" && !(($0["reason"] as? String) ?? "").isEmpty },
+                "\(rejects.filter { $0["code"] as? String != "not_sparkplug" })")
+        #expect(rejects.allSatisfy { $0["topic"] as? String == "spBv1.0/field/DDATA/rtu1/W01" })
+        // No seq was taken from a damaged payload: no rebirth was needed, and the hour is whole.
+        #expect(!said.contains("rebirth asked"), "\(said)")
+        let hours = Self.wellHours(daemon)
+        #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(hours)")
+        #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(hours)")
     }
 
     @Test("the daemon killed with kill -9 between the births and the data: after its restart the data by alias is decoded, with no rebirth")
     func killedBetweenBirthAndData() throws {
         let broker = try MosquittoBroker()
-        let daemon = Daemon(port: broker.port, subscriptions: Self.subscriptions)
+        let daemon = Daemon(port: broker.port, journal: "journal: { directory: journal, checkpoint_interval: 1s }",
+                            subscriptions: Self.subscriptions)
         let first = try daemon.start()
         let count = 10
         let node = try Self.heldEdgeNode(port: broker.port, count: count, daemon: daemon)
+        // Two checkpoints after the births are journaled: the later one was taken after them.
+        let before = first.stderr.components(separatedBy: "checkpoint written").count
+        #expect(eventually { first.stderr.components(separatedBy: "checkpoint written").count >= before + 2 }, "\(first.stderr.suffix(2000))")
         first.signal(SIGKILL)
         #expect(first.wait(timeout: 10) == 128 + SIGKILL)
         let second = try daemon.start()
+        // Nothing of the journal was replayed: the births' alias tables came from the checkpoint.
+        #expect(second.stderr.contains("journal.replayed=0"), "\(second.stderr.suffix(2000))")
         // Only now the data: alias-only messages, after no birth this daemon process has heard live.
         daemon.dir.write("go", "")
         #expect(node.wait(timeout: 60) == 0, "\(node.stdout)\n\(node.stderr)")
@@ -133,6 +171,8 @@ struct SparkplugTests {
         let hours = Self.wellHours(daemon)
         #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(hours)")
         #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(hours)")
+        // The journal of the two runs replays to the same totals.
+        try Self.expectReplayOfJournal(daemon)
     }
 
     @Test("the edge node killed with kill -9: its will (NDEATH) arrives, the wells' no_data alarms go on at once, and clear on its next birth")
