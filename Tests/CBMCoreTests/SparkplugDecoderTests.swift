@@ -12,12 +12,13 @@ struct SparkplugDecoderTests {
     static let register = AssetRegister([
         Asset(id: "W-001", kind: .well, field: "f", block: "b"),
         Asset(id: "W-002", kind: .well, field: "f", block: "b"),
+        Asset(id: "rtu1", kind: .well, field: "f", block: "b"),
     ])
     static let t0 = UInt64(Ref.nov28 * 1000)  // milliseconds
 
-    static func decoder(values: [String: DecodeRule.SparkplugValue]? = nil) -> TelemetryDecoder {
+    static func decoder(values: [String: DecodeRule.SparkplugValue]? = nil, asset template: String = "{device}") -> TelemetryDecoder {
         guard case .success(let f) = TopicFilter.parse("spBv1.0/field/+/rtu1/#"),
-              case .success(let asset) = SparkplugAssetTemplate.parse("{device}") else { fatalError() }
+              case .success(let asset) = SparkplugAssetTemplate.parse(template) else { fatalError() }
         func value(_ m: CBMCore.Measurement, _ unit: String?) -> DecodeRule.SparkplugValue {
             let u = unit.map { try! MeasurementUnit.parse($0, for: m.dimension).get() }
             let mapping = DecodeRule.ValueMapping(measurement: m, conversion: Conversion(unit: u ?? (try! MeasurementUnit.parse(m.dimension.reportingUnit, for: m.dimension).get()),
@@ -156,6 +157,64 @@ struct SparkplugDecoderTests {
         let reborn = Self.send(&d, "DDATA", device: "W-001", Self.payload(seq: 3, ms: Self.t0 + 5000, [Self.metric(nil, alias: 1, double: 7)]),
                                at: Self.t0 + 5000)
         #expect(reborn.rejects.isEmpty && reborn.readings.count == 1)
+    }
+
+    @Test("a device's death (DDEATH) takes that device offline and ends its table, not its node's; its next birth brings it back")
+    func deviceDeath() {
+        var d = Self.decoder()
+        Self.births(&d)
+        let death = Self.send(&d, "DDEATH", device: "W-001", Self.payload(seq: 3, ms: Self.t0 + 1000, []), at: Self.t0 + 1000)
+        #expect(death.rejects.isEmpty && death.readings.isEmpty)
+        #expect(d.takeOffline().map(\.asset) == ["W-001"])
+        let gone = Self.send(&d, "DDATA", device: "W-001", Self.payload(seq: 4, ms: Self.t0 + 2000, [Self.metric(nil, alias: 2, long: 5001)]),
+                             at: Self.t0 + 2000)
+        #expect(gone.codes == ["sparkplug_no_birth"] && gone.readings.isEmpty)
+        #expect(d.takeRebirths() == ["field/rtu1"])
+        // The other device is still in session (the rejected message kept the seq).
+        let other = Self.send(&d, "DDATA", device: "W-002", Self.payload(seq: 5, ms: Self.t0 + 3000, [Self.metric(nil, alias: 2, long: 5002)]),
+                              at: Self.t0 + 3000)
+        #expect(other.rejects.isEmpty && other.readings.map(\.value) == [5002])
+        // A death of a device with no session says nothing more.
+        _ = Self.send(&d, "DDEATH", device: "W-001", Self.payload(seq: 6, ms: Self.t0 + 4000, []), at: Self.t0 + 4000)
+        #expect(d.takeOffline().isEmpty)
+        let reborn = Self.send(&d, "DBIRTH", device: "W-001", Self.payload(seq: 7, ms: Self.t0 + 5000, [
+            Self.metric("Gas/Total", alias: 2, datatype: 8, long: 5003),
+        ]), at: Self.t0 + 5000)
+        #expect(reborn.rejects.isEmpty && reborn.readings.map(\.value) == [5003])
+        let back = Self.send(&d, "DDATA", device: "W-001", Self.payload(seq: 8, ms: Self.t0 + 6000, [Self.metric(nil, alias: 2, long: 5004)]),
+                             at: Self.t0 + 6000)
+        #expect(back.rejects.isEmpty && back.readings.map(\.value) == [5004])
+    }
+
+    @Test("node data (NDATA) by alias, with the asset from the edge node's name")
+    func nodeData() {
+        var d = Self.decoder(asset: "{edge_node}")
+        let birth = Self.send(&d, "NBIRTH", Self.payload(seq: 0, ms: Self.t0, [
+            Self.metric("bdSeq", alias: nil, datatype: 4, long: 1),
+            Self.metric("Gas/Total", alias: 7, datatype: 10, double: 100),
+        ]), at: Self.t0)
+        #expect(birth.rejects.isEmpty && birth.readings.map(\.asset) == ["rtu1"])
+        let data = Self.send(&d, "NDATA", Self.payload(seq: 1, ms: Self.t0 + 60_000, [Self.metric(nil, alias: 7, double: 104.5)]),
+                             at: Self.t0 + 60_000)
+        #expect(data.rejects.isEmpty, "\(data.rejects)")
+        #expect(data.readings.map(\.asset) == ["rtu1"] && data.readings.map(\.value) == [104.5])
+        #expect(data.readings.first?.time.microseconds == Int64(Self.t0 + 60_000) * 1000)  // the payload's time: the metric has none
+    }
+
+    @Test("a mapping without a unit takes the birth's engUnit: none, or one of another dimension, is rejected with its reason")
+    func engUnits() {
+        for (engUnit, code) in [(nil, "sparkplug_no_unit"), ("kPa", "sparkplug_bad_unit")] as [(String?, String)] {
+            var d = Self.decoder()
+            _ = Self.send(&d, "NBIRTH", Self.payload(seq: 0, ms: Self.t0, [Self.metric("bdSeq", alias: nil, datatype: 4, long: 1)]), at: Self.t0)
+            let birth = Self.send(&d, "DBIRTH", device: "W-001", Self.payload(seq: 1, ms: Self.t0, [
+                Self.metric("Gas/Flow", alias: 1, datatype: 10, engUnit: engUnit),
+            ]), at: Self.t0)
+            #expect(birth.rejects.isEmpty)
+            let data = Self.send(&d, "DDATA", device: "W-001", Self.payload(seq: 2, ms: Self.t0 + 1000, [Self.metric(nil, alias: 1, double: 240)]),
+                                 at: Self.t0 + 1000)
+            #expect(data.codes == [code] && data.readings.isEmpty, "\(engUnit ?? "none"): \(data.rejects)")
+            #expect(data.rejects.first?.reason.description.contains(engUnit ?? "gas_rate") == true, "\(data.rejects)")
+        }
     }
 
     @Test("damaged payloads and topics are rejected with a reason: truncated, random bytes, wrong levels; none crashes")
