@@ -38,6 +38,46 @@ struct AlertEngineTests {
         #expect(out[1].threshold == 30)
     }
 
+    @Test("alarm messages in a person's words: the volume with its unit, the local hour, the expected figure, the threshold, how long")
+    func messages() {
+        var e = AlertEngine(rules: [lowOutput], register: register)
+        e.zone = ZoneOffsets(zone: TimeZone(identifier: "Asia/Shanghai")!)
+        var out: [AlertRecord] = []
+        for (n, gas) in [50.0, 50, 20, 20.04, 20, 50, 50].enumerated() { e.evaluate([hour(n, gas: gas)], into: &out) }
+        #expect(out.map(\.message) == [
+            "W01: 20 m³ in the hour 13:00–14:00, expected 50 m³ (50 % threshold 25 m³), 2nd hour running",
+            "W01: 50 m³ in the hour 15:00–16:00, back above 30 m³ (60 % of the expected 50 m³)",
+        ])
+        // A fixed threshold on a block's day; the utilisation of the whole field.
+        let blockDay = AlertRule(name: "block-low", kind: .lowOutput(.absolute(belowM3: 1000, clearAboveM3: 1100)), scope: .block,
+                                 window: .day, onDelay: 1, offDelay: 1)
+        let utilisation = AlertRule(name: "util", kind: .lowUtilisation(below: 0.7, clearAbove: 0.75), scope: .all, window: .day,
+                                    onDelay: 1, offDelay: 1)
+        var f = AlertEngine(rules: [blockDay, utilisation], register: register)
+        f.zone = e.zone
+        let day = WindowSpan(start: ts("2026-11-28T08:00:00+08:00"), end: ts("2026-11-29T08:00:00+08:00"))
+        var more: [AlertRecord] = []
+        f.evaluate([TotalsRecord(window: .day, span: day, scope: .block, id: "B1", gasM3: 812.345, flowSeconds: 86_400, coverage: 1,
+                                 samples: 1440, estimated: false, revision: 1),
+                    TotalsRecord(window: .day, span: day, scope: .all, id: "all", gasM3: 2000, utilisedM3: 1250, utilisationRate: 0.625, flowSeconds: 86_400,
+                                 coverage: 1, samples: 1440, estimated: false, revision: 1)], into: &more)
+        #expect(more.map(\.message).sorted() == [
+            "block B1: 812 m³ in the gas day 2026-11-28, below the threshold 1000 m³, 1st day running",
+            "the whole field: utilisation rate 62.5 % in the gas day 2026-11-28, below the threshold 70 %, 1st day running",
+        ], "\(more.map(\.message))")
+        #expect(AlertEngine.ordinal(1) == "1st" && AlertEngine.ordinal(12) == "12th" && AlertEngine.ordinal(22) == "22nd" && AlertEngine.ordinal(113) == "113th")
+        // Silence: since when, and what the rule allows; across midnight the date is given.
+        let silent = AlertRule(name: "silent", kind: .noData(afterUS: 30 * 60_000_000), scope: .well, selection: .ids(["W02"]))
+        var g = AlertEngine(rules: [silent], register: register)
+        g.zone = e.zone
+        var s: [AlertRecord] = []
+        let last = ts("2026-11-28T23:50:00+08:00")
+        g.heard(heard([("W02", last)]), into: &s)
+        g.advance(to: last + 3_600_000_000, into: &s)
+        g.heard(heard([("W02", last + 5_400_000_000)]), into: &s)
+        #expect(s.map(\.message) == ["W02: silent, no data since 2026-11-28 23:50 (30 min allowed)", "W02: reports again at 01:20"])
+    }
+
     @Test("a rate oscillating around the threshold does not chatter: the deadband holds it")
     func noChatter() {
         var e = AlertEngine(rules: [lowOutput], register: register)

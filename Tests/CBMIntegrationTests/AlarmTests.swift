@@ -61,6 +61,11 @@ struct AlarmTests {
         // The end of the second low hour: on_delay 2.
         let expectedTime = ISO8601DateFormatter().date(from: first["time"] as! String)!.timeIntervalSince1970
         #expect(Int(expectedTime) == h0 + 2 * 3600)
+        // The message says it in a person's words: the volume, the hour (local), what was expected, for how long.
+        let message = first["message"] as? String ?? ""
+        let hour = { (t: Int) in String(format: "%02d:00", (t / 3600 + 8) % 24) }  // Asia/Shanghai, no daylight saving
+        #expect(message.hasPrefix("W01: ") && message.contains(" m³ in the hour \(hour(h0 + 3600))–\(hour(h0 + 2 * 3600)), "), "\(message)")
+        #expect(message.hasSuffix(", expected 50 m³ (50 % threshold 25 m³), 2nd hour running"), "\(message)")
         let topic = "test/alarms/well/W01/low"
         #expect(eventually { retained(broker, topic).contains(#""state":"active""#) })
         #expect(retained(broker, topic).contains(#""acknowledged":false"#))
@@ -82,7 +87,7 @@ struct AlarmTests {
         #expect(!child.stderr.contains("refused"))
         #expect(eventually { retained(broker, topic).contains(#""suppressed_until":"#) && !retained(broker, topic).contains(#""suppressed_until":null"#) })
         #expect(daemon.stop() == 0)
-        #expect(daemon.alerts.filter { $0["state"] as? String == "active" && ($0["message"] as? String)?.contains("below") == true }.count == 1)
+        #expect(daemon.alerts.filter { $0["state"] as? String == "active" && ($0["message"] as? String)?.hasPrefix("W01: ") == true }.count == 1)
         // And recovery clears it once past the deadband.
         try daemon.start()
         try broker.publish("cbm/F1/B1/W01/telemetry", lines: lowHours(h0 + 5 * 3600 + 600, hours: 0, m3h: 50)

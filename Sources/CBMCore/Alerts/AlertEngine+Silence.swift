@@ -98,10 +98,7 @@ extension AlertEngine {
         a.acknowledged = false
         let record = AlertRecord(time: Timestamp(microseconds: due), rule: rule.name, scope: key.scope, id: key.id, state: .active,
                                  severity: rule.severity, value: nil, threshold: Double(after) / 1e6, window: nil,
-                                 message: offline
-                                    ? "\(rule.name): \(key.scope.rawValue) \(key.id) offline: its Sparkplug edge node or device died"
-                                    : "\(rule.name): \(key.scope.rawValue) \(key.id) silent for \(Quantities.describe(microseconds: after))"
-                                    + (neverHeard ? " (no reading since monitoring began)" : ""),
+                                 message: silenceMessage(key.scope, key.id, due: due, afterUS: after, neverHeard: neverHeard, offline: offline),
                                  acknowledged: false, suppressedUntil: suppression(key, at: due, shelved: a.shelvedUntil))
         a.last = record
         out.append(record)
@@ -113,7 +110,7 @@ extension AlertEngine {
         a.acknowledged = false
         let record = AlertRecord(time: Timestamp(microseconds: t), rule: rule.name, scope: key.scope, id: key.id, state: .cleared,
                                  severity: rule.severity, value: nil, threshold: nil, window: nil,
-                                 message: "\(rule.name): \(key.scope.rawValue) \(key.id) reports again",
+                                 message: reportsAgainMessage(key.scope, key.id, at: t),
                                  acknowledged: false, suppressedUntil: suppression(key, at: t, shelved: a.shelvedUntil))
         a.last = record
         out.append(record)

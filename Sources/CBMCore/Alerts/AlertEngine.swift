@@ -1,3 +1,5 @@
+import Foundation
+
 /// Evaluates the alert rules: on closed windows (low output, low utilisation) and on silence (no
 /// data), with the alarm-management practice of ISA-18.2 / EEMUA 191: separate set and clear
 /// thresholds (a deadband), on- and off-delays counted in windows, evaluation only of windows with
@@ -28,6 +30,8 @@ public struct AlertEngine: Sendable {
     /// No shelving expires before this (a lower bound).
     var nextExpiry = Int64.min
     var maintenance: [Maintenance] = []
+    /// The zone the messages give local times in.
+    public var zone = ZoneOffsets(zone: TimeZone(identifier: "UTC")!)
 
     struct Key: Hashable, Comparable {
         var rule: String
@@ -106,7 +110,7 @@ public struct AlertEngine: Sendable {
                 case .lowOutput(let t): evaluateOutput(rule, t, r, into: &out)
                 case .lowUtilisation(let below, let clear):
                     guard let rate = r.utilisationRate else { continue }
-                    judge(rule, r, value: rate, setBelow: below, clearAbove: clear, what: "utilisation rate", into: &out)
+                    judge(rule, r, value: rate, setBelow: below, clearAbove: clear, reference: .rate, into: &out)
                 case .noData: continue
                 }
             }
@@ -117,18 +121,20 @@ public struct AlertEngine: Sendable {
         guard let value = r.gasM3 ?? r.utilisedM3 ?? r.flaredM3 else { return }
         switch t {
         case .absolute(let below, let clear):
-            judge(rule, r, value: value, setBelow: below, clearAbove: clear, into: &out)
+            judge(rule, r, value: value, setBelow: below, clearAbove: clear, reference: .absolute, into: &out)
         case .fractionOfExpected(let below, let clear):
             let expected = hierarchy.expectedGasM3d(r.scope, r.id) * Double(r.span.length) / 86_400_000_000
             guard expected > 0 else { return }
-            judge(rule, r, value: value, setBelow: below * expected, clearAbove: clear * expected, into: &out)
+            judge(rule, r, value: value, setBelow: below * expected, clearAbove: clear * expected,
+                  reference: .expected(expected, fraction: below, median: nil), into: &out)
         case .baseline(let below, let clear, let windows):
             let key = Key(rule: rule.name, scope: r.scope, id: r.id)
             let history = alarms[key]?.history ?? []
             guard r.coverage >= rule.minCoverage, (alarms[key]?.lastWindow ?? .min) < r.span.start.microseconds else { return }
             if history.count >= max(1, windows / 2) {
                 let median = Self.median(history)
-                judge(rule, r, value: value, setBelow: below * median, clearAbove: clear * median, into: &out)
+                judge(rule, r, value: value, setBelow: below * median, clearAbove: clear * median,
+                      reference: .expected(median, fraction: below, median: history.count), into: &out)
             } else {
                 alarms[key, default: Alarm()].lastWindow = r.span.start.microseconds
             }
@@ -146,7 +152,7 @@ public struct AlertEngine: Sendable {
 
     /// One evaluation of a window: the deadband, the delays and the chatter guard.
     private mutating func judge(_ rule: AlertRule, _ r: TotalsRecord, value: Double, setBelow: Double, clearAbove: Double,
-                                what: String = "volume", into out: inout [AlertRecord]) {
+                                reference: Reference, into out: inout [AlertRecord]) {
         let key = Key(rule: rule.name, scope: r.scope, id: r.id)
         var a = alarms[key] ?? Alarm()
         guard r.coverage >= rule.minCoverage, a.lastWindow < r.span.start.microseconds else { return }
@@ -172,9 +178,11 @@ public struct AlertEngine: Sendable {
             a.acknowledged = false
             a.transitions.append(end)
             let threshold = change == .active ? setBelow : clearAbove
-            let message = change == .active
-                ? "\(rule.name): \(r.scope.rawValue) \(r.id) \(what) \(Self.show(value)) below \(Self.show(threshold)) for \(a.bad) \(r.window.rawValue) window(s)"
-                : "\(rule.name): \(r.scope.rawValue) \(r.id) \(what) \(Self.show(value)) back above \(Self.show(threshold))"
+            var shownReference = reference
+            // A clearing is judged on the clear fraction.
+            if change == .cleared, case .expected(let e, _, let m) = reference, e > 0 { shownReference = .expected(e, fraction: clearAbove / e, median: m) }
+            let message = windowMessage(r, active: change == .active, value: value, threshold: threshold, reference: shownReference,
+                                        running: a.bad)
             let record = AlertRecord(time: Timestamp(microseconds: end), rule: rule.name, scope: r.scope, id: r.id, state: change,
                                      severity: rule.severity, value: value, threshold: threshold, window: r.window, message: message,
                                      acknowledged: false, suppressedUntil: suppression(key, at: end, shelved: a.shelvedUntil))

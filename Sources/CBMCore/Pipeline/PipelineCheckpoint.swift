@@ -57,6 +57,7 @@ public struct PipelineCheckpoint: Sendable, Equatable {
             partitions = (0..<s.partitions).map { AssetAggregator(settings: a, horizonUS: a.horizonUS, archive: archive, writer: $0) }
             totals = TotalsAggregator(settings: a, factors: s.factors, hierarchy: s.hierarchy, horizonUS: a.horizonUS, archive: archive)
             alerts = AlertEngine(rules: s.alerts, hierarchy: s.hierarchy, maintenance: s.maintenance)
+            alerts.zone = ZoneOffsets(zone: a.timeZone)
         }
     }
 
