@@ -26,9 +26,9 @@ let package = Package(
         .target(name: "CBMCore", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: [.enableUpcomingFeature("ExistentialAny")]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
-        // (Without the SQLite history archive: no benchmark here reaches it, and GRDB is the root
-        // package's to build.)
-        .target(name: "CBMStorage", dependencies: ["CBMCore", "CZlib"], exclude: ["SQLiteArchive.swift"],
+        // (Without the SQLite history archive and the index of final figures: no benchmark here
+        // reaches them, and GRDB is the root package's to build.)
+        .target(name: "CBMStorage", dependencies: ["CBMCore", "CZlib"], exclude: ["SQLiteArchive.swift", "TotalsIndex.swift"],
                 swiftSettings: [.enableUpcomingFeature("ExistentialAny")]),
         // The benchmark plugin finds benchmark targets in Benchmarks/<Name>/.
         .executableTarget(
