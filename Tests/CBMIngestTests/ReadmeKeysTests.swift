@@ -171,4 +171,18 @@ struct ReadmeKeysTests {
             }
         }
     }
+
+    @Test("the example configuration, which the README says documents every key, names every key of the schema")
+    func exampleNamesEveryKey() throws {
+        let example = try String(contentsOf: Self.repository.appendingPathComponent("config/cbm-ingest.yaml"), encoding: .utf8)
+        // A key is named where it is set or shown in a comment: `key:` after a space, `{`, `(`, `#` or a line start.
+        let named = Set(example.split(whereSeparator: { " {(#,-\n".contains($0) }).filter { $0.hasSuffix(":") }.map { String($0.dropLast()) })
+        let deprecated: Set<String> = ["horizon"]  // read as hot_span, with a warning
+        var missing: [String] = []
+        for path in Self.paths(RawConfiguration.self) where path.last!.key != "*" && !named.contains(path.last!.key)
+            && !deprecated.contains(path.last!.key) {
+            missing.append(path.map(\.key).joined(separator: "."))
+        }
+        #expect(missing.isEmpty, "not in config/cbm-ingest.yaml: \(missing)")
+    }
 }
