@@ -256,7 +256,7 @@ struct Report: ParsableCommand {
     @OptionGroup var options: CommonOptions
     @Option(help: "A gas day: YYYY-MM-DD (the one that begins that date at day_start), yesterday or today.") var gasDay: String?
     @Option(help: "A gas month: YYYY-MM.") var month: String?
-    @Option(help: "From (local YYYY-MM-DD, YYYY-MM-DDTHH:MM, or RFC 3339), with --to: windows that start in [from, to).") var from: String?
+    @Option(help: "From (local YYYY-MM-DD, YYYY-MM-DD HH:MM or YYYY-MM-DDTHH:MM, or RFC 3339), with --to: windows that start in [from, to).") var from: String?
     @Option(help: "To (exclusive).") var to: String?
     @Option(help: "With --from/--to: hour, day or month windows.") var window = "day"
     @Option(help: "well, block, field, meter, sector, flare or all (default: every scope).") var scope: String?

@@ -113,6 +113,14 @@ struct ReportTests {
         let damaged = Self.figures(try Self.report(daemon, ["--gas-day", date, "--scope", "field"]))
         #expect(damaged == again)
         #expect(try TotalsIndex(path: path, folder: daemon.dir.file("out/totals")).dump() == kept)
+        // --from/--to by the hour, in local time: the day's hours of each field add up to its day.
+        format.dateFormat = "yyyy-MM-dd HH:mm"
+        let hourly = try Self.report(daemon, ["--from", format.string(from: dayStart), "--to", format.string(from: dayStart.addingTimeInterval(86_400)),
+                                              "--window", "hour", "--scope", "field"])
+        var days: [String: Double] = [:]
+        for r in hourly where r["window"] as? String == "hour" { days["field/\(r["id"]!)", default: 0] += r["gas_m3"] as? Double ?? 0 }
+        #expect(hourly.filter { $0["window"] as? String == "hour" }.count == 24 * days.count, "\(hourly.count) rows")
+        #expect(Self.same(days, truth.filter { $0.key.hasPrefix("field/") }), "\(days) against \(truth)")
         // The morning report names the day and its fields.
         let morning = try runProgram(cbmIngestBinary(), ["report", "--config", daemon.configPath])
         #expect(morning.status == 0, "\(morning.stderr)")

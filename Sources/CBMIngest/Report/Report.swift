@@ -84,7 +84,8 @@ public struct Report {
     public func time(_ text: String) -> Timestamp? {
         if case .success(let t) = RFC3339.parse(text) { return t }
         if text.count == 10 { return Self.localMidnight(text, zone: configuration.aggregation.timeZone) }
-        let parts = text.split(separator: "T")
+        // `2026-12-03T08:00` or `2026-12-03 08:00`, as the report itself writes times.
+        let parts = text.split(whereSeparator: { $0 == "T" || $0 == " " })
         guard parts.count == 2, let day = Self.localMidnight(String(parts[0]), zone: configuration.aggregation.timeZone) else { return nil }
         let hm = parts[1].split(separator: ":").compactMap { Int($0) }
         guard hm.count >= 2, (0..<24).contains(hm[0]), (0..<60).contains(hm[1]) else { return nil }
