@@ -1,0 +1,61 @@
+import CBMCore
+import CBMStorage
+import CBMTestSupport
+import Foundation
+import Testing
+
+@Suite("Index of final figures")
+struct TotalsIndexTests {
+    let dir = TemporaryDirectory("totals-index")
+
+    /// A totals file of `wells` wells' hours over `hours` hours, each hour at revision 1 and its
+    /// last one written again at revision 2.
+    func writeTotals(wells: Int, hours: Int) throws {
+        var e = RecordEncoder(zone: ZoneOffsets(zone: TimeZone(identifier: "Asia/Shanghai")!), basis: .c20)
+        let start = Timestamp(seconds: 1_796_000_400)
+        for h in 0..<hours {
+            let s = start + Int64(h) * 3_600_000_000
+            for w in 0..<wells {
+                e.encode(TotalsRecord(window: .hour, span: WindowSpan(start: s, end: s + 3_600_000_000), scope: .well, id: "W\(w)",
+                                      gasM3: Double(w + h), flowSeconds: 3600, coverage: 1, samples: 60, estimated: false, revision: 1),
+                         factors: Factors())
+            }
+        }
+        let last = start + Int64(hours - 1) * 3_600_000_000
+        e.encode(TotalsRecord(window: .hour, span: WindowSpan(start: last, end: last + 3_600_000_000), scope: .well, id: "W0",
+                              gasM3: 12.5, flowSeconds: 3600, coverage: 1, samples: 60, estimated: false, revision: 2), factors: Factors())
+        try FileManager.default.createDirectory(atPath: dir.file("totals"), withIntermediateDirectories: true)
+        dir.write("totals/totals-20261130T080000+0800-001.jsonl", String(decoding: e.take(), as: UTF8.self))
+    }
+
+    @Test("a database damaged past its first pages is met when read: set aside, rebuilt from the files, the same rows")
+    func damagedWhereRead() throws {
+        try writeTotals(wells: 200, hours: 24)
+        let path = dir.file("index.sqlite")
+        let rows: [String]
+        do {
+            let index = try TotalsIndex.rebuild(path: path, folder: dir.file("totals"))
+            rows = try index.dump()
+            #expect(rows.count == 200 * 24)
+            #expect(rows.contains { $0.hasPrefix("hour|") && $0.contains("|well|W0|2|") })
+        }  // closed: the log is folded into the file
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+        // The second half of the file (the table's pages, not the first ones an open reads) overwritten.
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(size > 64 * 4096)
+        let h = try #require(FileHandle(forWritingAtPath: path))
+        try h.seek(toOffset: UInt64(size / 2))
+        try h.write(contentsOf: Data(repeating: 0xA5, count: size - size / 2))
+        try h.close()
+        let index = try TotalsIndex(path: path, folder: dir.file("totals"))
+        #expect(index.opened == .existing)  // opening did not read the damage
+        let hour = try index.records(window: .hour, from: Timestamp(seconds: 0), to: Timestamp(seconds: 2_000_000_000), scope: .well)
+        guard case .rebuilt = index.opened else {
+            Issue.record("the damage was not noticed: \(index.opened)")
+            return
+        }
+        #expect(hour.count == 200 * 24)
+        #expect(try index.dump() == rows)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).contains { $0.hasPrefix("index.sqlite.damaged-") })
+    }
+}
