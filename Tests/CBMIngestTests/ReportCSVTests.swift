@@ -10,8 +10,8 @@ import Testing
 struct ReportCSVTests {
     let dir = TemporaryDirectory("report-csv")
 
-    @Test("with the byte-order mark, Python's csv module (utf-8-sig) reads the Chinese names, local times and numbers back")
-    func byteOrderMark() throws {
+    /// A field with one well of Chinese name, and the given `output:` section.
+    func configuration(output: String) throws -> Configuration {
         dir.write("assets.csv", "id,kind,field,block,sector,expected_gas_m3d\n石庄-01,well,石庄,石庄A,,1200\n")
         let file = dir.write("c.yaml", """
             broker: { url: "mqtt://127.0.0.1:1883" }
@@ -21,9 +21,14 @@ struct ReportCSVTests {
                 format: json
                 values: { gas_m3h: { measurement: gas_rate, unit: m3/h } }
             assets: assets.csv
-            output: { directory: out }
+            output: \(output)
             """)
-        let c = try ConfigurationLoader.load(file: file).get()
+        return try ConfigurationLoader.load(file: file).get()
+    }
+
+    @Test("with the byte-order mark, Python's csv module (utf-8-sig) reads the Chinese names, local times and numbers back")
+    func byteOrderMark() throws {
+        let c = try configuration(output: "{ directory: out }")
         var encoder = RecordEncoder(zone: ZoneOffsets(zone: c.aggregation.timeZone), basis: c.aggregation.basis)
         let start = try RFC3339.parse("2026-12-03T08:00:00+08:00").get()
         for (rev, gas) in [(1, 1000.5), (2, 1234.25)] {
@@ -53,18 +58,7 @@ struct ReportCSVTests {
 
     @Test("output CSV with csv: { bom, local_times }: a byte-order mark, and local times in columns of their own, read back by Python's csv module")
     func outputFiles() throws {
-        dir.write("assets.csv", "id,kind,field,block,sector,expected_gas_m3d\n石庄-01,well,石庄,石庄A,,1200\n")
-        let file = dir.write("o.yaml", """
-            broker: { url: "mqtt://127.0.0.1:1883" }
-            subscriptions:
-              - topic: cbm/+/+/+/telemetry
-                template: cbm/{field}/{block}/{asset}/telemetry
-                format: json
-                values: { gas_m3h: { measurement: gas_rate, unit: m3/h } }
-            assets: assets.csv
-            output: { directory: out, formats: [jsonl, csv], csv: { bom: true, local_times: true } }
-            """)
-        let c = try ConfigurationLoader.load(file: file).get()
+        let c = try configuration(output: "{ directory: out, formats: [jsonl, csv], csv: { bom: true, local_times: true } }")
         #expect(c.output.csv == CSVRecordEncoder.Style(byteOrderMark: true, localTimes: true))
         let start = try RFC3339.parse("2026-12-03T08:00:00+08:00").get()
         let sink = FileSink(configuration: c, now: { start + 3_600_000_000 }, logger: Logger(label: "test"))
