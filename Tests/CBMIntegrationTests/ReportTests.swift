@@ -125,5 +125,27 @@ struct ReportTests {
         let morning = try runProgram(cbmIngestBinary(), ["report", "--config", daemon.configPath])
         #expect(morning.status == 0, "\(morning.stderr)")
         #expect(morning.stdout.contains("Morning report: gas day \(date)") && morning.stdout.contains("Production by field and block"), "\(morning.stdout)")
+        // Its events are the day's (a totalizer's reset is at its reading's time), though they
+        // were written today (the whole field was published now): in a file of today's gas day,
+        // which the report reads too.
+        let dayEnd = dayStart.addingTimeInterval(86_400)
+        var codes: [String: Int] = [:]
+        for r in daemon.events {
+            guard let t = (r["time"] as? String).flatMap({ ISO8601DateFormatter.withFraction.date(from: $0) ?? ISO8601DateFormatter().date(from: $0) }),
+                  t >= dayStart, t < dayEnd else { continue }
+            codes[r["kind"] as? String ?? "?", default: 0] += 1
+        }
+        #expect(!codes.isEmpty, "the simulated field's totalizers roll over, reset and step back")
+        let line = "Events: " + codes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        #expect(morning.stdout.contains(line), "\(line) in \(morning.stdout)")
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// RFC 3339 with fractional seconds, as the records write them.
+    static var withFraction: ISO8601DateFormatter {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
     }
 }

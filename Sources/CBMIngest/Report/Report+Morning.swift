@@ -100,10 +100,13 @@ extension Report {
         let folder = (configuration.output.directory as NSString).appendingPathComponent(family.rawValue)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.contains(".jsonl") }.sorted()
         var out: [[String: Any]] = []
-        let from = span.start.microseconds - 86_400_000_000, to = span.end.microseconds
+        // Files are cut by the time records are written, which is at or after the records' own
+        // times (give or take a reading's allowed lead, `max_future`): a file whose period (a
+        // day at most) ended before the span began holds nothing of it; any later file may (a
+        // backfill, a replay, the records of a day written once it has closed).
+        let from = span.start.microseconds - 86_400_000_000 - configuration.limits.maxFutureUS
         for name in names {
-            // A file's name gives its period's start (a day at most before what it holds).
-            if let parts = RotationSchedule.parse(name), let start = Self.stampTime(parts.stamp), start < from || start >= to { continue }
+            if let parts = RotationSchedule.parse(name), let start = Self.stampTime(parts.stamp), start < from { continue }
             let path = (folder as NSString).appendingPathComponent(name)
             guard let bytes = OutputStore.contents(ofRecordFile: path) else { continue }
             for line in splitLines(bytes) {
