@@ -16,6 +16,9 @@ struct SparkplugTests {
               Gas/Flow: { measurement: gas_rate, unit: m3/h }
         """
 
+    /// The edge node's devices (W01, W02, W03).
+    static let devices = 3
+
     static let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Peers/sparkplug_edge_node.py").path
 
@@ -37,7 +40,7 @@ struct SparkplugTests {
     static func heldEdgeNode(port: Int, count: Int, daemon: Daemon) throws -> ChildProcess {
         let node = try ChildProcess("/usr/bin/env", ["python3", peer, "\(port)", "\(startMS)", "\(count)", "hold", daemon.dir.file("go")],
                                     directory: daemon.dir.path, name: "edge-node-held")
-        #expect(eventually { node.stdout.contains("births") && daemon.journaled >= 3 }, "\(node.stdout)\n\(node.stderr)")
+        #expect(eventually { node.stdout.contains("births") && daemon.journaled >= 1 + Self.devices }, "\(node.stdout)\n\(node.stderr)")
         return node
     }
 
@@ -72,19 +75,20 @@ struct SparkplugTests {
         // (Births, data, and the node's death at its disconnect.)
         let recording = daemon.dir.file("session.txt")
         let recorder = try ChildProcess("/bin/sh", ["-c", "exec \(which("mosquitto_sub")!) -h 127.0.0.1 -p \(broker.port) -q 1 "
-                                                     + "-t 'spBv1.0/field/#' -F '%U %t %x' -C \(3 + 2 * count + 1) > \(recording)"],
+                                                     + "-t 'spBv1.0/field/#' -F '%U %t %x' -C \(1 + Self.devices + Self.devices * count + 1) > \(recording)"],
                                         directory: daemon.dir.path, name: "recorder")
         Thread.sleep(forTimeInterval: 0.5)
         let said = try Self.edgeNode(port: broker.port, start: Self.startMS, count: count, dir: daemon.dir)
-        #expect(said.contains("sent \(2 * count)"))
+        #expect(said.contains("sent \(Self.devices * count)"))
         #expect(recorder.wait(timeout: 20) == 0, "\(recorder.stderr)")
-        // Births (two devices, three metrics, two mapped) and the data.
-        #expect(eventually { daemon.readings.count >= 2 * 2 + 2 * count }, "\(daemon.readings.count) readings")
+        // Births (three devices, three metrics, two mapped) and the data.
+        #expect(eventually { daemon.readings.count >= Self.devices * 2 + Self.devices * count }, "\(daemon.readings.count) readings")
         #expect(daemon.stop() == 0)
-        // The totalizers counted 7.5 and 2.25 m3 a minute for twenty minutes.
+        // The totalizers counted 7.5, 2.25 and 1.25 m3 a minute for twenty minutes.
         let hours = Self.wellHours(daemon)
         #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(hours)")
         #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(hours)")
+        #expect(abs((hours["W03"] ?? -1) - 1.25 * Double(count)) < 1e-9, "\(hours)")
         // The status string is not mapped: ignored, not rejected. Nothing else was refused.
         #expect(daemon.rejects.isEmpty, "\(daemon.rejects)")
         // The journal holds the session as it came: births before data.
@@ -93,7 +97,7 @@ struct SparkplugTests {
         // And the hex text recording gives them too.
         let fromText = daemon.dir.file("replayed-text")
         let t = try daemon.replay([recording], output: fromText, extra: ["--hex"])
-        #expect(t.status == 0 && t.stdout.contains("replayed \(3 + 2 * count + 1) messages"), "\(t.stdout)\n\(t.stderr)")
+        #expect(t.status == 0 && t.stdout.contains("replayed \(1 + Self.devices + Self.devices * count + 1) messages"), "\(t.stdout)\n\(t.stderr)")
         expectSame(live, as: finalTotals(records(under: fromText + "/totals")), "replay of the hex recording")
     }
 
@@ -106,7 +110,7 @@ struct SparkplugTests {
             let count = 20
             let said = try Self.edgeNode(port: broker.port, start: Self.startMS, count: count, mode: mode, dir: daemon.dir)
             #expect(said.contains("rebirth asked") && said.contains("reborn"), "\(mode): \(said)")
-            #expect(eventually { daemon.readings.count >= 2 * 2 * 2 + 2 * count - 1 }, "\(mode): \(daemon.readings.count) readings")
+            #expect(eventually { daemon.readings.count >= 2 * Self.devices * 2 + Self.devices * count - 1 }, "\(mode): \(daemon.readings.count) readings")
             #expect(daemon.stop() == 0)
             let codes = daemon.rejects.compactMap { $0["code"] as? String }
             #expect(codes == [mode == "gap" ? "sparkplug_seq_gap" : "sparkplug_unknown_metric"], "\(mode): \(daemon.rejects)")
@@ -115,6 +119,7 @@ struct SparkplugTests {
             let hours = Self.wellHours(daemon)
             #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(mode): \(hours)")
             #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(mode): \(hours)")
+            #expect(abs((hours["W03"] ?? -1) - 1.25 * Double(count)) < 1e-9, "\(mode): \(hours)")
             // The journal holds both sessions, the rejected message between them.
             try Self.expectReplayOfJournal(daemon, "\(mode): replay of the journal")
         }
@@ -129,7 +134,7 @@ struct SparkplugTests {
         let said = try Self.edgeNode(port: broker.port, start: Self.startMS, count: count, mode: "damage", dir: daemon.dir)
         let damaged = try #require(said.split(separator: "\n").first { $0.hasPrefix("damaged ") }.flatMap { Int($0.dropFirst(8)) }, "\(said)")
         #expect(damaged > 100)
-        #expect(eventually { daemon.rejects.count >= damaged && daemon.readings.count >= 2 * 2 + 2 * count }, "\(daemon.rejects.count) rejects")
+        #expect(eventually { daemon.rejects.count >= damaged && daemon.readings.count >= Self.devices * 2 + Self.devices * count }, "\(daemon.rejects.count) rejects")
         #expect(child.isRunning)
         #expect(daemon.stop() == 0)
         let rejects = daemon.rejects
@@ -142,6 +147,7 @@ struct SparkplugTests {
         let hours = Self.wellHours(daemon)
         #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(hours)")
         #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(hours)")
+        #expect(abs((hours["W03"] ?? -1) - 1.25 * Double(count)) < 1e-9, "\(hours)")
     }
 
     @Test("the daemon killed with kill -9 between the births and the data: after its restart the data by alias is decoded, with no rebirth")
@@ -163,14 +169,15 @@ struct SparkplugTests {
         // Only now the data: alias-only messages, after no birth this daemon process has heard live.
         daemon.dir.write("go", "")
         #expect(node.wait(timeout: 60) == 0, "\(node.stdout)\n\(node.stderr)")
-        #expect(node.stdout.contains("sent \(2 * count)") && !node.stdout.contains("rebirth asked"), "\(node.stdout)")
-        #expect(eventually { daemon.readings.count >= 2 * 2 + 2 * count }, "\(daemon.readings.count) readings")
+        #expect(node.stdout.contains("sent \(Self.devices * count)") && !node.stdout.contains("rebirth asked"), "\(node.stdout)")
+        #expect(eventually { daemon.readings.count >= Self.devices * 2 + Self.devices * count }, "\(daemon.readings.count) readings")
         #expect(daemon.stop() == 0)
         #expect(!second.stderr.contains("asked a Sparkplug edge node for a rebirth"))
         #expect(daemon.rejects.isEmpty, "\(daemon.rejects)")
         let hours = Self.wellHours(daemon)
         #expect(abs((hours["W01"] ?? -1) - 7.5 * Double(count)) < 1e-9, "\(hours)")
         #expect(abs((hours["W02"] ?? -1) - 2.25 * Double(count)) < 1e-9, "\(hours)")
+        #expect(abs((hours["W03"] ?? -1) - 1.25 * Double(count)) < 1e-9, "\(hours)")
         // The journal of the two runs replays to the same totals.
         try Self.expectReplayOfJournal(daemon)
     }
@@ -190,13 +197,13 @@ struct SparkplugTests {
             daemon.alerts.filter { $0["rule"] as? String == "silent" && $0["state"] as? String == state }.compactMap { $0["id"] as? String }.sorted()
         }
         // Long before the rule's 30 minutes: the death says so (and says it is a death).
-        #expect(eventually(timeout: 15) { alarms("active") == ["W01", "W02"] }, "\(daemon.alerts)")
+        #expect(eventually(timeout: 15) { alarms("active") == ["W01", "W02", "W03"] }, "\(daemon.alerts)")
         #expect(daemon.alerts.filter { $0["state"] as? String == "active" }.allSatisfy { ($0["message"] as? String ?? "").contains("offline") })
         #expect(eventually { daemon.events.contains { $0["kind"] as? String == "sparkplug_offline" && $0["id"] as? String == "W02" } })
         // The node comes back: new births, and the alarms clear.
         let said = try Self.edgeNode(port: broker.port, start: Self.startMS, count: 2, dir: daemon.dir)
-        #expect(said.contains("sent 4"))
-        #expect(eventually(timeout: 15) { alarms("cleared") == ["W01", "W02"] }, "\(daemon.alerts)")
+        #expect(said.contains("sent \(Self.devices * 2)"))
+        #expect(eventually(timeout: 15) { alarms("cleared") == ["W01", "W02", "W03"] }, "\(daemon.alerts)")
         #expect(daemon.stop() == 0)
     }
 

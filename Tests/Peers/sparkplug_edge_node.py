@@ -1,10 +1,10 @@
-"""A Sparkplug B edge node for the tests (pysparkplug): group "field", node "rtu1", devices W01 and
-W02, each with a gas totalizer (alias 1), a gas rate (alias 2) and a status string (alias 3).
+"""A Sparkplug B edge node for the tests (pysparkplug): group "field", node "rtu1", devices W01,
+W02 and W03, each with a gas totalizer (alias 1), a gas rate (alias 2) and a status string (alias 3).
 
     sparkplug_edge_node.py PORT START_MS COUNT [gap|unknown|damage|hold FILE]
 
 After its births it publishes COUNT data messages a device, by alias only, one a minute of
-event time from START_MS (totalizer W01: 1000 + 7.5 i m3, W02: 500 + 2.25 i m3). With `gap` it
+event time from START_MS (totalizer W01: 1000 + 7.5 i m3, W02: 500 + 2.25 i m3, W03: 200 + 1.25 i m3). With `gap` it
 skips a seq halfway; with `unknown` it sends an alias no birth declared halfway. It answers a
 Rebirth command by reconnecting (a new session: its death, then its births), and prints what
 it did, a line each: "births", "rebirth asked", "reborn", "sent N", "damaged N", "done". With
@@ -36,8 +36,11 @@ def on_command(node, message):
         rebirth.set()
 
 
+DEVICES = ("W01", "W02", "W03")
+
+
 def total(device, i):
-    return 1000 + 7.5 * i if device == "W01" else 500 + 2.25 * i
+    return {"W01": 1000 + 7.5 * i, "W02": 500 + 2.25 * i, "W03": 200 + 1.25 * i}[device]
 
 
 def birth_metrics(device):
@@ -49,7 +52,7 @@ def birth_metrics(device):
 
 
 node = EdgeNode("field", "rtu1", metrics=(), cmd_callback=on_command)
-for d in ("W01", "W02"):
+for d in DEVICES:
     node.register(Device(d, birth_metrics(d)))
 node.connect("127.0.0.1", port=port, blocking=False)
 time.sleep(1.0)
@@ -90,7 +93,7 @@ for i in range(1, count + 1):
     if mode == "gap" and i == count // 2:
         _ = node._seq  # a seq lost on the way
     ts = start_ms + i * 60_000
-    for d in ("W01", "W02"):
+    for d in DEVICES:
         metrics = [Metric(timestamp=ts, name=None, datatype=DataType.DOUBLE, value=total(d, i), alias=1)]
         if mode == "unknown" and i == count // 2 and d == "W01":
             metrics.append(Metric(timestamp=ts, name=None, datatype=DataType.DOUBLE, value=1.0, alias=42))
