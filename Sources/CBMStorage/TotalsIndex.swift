@@ -71,6 +71,8 @@ public final class TotalsIndex {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var config = Configuration()
         config.label = "totals index"
+        // The daemon's sink and a `report` run both catch the index up: one waits for the other.
+        config.busyMode = .timeout(30)
         // Derived data: commits are not synced (the disk's slowest step), checkpoints of the log
         // are, so a power cut loses at most the last commits (read again from the files), and
         // never tears the database. Checkpoints every 16 MiB of log rather than every 4 MiB.

@@ -58,4 +58,30 @@ struct TotalsIndexTests {
         #expect(try index.dump() == rows)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).contains { $0.hasPrefix("index.sqlite.damaged-") })
     }
+
+    @Test("two writers (the daemon's sink and a report) take turns: one holding the database makes the other wait, not fail")
+    func writersWait() throws {
+        try writeTotals(wells: 10, hours: 2)
+        let path = dir.file("index.sqlite")
+        let index = try TotalsIndex.rebuild(path: path, folder: dir.file("totals"))
+        // Another process holds the write lock for two seconds.
+        let holder = try ChildProcess("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('held', 1)")
+            print("held", flush=True)
+            time.sleep(2)
+            c.execute("COMMIT")
+            """, path], directory: dir.path, name: "lock-holder")
+        #expect(eventually { holder.stdout.contains("held") }, "\(holder.stderr)")
+        // A new file to read: the catch-up must write, so it waits for the lock.
+        dir.write("totals/totals-20261201T080000+0800-001.jsonl",
+                  (try String(contentsOfFile: dir.file("totals/totals-20261130T080000+0800-001.jsonl"), encoding: .utf8))
+                    .replacingOccurrences(of: "\"revision\":1", with: "\"revision\":3"))
+        let read = try index.catchUp()
+        #expect(read == 10 * 2 + 1)
+        #expect(holder.wait(timeout: 10) == 0, "\(holder.stderr)")
+        #expect(try index.dump().filter { $0.contains("|3|") }.count == 10 * 2)
+    }
 }
