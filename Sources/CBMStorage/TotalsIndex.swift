@@ -21,6 +21,7 @@ public final class TotalsIndex {
     public let path: String
     public let folder: String
     private var db: DatabaseQueue
+    private let wait: TimeInterval
     static let format: Int64 = 1
 
     /// What opening found.
@@ -33,16 +34,20 @@ public final class TotalsIndex {
     public private(set) var opened: Opened = .existing
 
     /// Opens (or creates, or rebuilds) the index of the totals files in `folder`, at `path`.
-    public init(path: String, folder: String) throws {
+    /// `wait`: how long a write waits for another process's (a `report` run and the daemon's sink
+    /// both catch the index up); past it, the write fails with ``isBusy(_:)``.
+    public init(path: String, folder: String, wait: TimeInterval = 30) throws {
         self.path = path
         self.folder = folder
+        self.wait = wait
         let existed = FileManager.default.fileExists(atPath: path)
         do {
-            db = try Self.open(path)
+            db = try Self.open(path, wait: wait)
             opened = existed ? .existing : .created
-        } catch {
+        } catch where !Self.isBusy(error) {
+            // (A database another writer holds is not damaged: that error goes to the caller.)
             Self.setAside(path)
-            db = try Self.open(path)
+            db = try Self.open(path, wait: wait)
             opened = .rebuilt("\(error)")
         }
     }
@@ -53,6 +58,11 @@ public final class TotalsIndex {
         for suffix in ["", "-wal", "-shm", "-journal"] { _ = rename(path + suffix, aside + suffix) }
     }
 
+    /// Whether an error is another writer holding the database past the wait.
+    public static func isBusy(_ error: any Error) -> Bool {
+        (error as? DatabaseError).map { $0.resultCode == .SQLITE_BUSY || $0.resultCode == .SQLITE_LOCKED } ?? false
+    }
+
     /// Runs `body`; when SQLite finds the database damaged on the way, sets it aside, builds it
     /// again from the files and runs `body` once more.
     private func recovering<T>(_ body: () throws -> T) throws -> T {
@@ -60,19 +70,18 @@ public final class TotalsIndex {
             return try body()
         } catch let e as DatabaseError where e.resultCode == .SQLITE_CORRUPT || e.resultCode == .SQLITE_NOTADB {
             Self.setAside(path)
-            db = try Self.open(path)
+            db = try Self.open(path, wait: wait)
             opened = .rebuilt("\(e)")
             try readFiles()
             return try body()
         }
     }
 
-    private static func open(_ path: String) throws -> DatabaseQueue {
+    private static func open(_ path: String, wait: TimeInterval) throws -> DatabaseQueue {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var config = Configuration()
         config.label = "totals index"
-        // The daemon's sink and a `report` run both catch the index up: one waits for the other.
-        config.busyMode = .timeout(30)
+        config.busyMode = .timeout(wait)
         // Derived data: commits are not synced (the disk's slowest step), checkpoints of the log
         // are, so a power cut loses at most the last commits (read again from the files), and
         // never tears the database. Checkpoints every 16 MiB of log rather than every 4 MiB.

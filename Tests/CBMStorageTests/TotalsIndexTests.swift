@@ -79,6 +79,15 @@ struct TotalsIndexTests {
         dir.write("totals/totals-20261201T080000+0800-001.jsonl",
                   (try String(contentsOfFile: dir.file("totals/totals-20261130T080000+0800-001.jsonl"), encoding: .utf8))
                     .replacingOccurrences(of: "\"revision\":1", with: "\"revision\":3"))
+        // One that waits less than the holder holds gives up with a busy error, and does not
+        // take the database for damaged (the daemon's sink waits a second, then tries later).
+        #expect(throws: (any Error).self) { try TotalsIndex(path: path, folder: dir.file("totals"), wait: 0.2).catchUp() }
+        do {
+            try TotalsIndex(path: path, folder: dir.file("totals"), wait: 0.2).catchUp()
+        } catch {
+            #expect(TotalsIndex.isBusy(error), "\(error)")
+        }
+        #expect(try !FileManager.default.contentsOfDirectory(atPath: dir.path).contains { $0.contains("damaged") })
         let read = try index.catchUp()
         #expect(read == 10 * 2 + 1)
         #expect(holder.wait(timeout: 10) == 0, "\(holder.stderr)")

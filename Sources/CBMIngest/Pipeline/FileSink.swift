@@ -170,7 +170,8 @@ public final class FileSink {
         guard indexPending, !indexFailed, force || (indexesAsItWrites && ContinuousClock.now - indexedAt >= .seconds(1)) else { return }
         do {
             if index == nil {
-                let opened = try TotalsIndex(path: indexPath, folder: store.folder(.totals))
+                // A second at most behind another writer (a report): the pipeline must not wait.
+                let opened = try TotalsIndex(path: indexPath, folder: store.folder(.totals), wait: 1)
                 if case .rebuilt(let why) = opened.opened {
                     logger.warning("the index of final figures could not be used: set aside, rebuilt from the totals files",
                                    metadata: ["index.file": "\(indexPath)", "error": "\(why)"])
@@ -178,6 +179,11 @@ public final class FileSink {
                 index = opened
             }
             try index?.catchUp()
+        } catch where TotalsIndex.isBusy(error) {
+            // Another writer has it (a report catching it up): the next time, then.
+            logger.debug("the index of final figures is busy; caught up later", metadata: ["error": "\(error)"])
+            indexedAt = ContinuousClock.now
+            return
         } catch {
             indexFailed = true
             logger.error("cannot keep the index of final figures: the totals files stay the record; report rebuilds it from them",
