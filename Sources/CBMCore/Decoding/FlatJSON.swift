@@ -14,26 +14,73 @@ struct FlatJSON {
     /// then be canonically equal to it and not byte-equal, so such layouts always take the
     /// parser).
     let keys: [[UInt8]]
+    /// The same, one after another (a key's bytes are compared where they lie), and where each starts.
+    private let keyBytes: [UInt8]
+    private let keyStarts: [Int]
+    /// Whether no key is there twice.
+    private let distinct: Bool
 
     init?(keys: [String]) {
         guard keys.allSatisfy({ $0.utf8.allSatisfy { $0 < 0x80 } }) else { return nil }
         self.keys = keys.map { Array($0.utf8) }
+        keyBytes = self.keys.flatMap { $0 }
+        keyStarts = self.keys.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        distinct = Set(keys).count == keys.count
     }
 
-    /// Scans `bytes`; on success `slots[i]` holds the value of the first member named `keys[i]`
-    /// (nil when there is none) and the result is true. False: the payload is not a flat object
-    /// this scanner takes, and `slots` is to be ignored.
-    func scan(_ bytes: UnsafeRawBufferPointer, into slots: inout [JSONValue?]) -> Bool {
-        if slots.count != keys.count { slots = [JSONValue?](repeating: nil, count: keys.count) }
-        return slots.withUnsafeMutableBufferPointer { s in
-            for i in s.indices { s[i] = nil }
-            return scan(bytes, s)
+    /// What the scanner found for one key: plain bytes, with no string made (a string value is
+    /// its byte range in the payload, read only when it is needed).
+    struct Slot: Equatable {
+        enum Kind: UInt8 {
+            case absent, null, number, string, bool
+        }
+        var kind = Kind.absent
+        /// A number's value; a bool's, as 1 or 0.
+        var number = 0.0
+        /// A string's bytes in the payload (without the quotes).
+        var start: Int32 = 0
+        var end: Int32 = 0
+
+        /// The value as the parser would give it (nil: the key was not there).
+        func value(in bytes: UnsafeRawBufferPointer) -> JSONValue? {
+            switch kind {
+            case .absent: return nil
+            case .null: return .null
+            case .number: return .number(number)
+            case .bool: return .bool(number != 0)
+            case .string: return .string(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Int(start)..<Int(end)]), as: UTF8.self))
+            }
         }
     }
 
-    private func scan(_ bytes: UnsafeRawBufferPointer, _ slots: UnsafeMutableBufferPointer<JSONValue?>) -> Bool {
+    /// Scans `bytes`; on success `slots[i]` holds what the first member named `keys[i]` has
+    /// (``Slot/Kind/absent`` when there is none) and the result is true. False: the payload is
+    /// not a flat object this scanner takes, and `slots` is to be ignored.
+    func scan(_ bytes: UnsafeRawBufferPointer, into slots: inout [Slot]) -> Bool {
+        if slots.count != keys.count { slots = [Slot](repeating: Slot(), count: keys.count) }
+        // (A payload larger than 2 GiB is not one the limits let through; it takes the parser.)
+        guard bytes.count < Int(Int32.max) else { return false }
+        return slots.withUnsafeMutableBufferPointer { s in
+            for i in s.indices { s[i].kind = .absent }
+            return keyBytes.withUnsafeBufferPointer { k in
+                keyStarts.withUnsafeBufferPointer { starts in scan(bytes, s, keys: k, starts: starts) }
+            }
+        }
+    }
+
+    /// The same, as the parser's values (tests).
+    func scan(_ bytes: UnsafeRawBufferPointer, into values: inout [JSONValue?]) -> Bool {
+        var slots: [Slot] = []
+        guard scan(bytes, into: &slots) else { return false }
+        values = slots.map { $0.value(in: bytes) }
+        return true
+    }
+
+    private func scan(_ bytes: UnsafeRawBufferPointer, _ slots: UnsafeMutableBufferPointer<Slot>,
+                      keys k: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int>) -> Bool {
         let n = bytes.count
         var p = 0
+        var expected = 0
         Self.skipSpace(bytes, &p)
         guard p < n, bytes[p] == UInt8(ascii: "{") else { return false }
         p += 1
@@ -63,7 +110,7 @@ struct FlatJSON {
             Self.skipSpace(bytes, &p)
             guard p < n else { return false }
             // The value.
-            let value: JSONValue
+            var value = Slot()
             switch bytes[p] {
             case UInt8(ascii: "\""):
                 p += 1
@@ -75,28 +122,41 @@ struct FlatJSON {
                     p += 1
                 }
                 guard p < n else { return false }
-                value = .string(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<p]), as: UTF8.self))
+                value = Slot(kind: .string, start: Int32(start), end: Int32(p))
                 p += 1
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                guard case .value(let v) = JSONParser.number(bytes, &p) else { return false }
-                value = .number(v)
+                guard let v = JSONParser.numberValue(bytes, &p) else { return false }
+                value = Slot(kind: .number, number: v)
             case UInt8(ascii: "t"):
                 guard Self.word(bytes, &p, "true") else { return false }
-                value = .bool(true)
+                value = Slot(kind: .bool, number: 1)
             case UInt8(ascii: "f"):
                 guard Self.word(bytes, &p, "false") else { return false }
-                value = .bool(false)
+                value = Slot(kind: .bool, number: 0)
             case UInt8(ascii: "n"):
                 guard Self.word(bytes, &p, "null") else { return false }
-                value = .null
+                value = Slot(kind: .null)
             default:
                 return false
             }
             // The first member of a name is the one the parser's lookup finds.
             let length = keyEnd - keyStart
-            for i in keys.indices where keys[i].count == length && slots[i] == nil {
-                let same = keys[i].withUnsafeBytes { k in length == 0 || memcmp(k.baseAddress!, bytes.baseAddress! + keyStart, length) == 0 }
-                if same { slots[i] = value }
+            // (Payloads mostly list their keys in the configured order: the key after the last one
+            // found is tried first.)
+            func named(_ i: Int) -> Bool {
+                starts[i + 1] - starts[i] == length && slots[i].kind == .absent
+                    && (length == 0 || memcmp(k.baseAddress! + starts[i], bytes.baseAddress! + keyStart, length) == 0)
+            }
+            if distinct, expected < slots.count, named(expected) {
+                slots[expected] = value
+                expected += 1
+            } else {
+                // (A key configured twice, as the time and a value say, fills both slots.)
+                for i in slots.indices where named(i) {
+                    slots[i] = value
+                    expected = i + 1
+                    if distinct { break }
+                }
             }
             Self.skipSpace(bytes, &p)
             guard p < n else { return false }

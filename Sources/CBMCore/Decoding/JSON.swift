@@ -272,17 +272,41 @@ public struct JSONParser {
     /// Reads the number at `p` (its first byte is '-' or a digit), leaving `p` after it, or at
     /// the byte that makes it invalid. Shared by the parser and ``FlatJSON``, so both read every
     /// number to the same double.
-    @inline(__always)
     static func number(_ bytes: UnsafeRawBufferPointer, _ p: inout Int) -> NumberScan {
+        var problem = NumberProblem.other
+        guard let v = scanNumber(bytes, &p, &problem) else {
+            switch problem {
+            case .leadingZero: return .invalid("invalid number (leading zero)")
+            case .noFractionDigit: return .invalid("invalid number (digit expected after '.')")
+            case .noExponentDigit: return .invalid("invalid number (digit expected in exponent)")
+            case .other: return .invalid("invalid number")
+            }
+        }
+        return .value(v)
+    }
+
+    /// The same, nil when it is not a number (the flat scanner, which leaves the reason to the parser).
+    @inline(__always)
+    static func numberValue(_ bytes: UnsafeRawBufferPointer, _ p: inout Int) -> Double? {
+        var problem = NumberProblem.other
+        return scanNumber(bytes, &p, &problem)
+    }
+
+    /// Why a number's text is not one.
+    enum NumberProblem { case other, leadingZero, noFractionDigit, noExponentDigit }
+
+    @inline(__always)
+    private static func scanNumber(_ bytes: UnsafeRawBufferPointer, _ p: inout Int, _ problem: inout NumberProblem) -> Double? {
         let start = p
         var negative = false
         if bytes[p] == UInt8(ascii: "-") { negative = true; p += 1 }
         var mantissa: UInt64 = 0
         var digits = 0
         var exponent = 0
-        guard p < bytes.count, (48...57).contains(bytes[p]) else { return .invalid("invalid number") }
+        guard p < bytes.count, (48...57).contains(bytes[p]) else { return nil }
         if bytes[p] == 48, p + 1 < bytes.count, (48...57).contains(bytes[p + 1]) {
-            return .invalid("invalid number (leading zero)")
+            problem = .leadingZero
+            return nil
         }
         while p < bytes.count, (48...57).contains(bytes[p]) {
             if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(bytes[p] - 48); digits += 1 } else { exponent += 1 }
@@ -290,7 +314,7 @@ public struct JSONParser {
         }
         if p < bytes.count, bytes[p] == UInt8(ascii: ".") {
             p += 1
-            guard p < bytes.count, (48...57).contains(bytes[p]) else { return .invalid("invalid number (digit expected after '.')") }
+            guard p < bytes.count, (48...57).contains(bytes[p]) else { problem = .noFractionDigit; return nil }
             while p < bytes.count, (48...57).contains(bytes[p]) {
                 // Zeros before the first significant digit (0.000…1) only scale: they are not
                 // digits of the mantissa, or 19 of them would leave it 0.
@@ -309,7 +333,7 @@ public struct JSONParser {
                 expNegative = bytes[p] == UInt8(ascii: "-")
                 p += 1
             }
-            guard p < bytes.count, (48...57).contains(bytes[p]) else { return .invalid("invalid number (digit expected in exponent)") }
+            guard p < bytes.count, (48...57).contains(bytes[p]) else { problem = .noExponentDigit; return nil }
             var e = 0
             while p < bytes.count, (48...57).contains(bytes[p]) {
                 if e < 100_000 { e = e * 10 + Int(bytes[p] - 48) }
@@ -321,17 +345,40 @@ public struct JSONParser {
         // exact doubles, so one multiplication or division rounds correctly.
         if mantissa < (1 << 53) && exponent >= -22 && exponent <= 22 {
             var v = Double(mantissa)
-            if exponent < 0 { v /= powersOfTen[-exponent] } else { v *= powersOfTen[exponent] }
-            return .value(negative ? -v : v)
+            if exponent < 0 { v /= powerOfTen(-exponent) } else { v *= powerOfTen(exponent) }
+            return negative ? -v : v
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<p]), as: UTF8.self)
-        guard let v = Double(text) else { return .invalid("invalid number") }
-        return .value(v)
+        return Double(text)
     }
 
-    private static let powersOfTen: [Double] = (0...22).map { e in
-        var v = 1.0
-        for _ in 0..<e { v *= 10 }
-        return v
+    /// 10^e for 0 ≤ e ≤ 22: each is a double exactly.
+    @inline(__always)
+    private static func powerOfTen(_ e: Int) -> Double {
+        switch e {
+        case 0: 1e0
+        case 1: 1e1
+        case 2: 1e2
+        case 3: 1e3
+        case 4: 1e4
+        case 5: 1e5
+        case 6: 1e6
+        case 7: 1e7
+        case 8: 1e8
+        case 9: 1e9
+        case 10: 1e10
+        case 11: 1e11
+        case 12: 1e12
+        case 13: 1e13
+        case 14: 1e14
+        case 15: 1e15
+        case 16: 1e16
+        case 17: 1e17
+        case 18: 1e18
+        case 19: 1e19
+        case 20: 1e20
+        case 21: 1e21
+        default: 1e22
+        }
     }
 }

@@ -39,12 +39,16 @@ extension TelemetryDecoder {
     mutating func admit(asset: String, measurement: Measurement, hint: RouteRule? = nil) -> Admission {
         let bit = measurement.bit
         var a = -1
-        if cacheIndex >= 0 && asset == cacheAsset {
-            a = cacheIndex
-        } else if let h = hint?.assetIndex.load(ordering: .relaxed), h >= 0, h < ids.count, ids[h] == asset {
+        // The topic's hint first: it is right for nearly every message, and an id equal to it is
+        // nearly always the very same string (one comparison of its bits).
+        if let h = hint?.assetIndex.load(ordering: .relaxed), h >= 0, h < ids.count, ids[h] == asset {
             a = h
-            cacheAsset = asset
-            cacheIndex = h
+            if cacheIndex != h {
+                cacheAsset = asset
+                cacheIndex = h
+            }
+        } else if cacheIndex >= 0 && asset == cacheAsset {
+            a = cacheIndex
         } else if let i = index[asset] {
             a = i
             cacheAsset = asset
@@ -83,37 +87,39 @@ extension TelemetryDecoder {
     /// Checks a converted value against its plausible bounds, and a totalizer's change against
     /// the rate its asset can make; sets the totalizer's bound into its counter rules (for the
     /// aggregator, which judges readings that arrive out of time order). Nil when plausible.
-    mutating func check(_ value: Double, path: String, measurement m: Measurement, asset a: Int, time t: Int64,
+    mutating func check(_ value: Double, path: @autoclosure () -> String, measurement m: Measurement, asset a: Int, time t: Int64,
                         counter: inout CounterRules?) -> RejectReason? {
-        let unit = m.dimension.reportingUnit
         let b = limits.plausibility[m]
         if let lo = b.min, value < lo {
-            return .implausibleValue(path: path, value: value, unit: unit, limit: lo, above: false, key: "plausibility.\(m.rawValue).min")
+            return .implausibleValue(path: path(), value: value, unit: m.dimension.reportingUnit, limit: lo, above: false,
+                                     key: "plausibility.\(m.rawValue).min")
         }
         switch m {
         case .gasRate:
             if value > assets[a].maxGas {
-                return .implausibleValue(path: path, value: value, unit: unit, limit: assets[a].maxGas, above: true, key: assets[a].maxGasKey)
+                return .implausibleValue(path: path(), value: value, unit: m.dimension.reportingUnit, limit: assets[a].maxGas,
+                                         above: true, key: assets[a].maxGasKey)
             }
             return nil
         case .gasTotal, .waterTotal:
             if let hi = b.max, value > hi {
-                return .implausibleValue(path: path, value: value, unit: unit, limit: hi, above: true, key: "plausibility.\(m.rawValue).max")
+                return .implausibleValue(path: path(), value: value, unit: m.dimension.reportingUnit, limit: hi, above: true,
+                                         key: "plausibility.\(m.rawValue).max")
             }
-            let p = limits.plausibility
-            let (rate, key) = m == .gasTotal ? (assets[a].maxGas, assets[a].maxGasKey) : p.maxRate(.waterTotal, of: nil)
             guard var rules = counter else { return nil }
-            rules.maxRateM3d = rate
-            rules.minSpanUS = p.totalizerSpanUS
-            rules.stepBackSpanUS = p.stepBackSpanUS
+            rules.maxRateM3d = m == .gasTotal ? assets[a].maxGas : limits.plausibility.maxRate(.waterTotal, of: nil).limit
+            rules.minSpanUS = limits.plausibility.totalizerSpanUS
+            rules.stepBackSpanUS = limits.plausibility.stepBackSpanUS
             counter = rules
             var c = m == .gasTotal ? assets[a].gasTotal : assets[a].waterTotal
-            let reason = Self.judge(&c, value: value, time: t, rules: rules, path: path, key: key)
+            let reason = Self.judge(&c, value: value, time: t, rules: rules, path: path(),
+                                    key: m == .gasTotal ? assets[a].maxGasKey : limits.plausibility.maxRate(.waterTotal, of: nil).key)
             if m == .gasTotal { assets[a].gasTotal = c } else { assets[a].waterTotal = c }
             return reason
         default:
             if let hi = b.max, value > hi {
-                return .implausibleValue(path: path, value: value, unit: unit, limit: hi, above: true, key: "plausibility.\(m.rawValue).max")
+                return .implausibleValue(path: path(), value: value, unit: m.dimension.reportingUnit, limit: hi, above: true,
+                                         key: "plausibility.\(m.rawValue).max")
             }
             return nil
         }
@@ -125,8 +131,8 @@ extension TelemetryDecoder {
     /// one that agrees with it is taken (the counter holds its new level: a meter exchanged, or
     /// the reading before was the odd one); the interval across the jump is then not counted.
     /// Readings out of time order are judged when they are totalled.
-    static func judge(_ c: inout CounterState, value: Double, time t: Int64, rules: CounterRules, path: String, key: String)
-        -> RejectReason?
+    static func judge(_ c: inout CounterState, value: Double, time t: Int64, rules: CounterRules, path: @autoclosure () -> String,
+                      key: @autoclosure () -> String) -> RejectReason?
     {
         guard t > c.time else { return nil }
         if c.time == .min {
@@ -146,11 +152,11 @@ extension TelemetryDecoder {
         let span = t - c.time
         let reason: RejectReason
         if case .stepBack(let d) = change {
-            reason = .implausibleStepBack(path: path, from: c.value, to: value, spanUS: span, amount: -d,
-                                          allowed: rules.maxStepBack(overUS: span), key: key)
+            reason = .implausibleStepBack(path: path(), from: c.value, to: value, spanUS: span, amount: -d,
+                                          allowed: rules.maxStepBack(overUS: span), key: key())
         } else {
-            reason = .implausibleIncrease(path: path, from: c.value, to: value, spanUS: span, counted: change.counted,
-                                          allowed: rules.maxIncrease(overUS: span), key: key)
+            reason = .implausibleIncrease(path: path(), from: c.value, to: value, spanUS: span, counted: change.counted,
+                                          allowed: rules.maxIncrease(overUS: span), key: key())
         }
         c.rejectedTime = t
         c.rejectedValue = value

@@ -10,9 +10,12 @@ extension TelemetryDecoder {
         let layout: DecodeRule.JSONLayout
         let scanner: FlatJSON?
         let valuesBase: Int
+        /// The values' mappings, as a value reads them.
+        let mappings: [HotMapping]
 
         init(_ layout: DecodeRule.JSONLayout) {
             self.layout = layout
+            mappings = layout.values.map { HotMapping($0.mapping) }
             let head = [layout.timeKey] + (layout.assetKey.map { [$0] } ?? [])
             valuesBase = head.count
             scanner = FlatJSON(keys: head + layout.values.map(\.key))
@@ -21,6 +24,26 @@ extension TelemetryDecoder {
         static func of(_ rules: [DecodeRule]) -> [JSONRule?] {
             rules.map { if case .json(let layout) = $0.format { JSONRule(layout) } else { nil } }
         }
+    }
+
+    /// What a value's mapping is to a reading: plain numbers, copied as they are (the mapping's
+    /// basis, with its name, is not).
+    struct HotMapping: Sendable {
+        let measurement: Measurement
+        let scale: Double
+        let offset: Double
+        let counter: CounterRules?
+
+        init(_ m: DecodeRule.ValueMapping) {
+            measurement = m.measurement
+            scale = m.conversion.scale
+            offset = m.conversion.offset
+            counter = m.counter
+        }
+
+        /// The value in the reporting unit (as ``Conversion/apply(_:)``).
+        @inline(__always)
+        func apply(_ value: Double) -> Double { value * scale + offset }
     }
 
     enum Route: Sendable {
@@ -69,7 +92,7 @@ extension TelemetryDecoder {
 
     /// The first rule whose filter and template match the topic, with its captures; or why none does.
     mutating func route(_ bytes: UnsafeRawBufferPointer) -> Route {
-        let hash = FNV1a.hash(bytes)
+        let hash = RouteTable<Route>.hash(bytes)
         if let e = routes.find(bytes, hash: hash) { return routes.values[e] }
         let topic = String(decoding: bytes, as: UTF8.self)
         var mismatched: [String] = []
@@ -106,17 +129,26 @@ protocol PayloadFields {
     func field(_ key: String, slot: Int) -> JSONValue?
     /// The value of the layout's value key number `valueAt`.
     func field(_ key: String, valueAt: Int) -> JSONValue?
+    /// The same when it is a number (nil: it is not, or there is none); read without making a value.
+    func number(valueAt: Int) -> Double?
 }
 
 extension JSONValue: PayloadFields {
     func field(_ key: String, slot: Int) -> JSONValue? { self[key] }
     func field(_ key: String, valueAt: Int) -> JSONValue? { self[key] }
+    func number(valueAt: Int) -> Double? { nil }
 }
 
-/// What ``FlatJSON`` found for a layout's keys.
+/// What ``FlatJSON`` found for a layout's keys, in the payload it found them in.
 struct ScannedFields: PayloadFields {
-    let slots: [JSONValue?]
+    let slots: UnsafeBufferPointer<FlatJSON.Slot>
+    let bytes: UnsafeRawBufferPointer
     let valuesBase: Int
-    func field(_ key: String, slot: Int) -> JSONValue? { slots[slot] }
-    func field(_ key: String, valueAt i: Int) -> JSONValue? { slots[valuesBase + i] }
+    func field(_ key: String, slot: Int) -> JSONValue? { slots[slot].value(in: bytes) }
+    func field(_ key: String, valueAt i: Int) -> JSONValue? { slots[valuesBase + i].value(in: bytes) }
+    @inline(__always)
+    func number(valueAt i: Int) -> Double? {
+        let s = slots[valuesBase + i]
+        return s.kind == .number ? s.number : nil
+    }
 }

@@ -190,7 +190,7 @@ extension TelemetryDecoder {
                 out.reject(problem)
                 continue
             }
-            accept(raw, shown: Quantities.describe(number: raw), path: path, mapping: mapping, asset: asset, hint: nil, time: time, into: &out)
+            accept(raw, shown: Quantities.describe(number: raw), path: path, mapping: HotMapping(mapping), asset: asset, hint: nil, time: time, into: &out)
         }
         if !unknown.isEmpty {
             askRebirth(parts.node, at: message.receivedAt.microseconds)

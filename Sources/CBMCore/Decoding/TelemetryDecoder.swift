@@ -40,7 +40,7 @@ public struct TelemetryDecoder: Sendable {
     /// Per rule, its JSON layout and flat scanner (nil: not JSON).
     var json: [JSONRule?] = []
     /// The scanner's slots, kept (a message allocates none of its own).
-    var flatSlots: [JSONValue?] = []
+    var flatSlots: [FlatJSON.Slot] = []
     /// The Sparkplug B edge nodes heard from: sessions and birth certificates.
     public internal(set) var sparkplug = SparkplugSessions()
     /// Mappings with the unit a birth's `engUnit` gives, made once (emptied on a reload).
@@ -180,7 +180,7 @@ public struct TelemetryDecoder: Sendable {
         if watermark.microseconds > Int64.min, watermark - message.receivedAt > limits.maxPastUS {
             return out.reject(.timeBehindWatermark(path: "receive time", behindUS: watermark - message.receivedAt, limitUS: limits.maxPastUS))
         }
-        accept(raw, shown: text, path: "payload", mapping: mapping, asset: asset, hint: route, time: message.receivedAt, into: &out)
+        accept(raw, shown: text, path: "payload", mapping: HotMapping(mapping), asset: asset, hint: route, time: message.receivedAt, into: &out)
     }
 
     // MARK: json
@@ -189,13 +189,18 @@ public struct TelemetryDecoder: Sendable {
                                                                 into out: inout Output<Message>) {
         if scansFlatPayloads, let scanner = rule.scanner {
             // The common flat object, read without a value tree; anything else takes the parser.
-            var slots: [JSONValue?] = []
+            var slots: [FlatJSON.Slot] = []
             swap(&slots, &flatSlots)
             defer { swap(&slots, &flatSlots) }
-            if message.withPayload({ scanner.scan($0, into: &slots) }) {
-                let fields = ScannedFields(slots: slots, valuesBase: rule.valuesBase)
-                return decodeObject(fields, path: "payload", message: message, rule: rule, route: route, into: &out)
+            let scanned = message.withPayload { bytes in
+                guard scanner.scan(bytes, into: &slots) else { return false }
+                slots.withUnsafeBufferPointer { s in
+                    decodeObject(ScannedFields(slots: s, bytes: bytes, valuesBase: rule.valuesBase), path: "payload",
+                                 message: message, rule: rule, route: route, into: &out)
+                }
+                return true
             }
+            if scanned { return }
         }
         let root: JSONValue
         switch message.withPayload({ JSONParser.parse($0) }) {
@@ -256,6 +261,13 @@ public struct TelemetryDecoder: Sendable {
         // (By index: a key's mapping is read only when the payload has the key.)
         let values = layout.values
         for i in values.indices {
+            // A number, the common case, is read as such: no value is made of it.
+            if let n = object.number(valueAt: i) {
+                found = true
+                accept(n, shown: Self.show(.number(n)), path: at(values[i].key), mapping: rule.mappings[i], asset: asset, hint: hint,
+                       time: time, into: &out)
+                continue
+            }
             guard let v = object.field(values[i].key, valueAt: i) else { continue }
             found = true
             let key = values[i].key
@@ -275,7 +287,7 @@ public struct TelemetryDecoder: Sendable {
                 out.reject(.notANumber(path: at(key), found: Self.show(v)))
                 continue
             }
-            accept(raw, shown: Self.show(v), path: at(key), mapping: values[i].mapping, asset: asset, hint: hint, time: time, into: &out)
+            accept(raw, shown: Self.show(v), path: at(key), mapping: rule.mappings[i], asset: asset, hint: hint, time: time, into: &out)
         }
         if !found {
             out.reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))
@@ -304,14 +316,13 @@ public struct TelemetryDecoder: Sendable {
 
     /// Converts a value, checks it (finite before and after conversion, the register and series
     /// limits, plausibility) and appends it as a reading, or rejects it.
-    mutating func accept<Message: TelemetryMessage>(_ raw: Double, shown: @autoclosure () -> String, path: String,
-                                                            mapping: DecodeRule.ValueMapping, asset: String, hint: RouteRule?,
+    mutating func accept<Message: TelemetryMessage>(_ raw: Double, shown: @autoclosure () -> String, path: @autoclosure () -> String,
+                                                            mapping: HotMapping, asset: String, hint: RouteRule?,
                                                             time: Timestamp, into out: inout Output<Message>) {
-        guard raw.isFinite else { return out.reject(.notFinite(path: path, text: shown())) }
-        let value = mapping.conversion.apply(raw)
-        let unit = mapping.measurement.dimension.reportingUnit
+        guard raw.isFinite else { return out.reject(.notFinite(path: path(), text: shown())) }
+        let value = mapping.apply(raw)
         guard value.isFinite else {
-            return out.reject(.notFinite(path: path, text: "\(shown()), which is \(value) \(unit)"))
+            return out.reject(.notFinite(path: path(), text: "\(shown()), which is \(value) \(mapping.measurement.dimension.reportingUnit)"))
         }
         let a: Int
         switch admit(asset: asset, measurement: mapping.measurement, hint: hint) {
@@ -319,7 +330,7 @@ public struct TelemetryDecoder: Sendable {
         case .refused(let reason): return out.reject(reason)
         }
         var counter = mapping.counter
-        if let reason = check(value, path: path, measurement: mapping.measurement, asset: a, time: time.microseconds,
+        if let reason = check(value, path: path(), measurement: mapping.measurement, asset: a, time: time.microseconds,
                               counter: &counter) {
             return out.reject(reason)
         }

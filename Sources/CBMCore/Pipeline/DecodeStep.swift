@@ -115,6 +115,8 @@ public struct DecodeStep: Sendable {
         }
         if partitions == 1 {
             pending.readings[0].append(contentsOf: scratch)
+        } else if let first = scratch.first, scratch.allSatisfy({ $0.id == first.id }) {
+            pending.readings[partition(of: first.id)].append(contentsOf: scratch)
         } else {
             // The readings of one message share their asset: its partition is looked up once.
             var last: AssetID?, part = 0
