@@ -124,7 +124,7 @@ public struct AssetAggregator: Sendable {
         }
         let code = Self.seriesCode(r.measurement)
         if t < floor {
-            if let counter = r.counter { table[a][code].counter = counter }
+            table[a][code].take(r.counterNumber)
             cold.append(ColdReading(asset: a, code: code, time: t, value: r.value))
             return
         }
@@ -178,7 +178,7 @@ public struct AssetAggregator: Sendable {
         -> (index: Int, from: Int64, to: Int64)?
     {
         let t = r.time.microseconds
-        if let counter = r.counter { history.counter = counter }
+        history.take(r.counterNumber)
         guard let i = history.insert(time: t, value: r.value) else { return nil }
         if r.measurement.isTotalizer { noteChanges(history, at: i, asset: asset, events: &events) }
         return (i, i > 0 ? history.time(i - 1) : t, i + 1 < history.count ? history.time(i + 1) : t)

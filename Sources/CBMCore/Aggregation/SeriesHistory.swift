@@ -20,7 +20,20 @@ struct SeriesHistory: Sendable {
     /// The latest reading's time (meaningless while empty).
     private var lastTime = Int64.min
     /// How a totalizer's changes are read (the latest rules its readings carried).
-    var counter = CounterRules()
+    var counter = CounterRules() {
+        didSet { counterNumber = .none }
+    }
+    /// The number of `counter` when it came from a reading (``take(_:)``): a reading with the
+    /// same number changes nothing, and its rules are not looked up.
+    private var counterNumber = CounterRules.Number.none
+
+    /// Takes the rules a reading carries, if any.
+    @inline(__always)
+    mutating func take(_ rules: CounterRules.Number) {
+        guard rules != .none, rules != counterNumber, let r = CounterRules.rules(rules) else { return }
+        counter = r
+        counterNumber = rules
+    }
 
     var isEmpty: Bool { count == 0 }
     var last: Int64? { count > 0 ? lastTime : nil }

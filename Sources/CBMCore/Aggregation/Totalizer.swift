@@ -1,7 +1,7 @@
 /// How the readings of one totalizer (a cumulative counter) are read: its rollover value, what
 /// counts as a reset and as a rollover, and the rate one interval may imply (DESIGN §3.4). Set
 /// per mapped value in the configuration; the bound on the rate comes from the asset.
-public struct CounterRules: Sendable, Equatable {
+public struct CounterRules: Sendable, Hashable {
     /// The value at which the counter wraps to zero, in the reporting unit; nil when it does not.
     public var rollover: Double?
     /// A decrease to at most this fraction of the previous reading is a reset (a drop to near

@@ -47,7 +47,13 @@ public struct Reading: Sendable, Equatable {
     public var value: Double
     /// For totalizers: how the counter's changes are read (its rollover value, in the same unit
     /// as `value`, what counts as a reset, the rate one interval may imply); nil otherwise.
-    public var counter: CounterRules?
+    /// (Looked up by its number: for what is not done per reading.)
+    public var counter: CounterRules? {
+        get { CounterRules.rules(counterNumber) }
+        set { counterNumber = CounterRules.number(of: newValue) }
+    }
+    /// The same by number (plain bytes, like `id`).
+    public var counterNumber: CounterRules.Number
 
     /// A reading; a totalizer gets the default counter rules with the rollover value given.
     public init(time: Timestamp, asset: String, measurement: Measurement, value: Double, rollover: Double? = nil) {
@@ -60,11 +66,15 @@ public struct Reading: Sendable, Equatable {
     }
 
     public init(time: Timestamp, id: AssetID, measurement: Measurement, value: Double, counter: CounterRules?) {
+        self.init(time: time, id: id, measurement: measurement, value: value, counterNumber: CounterRules.number(of: counter))
+    }
+
+    public init(time: Timestamp, id: AssetID, measurement: Measurement, value: Double, counterNumber: CounterRules.Number) {
         self.time = time
         self.id = id
         self.measurement = measurement
         self.value = value
-        self.counter = counter
+        self.counterNumber = counterNumber
     }
 
     /// For totalizers: the counter's rollover value, in the same unit as `value`.

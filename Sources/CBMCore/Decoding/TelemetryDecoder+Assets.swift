@@ -12,6 +12,12 @@ extension TelemetryDecoder {
         var maxGasKey = ""
         var gasTotal = CounterState()
         var waterTotal = CounterState()
+        /// The rules its totalizers' readings last carried, and their number (looked up once, not
+        /// once a reading).
+        var gasRules: CounterRules?
+        var gasRulesNumber = CounterRules.Number.none
+        var waterRules: CounterRules?
+        var waterRulesNumber = CounterRules.Number.none
 
         mutating func bounds(_ asset: Asset?, _ p: Plausibility) {
             known = asset != nil
@@ -82,6 +88,23 @@ extension TelemetryDecoder {
         cacheAsset = asset
         cacheIndex = a
         return a
+    }
+
+    /// The number of the rules a reading of asset `a` carries.
+    mutating func counterNumber(_ rules: CounterRules?, measurement m: Measurement, asset a: Int) -> CounterRules.Number {
+        guard let rules else { return .none }
+        if m == .gasTotal {
+            if assets[a].gasRules == rules { return assets[a].gasRulesNumber }
+            let n = CounterRules.number(of: rules)
+            assets[a].gasRules = rules
+            assets[a].gasRulesNumber = n
+            return n
+        }
+        if assets[a].waterRules == rules { return assets[a].waterRulesNumber }
+        let n = CounterRules.number(of: rules)
+        assets[a].waterRules = rules
+        assets[a].waterRulesNumber = n
+        return n
     }
 
     /// Checks a converted value against its plausible bounds, and a totalizer's change against

@@ -334,7 +334,8 @@ public struct TelemetryDecoder: Sendable {
                               counter: &counter) {
             return out.reject(reason)
         }
-        out.readings.append(Reading(time: time, id: assets[a].id, measurement: mapping.measurement, value: value, counter: counter))
+        out.readings.append(Reading(time: time, id: assets[a].id, measurement: mapping.measurement, value: value,
+                                    counterNumber: counterNumber(counter, measurement: mapping.measurement, asset: a)))
         observe(time)
     }
 
