@@ -708,6 +708,47 @@ struct FlatScannerTests {
         }
     }
 
+    @Test("lines prepared on another thread (routes and flat payloads read first) decode to the same readings and rejects")
+    func preparedLines() {
+        let rules = [Fixture.jsonRule(), Fixture.valueRule()]
+        let settings = PipelineSettings(rules: rules, register: Fixture.register)
+        // Every payload of the corpus, under topics that a rule takes, that none takes, that the
+        // template does not match, and a value rule's; one buffer, as a recording's chunk.
+        let topics = [Fixture.topic, "cbm/qinshui/b3/W-002/telemetry", "other/x", "cbm/qinshui/b3/W-001/gas_rate", "cbm/a/b"]
+        var bytes: [UInt8] = []
+        var spans: [(topic: Range<Int>, payload: Range<Int>, at: Timestamp)] = []
+        for (i, p) in (Self.payloads + ["12.5", "x"]).enumerated() {
+            for (k, t) in topics.enumerated() {
+                let t0 = bytes.count
+                bytes += Array(t.utf8)
+                let p0 = bytes.count
+                bytes += Array(p.utf8)
+                spans.append((t0..<p0, p0..<bytes.count, Timestamp(microseconds: Fixture.received.microseconds + Int64(i * 5 + k) * 1_000_000)))
+            }
+        }
+        var plain = MessageBatch()
+        let b = plain.add(buffer: bytes)
+        for s in spans { plain.add(receivedAt: s.at, buffer: b, topic: s.topic, payload: s.payload) }
+        var prepared = plain
+        var preparer = LinePreparer(settings: settings)
+        preparer.prepare(&prepared)
+        func run(_ batch: MessageBatch) -> (readings: [Reading], rejects: [Reject]) {
+            var d = Fixture.decoder(rules)
+            var readings: [Reading] = [], rejects: [Reject] = []
+            batch.forEach { d.decode($0, readings: &readings, rejects: &rejects) }
+            return (readings, rejects)
+        }
+        let a = run(prepared), c = run(plain)
+        #expect(a.readings == c.readings)
+        #expect(a.rejects == c.rejects)
+        #expect(a.readings.count > 20 && a.rejects.count > 100)  // both reached
+        // And as the messages themselves, one by one.
+        var d = Fixture.decoder(rules)
+        var readings: [Reading] = [], rejects: [Reject] = []
+        for i in 0..<plain.count { d.decode(plain.message(i), readings: &readings, rejects: &rejects) }
+        #expect(readings == a.readings && rejects == a.rejects)
+    }
+
     @Test("what it finds: the first of a repeated key; nothing from what it cannot take")
     func scanner() {
         let f = FlatJSON(keys: ["ts", "v", "w"])!

@@ -9,7 +9,7 @@ import Foundation
 /// syntax error, an array of objects) is left to the parser, which also says precisely what is
 /// wrong: the scanner never rejects. Numbers go through the parser's own routine, so both read
 /// every number to the same double.
-struct FlatJSON {
+final class FlatJSON: Sendable {
     /// The keys looked for, as bytes; nil when one of them is not ASCII (a payload key could
     /// then be canonically equal to it and not byte-equal, so such layouts always take the
     /// parser).

@@ -38,6 +38,12 @@ public struct MessageBatch: Sendable {
     public private(set) var buffers: [[UInt8]] = []
     /// The lines, in order.
     public private(set) var lines: [Line] = []
+    /// What ``LinePreparer`` read of each line (empty: not prepared). The routes are not counted
+    /// references (a line's is read on another thread than the one that found it, and a count
+    /// changed by both would bounce between their cores): the preparer keeps each one it gave.
+    private var prepared: [(rule: Unmanaged<TelemetryDecoder.RouteRule>?, payload: PreparedPayload)] = []
+    /// The prepared lines' flat payload values, one line's after another.
+    private var slots: [FlatJSON.Slot] = []
 
     /// One line: its receive time, its buffer, and the byte ranges of its topic and payload.
     public struct Line: Sendable {
@@ -67,6 +73,22 @@ public struct MessageBatch: Sendable {
     public mutating func removeAll() {
         buffers.removeAll(keepingCapacity: true)
         lines.removeAll(keepingCapacity: true)
+        prepared.removeAll(keepingCapacity: true)
+        slots.removeAll(keepingCapacity: true)
+    }
+
+    /// Notes, for each line, what `read` makes of its topic and payload (``LinePreparer``).
+    mutating func prepare(_ read: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, inout [FlatJSON.Slot])
+        -> (Unmanaged<TelemetryDecoder.RouteRule>?, PreparedPayload)) {
+        prepared.removeAll(keepingCapacity: true)
+        slots.removeAll(keepingCapacity: true)
+        prepared.reserveCapacity(lines.count)
+        for l in lines {
+            let p = buffers[l.buffer].withUnsafeBytes { bytes in
+                read(UnsafeRawBufferPointer(rebasing: bytes[l.topic]), UnsafeRawBufferPointer(rebasing: bytes[l.payload]), &slots)
+            }
+            prepared.append((p.0, p.1))
+        }
     }
 
     /// Line `i` as a message of its own.
@@ -76,7 +98,21 @@ public struct MessageBatch: Sendable {
 
     /// Every line, in order, as a message read in place (valid only within `body`).
     public func forEach(_ body: (RawMessage) throws -> Void) rethrows {
-        for l in lines { try withLine(l, body) }
+        guard prepared.count == lines.count, !lines.isEmpty else {
+            for l in lines { try withLine(l, body) }
+            return
+        }
+        try slots.withUnsafeBufferPointer { all in
+            for (l, p) in zip(lines, prepared) {
+                var found: UnsafeBufferPointer<FlatJSON.Slot>?
+                if case .scanned(let start) = p.payload { found = UnsafeBufferPointer(rebasing: all[start...]) }
+                try withLine(l) { m in
+                    var m = m
+                    m.prepared = p.rule.map { RawMessage.Prepared(rule: $0, payload: p.payload, slots: found) }
+                    try body(m)
+                }
+            }
+        }
     }
 
     private func withLine<R>(_ l: Line, _ body: (RawMessage) throws -> R) rethrows -> R {
@@ -92,6 +128,14 @@ public struct RawMessage: TelemetryMessage {
     let topic: UnsafeRawBufferPointer
     let payload: UnsafeRawBufferPointer
     public let receivedAt: Timestamp
+    /// What ``LinePreparer`` read of it: its topic's route, and its payload's flat values (the
+    /// slots from its rule's first key on, valid as long as the message).
+    struct Prepared {
+        let rule: Unmanaged<TelemetryDecoder.RouteRule>
+        let payload: PreparedPayload
+        let slots: UnsafeBufferPointer<FlatJSON.Slot>?
+    }
+    var prepared: Prepared?
     public var ownClock: Bool { false }
     public var sequence: UInt64 { 0 }
     public var payloadCount: Int { payload.count }

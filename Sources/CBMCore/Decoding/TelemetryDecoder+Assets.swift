@@ -91,8 +91,7 @@ extension TelemetryDecoder {
     }
 
     /// The number of the rules a reading of asset `a` carries.
-    mutating func counterNumber(_ rules: CounterRules?, measurement m: Measurement, asset a: Int) -> CounterRules.Number {
-        guard let rules else { return .none }
+    mutating func counterNumber(_ rules: CounterRules, measurement m: Measurement, asset a: Int) -> CounterRules.Number {
         if m == .gasTotal {
             if assets[a].gasRules == rules { return assets[a].gasRulesNumber }
             let n = CounterRules.number(of: rules)
@@ -108,10 +107,10 @@ extension TelemetryDecoder {
     }
 
     /// Checks a converted value against its plausible bounds, and a totalizer's change against
-    /// the rate its asset can make; sets the totalizer's bound into its counter rules (for the
+    /// the rate its asset can make; sets the totalizer's bound into its counter rules `rules` (for the
     /// aggregator, which judges readings that arrive out of time order). Nil when plausible.
     mutating func check(_ value: Double, path: @autoclosure () -> String, measurement m: Measurement, asset a: Int, time t: Int64,
-                        counter: inout CounterRules?) -> RejectReason? {
+                        counter rules: inout CounterRules) -> RejectReason? {
         let b = limits.plausibility[m]
         if let lo = b.min, value < lo {
             return .implausibleValue(path: path(), value: value, unit: m.dimension.reportingUnit, limit: lo, above: false,
@@ -129,11 +128,9 @@ extension TelemetryDecoder {
                 return .implausibleValue(path: path(), value: value, unit: m.dimension.reportingUnit, limit: hi, above: true,
                                          key: "plausibility.\(m.rawValue).max")
             }
-            guard var rules = counter else { return nil }
             rules.maxRateM3d = m == .gasTotal ? assets[a].maxGas : limits.plausibility.maxRate(.waterTotal, of: nil).limit
             rules.minSpanUS = limits.plausibility.totalizerSpanUS
             rules.stepBackSpanUS = limits.plausibility.stepBackSpanUS
-            counter = rules
             var c = m == .gasTotal ? assets[a].gasTotal : assets[a].waterTotal
             let reason = Self.judge(&c, value: value, time: t, rules: rules, path: path(),
                                     key: m == .gasTotal ? assets[a].maxGasKey : limits.plausibility.maxRate(.waterTotal, of: nil).key)

@@ -10,11 +10,13 @@ extension TelemetryDecoder {
         let layout: DecodeRule.JSONLayout
         let scanner: FlatJSON?
         let valuesBase: Int
-        /// The values' mappings, as a value reads them.
+        /// The values' keys and mappings, as a value reads them.
+        let keys: [String]
         let mappings: [HotMapping]
 
         init(_ layout: DecodeRule.JSONLayout) {
             self.layout = layout
+            keys = layout.values.map(\.key)
             mappings = layout.values.map { HotMapping($0.mapping) }
             let head = [layout.timeKey] + (layout.assetKey.map { [$0] } ?? [])
             valuesBase = head.count
@@ -32,13 +34,14 @@ extension TelemetryDecoder {
         let measurement: Measurement
         let scale: Double
         let offset: Double
-        let counter: CounterRules?
+        /// A totalizer's rules (for other measurements, unused).
+        let rules: CounterRules
 
         init(_ m: DecodeRule.ValueMapping) {
             measurement = m.measurement
             scale = m.conversion.scale
             offset = m.conversion.offset
-            counter = m.counter
+            rules = m.counter ?? CounterRules()
         }
 
         /// The value in the reporting unit (as ``Conversion/apply(_:)``).
@@ -131,12 +134,15 @@ protocol PayloadFields {
     func field(_ key: String, valueAt: Int) -> JSONValue?
     /// The same when it is a number (nil: it is not, or there is none); read without making a value.
     func number(valueAt: Int) -> Double?
+    /// Slot `slot`'s value when it is a number (the time's, say).
+    func number(slot: Int) -> Double?
 }
 
 extension JSONValue: PayloadFields {
     func field(_ key: String, slot: Int) -> JSONValue? { self[key] }
     func field(_ key: String, valueAt: Int) -> JSONValue? { self[key] }
     func number(valueAt: Int) -> Double? { nil }
+    func number(slot: Int) -> Double? { nil }
 }
 
 /// What ``FlatJSON`` found for a layout's keys, in the payload it found them in.
@@ -147,8 +153,10 @@ struct ScannedFields: PayloadFields {
     func field(_ key: String, slot: Int) -> JSONValue? { slots[slot].value(in: bytes) }
     func field(_ key: String, valueAt i: Int) -> JSONValue? { slots[valuesBase + i].value(in: bytes) }
     @inline(__always)
-    func number(valueAt i: Int) -> Double? {
-        let s = slots[valuesBase + i]
+    func number(valueAt i: Int) -> Double? { number(slot: valuesBase + i) }
+    @inline(__always)
+    func number(slot i: Int) -> Double? {
+        let s = slots[i]
         return s.kind == .number ? s.number : nil
     }
 }

@@ -147,11 +147,13 @@ public struct TelemetryDecoder: Sendable {
         guard message.payloadCount <= limits.maxPayload else {
             return out.reject(.payloadTooLarge(size: message.payloadCount, limit: limits.maxPayload))
         }
-        switch message.withTopic({ route($0) }) {
+        // A prepared line's route was found on the thread that read it (``LinePreparer``).
+        let prepared = (message as? RawMessage)?.prepared
+        switch prepared.map({ .rule($0.rule.takeUnretainedValue()) }) ?? message.withTopic({ route($0) }) {
         case .rule(let r):
             if r.index < lastReceivedByRule.count { lastReceivedByRule[r.index] = message.receivedAt.microseconds }
             if let j = json[r.index] {
-                decodeJSON(message, rule: j, route: r, into: &out)
+                decodeJSON(message, rule: j, route: r, prepared: prepared, into: &out)
             } else if case .value(let layout) = rules[r.index].format {
                 decodeValue(message, layout: layout, route: r, into: &out)
             } else if case .sparkplugB(let layout) = rules[r.index].format {
@@ -186,8 +188,16 @@ public struct TelemetryDecoder: Sendable {
     // MARK: json
 
     private mutating func decodeJSON<Message: TelemetryMessage>(_ message: Message, rule: JSONRule, route: RouteRule,
-                                                                into out: inout Output<Message>) {
-        if scansFlatPayloads, let scanner = rule.scanner {
+                                                                prepared: RawMessage.Prepared?, into out: inout Output<Message>) {
+        if scansFlatPayloads, let p = prepared, p.payload != .notScanned {
+            // Scanned where it was read: its values, or that it takes the parser.
+            if let slots = p.slots {
+                return message.withPayload { bytes in
+                    decodeObject(ScannedFields(slots: slots, bytes: bytes, valuesBase: rule.valuesBase), path: "payload",
+                                 message: message, rule: rule, route: route, into: &out)
+                }
+            }
+        } else if scansFlatPayloads, let scanner = rule.scanner {
             // The common flat object, read without a value tree; anything else takes the parser.
             var slots: [FlatJSON.Slot] = []
             swap(&slots, &flatSlots)
@@ -228,24 +238,24 @@ public struct TelemetryDecoder: Sendable {
         _ object: Object, path: String, message: Message, rule: JSONRule, route: RouteRule,
         into out: inout Output<Message>
     ) {
-        let layout = rule.layout
+        // (The layout is read where it lies, in the rule: a message copies none of its texts.)
         let top = path == "payload"
         func at(_ key: String) -> String { top ? key : "\(path).\(key)" }
         // Time.
         let time: Timestamp
-        switch object.field(layout.timeKey, slot: 0) {
+        switch object.number(slot: 0).map({ JSONValue.number($0) }) ?? object.field(rule.layout.timeKey, slot: 0) {
         case nil, .null?:
-            return out.reject(.missingTime(key: at(layout.timeKey)))
+            return out.reject(.missingTime(key: at(rule.layout.timeKey)))
         case let value?:
-            switch Self.time(value, format: layout.timeFormat) {
+            switch Self.time(value, format: rule.layout.timeFormat) {
             case .success(let t): time = t
-            case .failure(let why): return out.reject(.badTime(path: at(layout.timeKey), text: Self.show(value), why: why.message))
+            case .failure(let why): return out.reject(.badTime(path: at(rule.layout.timeKey), text: Self.show(value), why: why.message))
             }
         }
-        if let problem = timeProblem(time, receivedAt: message.receivedAt, path: at(layout.timeKey)) { return out.reject(problem) }
+        if let problem = timeProblem(time, receivedAt: message.receivedAt, path: at(rule.layout.timeKey)) { return out.reject(problem) }
         // Asset.
         var asset: String?
-        if let key = layout.assetKey, let v = object.field(key, slot: 1) {
+        if let key = rule.layout.assetKey, let v = object.field(key, slot: 1) {
             switch v {
             case .string(let s) where !s.isEmpty: asset = s
             case .number(let n) where n == n.rounded() && abs(n) < 1e15: asset = String(Int64(n))
@@ -255,22 +265,22 @@ public struct TelemetryDecoder: Sendable {
         // The topic's asset: its index may be known already.
         let hint = asset == nil ? route : nil
         if asset == nil { asset = route.asset }
-        guard let asset else { return out.reject(.missingAsset(key: layout.assetKey ?? "{asset}")) }
+        guard let asset else { return out.reject(.missingAsset(key: rule.layout.assetKey ?? "{asset}")) }
         // Values.
         var found = false
         // (By index: a key's mapping is read only when the payload has the key.)
-        let values = layout.values
-        for i in values.indices {
+        let keys = rule.keys
+        for i in keys.indices {
             // A number, the common case, is read as such: no value is made of it.
             if let n = object.number(valueAt: i) {
                 found = true
-                accept(n, shown: Self.show(.number(n)), path: at(values[i].key), mapping: rule.mappings[i], asset: asset, hint: hint,
+                accept(n, shown: Self.show(.number(n)), path: at(keys[i]), mapping: rule.mappings[i], asset: asset, hint: hint,
                        time: time, into: &out)
                 continue
             }
-            guard let v = object.field(values[i].key, valueAt: i) else { continue }
+            let key = keys[i]
+            guard let v = object.field(key, valueAt: i) else { continue }
             found = true
-            let key = values[i].key
             let raw: Double
             switch v {
             case .null:
@@ -290,7 +300,7 @@ public struct TelemetryDecoder: Sendable {
             accept(raw, shown: Self.show(v), path: at(key), mapping: rule.mappings[i], asset: asset, hint: hint, time: time, into: &out)
         }
         if !found {
-            out.reject(.noMeasurement(path: path, keys: layout.values.map(\.key)))
+            out.reject(.noMeasurement(path: path, keys: rule.keys))
         }
     }
 
@@ -329,13 +339,13 @@ public struct TelemetryDecoder: Sendable {
         case .admitted(let i): a = i
         case .refused(let reason): return out.reject(reason)
         }
-        var counter = mapping.counter
+        var counter = mapping.rules
         if let reason = check(value, path: path(), measurement: mapping.measurement, asset: a, time: time.microseconds,
                               counter: &counter) {
             return out.reject(reason)
         }
         out.readings.append(Reading(time: time, id: assets[a].id, measurement: mapping.measurement, value: value,
-                                    counterNumber: counterNumber(counter, measurement: mapping.measurement, asset: a)))
+                                    counterNumber: mapping.measurement.isTotalizer ? counterNumber(counter, measurement: mapping.measurement, asset: a) : .none))
         observe(time)
     }
 

@@ -54,6 +54,7 @@ public struct Replayer {
         let clock = Atomic<Int64>(0)
         let sink = FileSink(configuration: configuration, now: { Timestamp(microseconds: clock.load(ordering: .relaxed)) }, logger: logger)
         sink.indexesAsItWrites = false
+        sink.indexesInBackground = true
         let raised = Mutex<[String: Int]>([:])
         // Old readings go through the same history archive as the daemon's: one of its own, in a
         // scratch directory removed at the end (a replay needs no crash consistency).
@@ -137,8 +138,10 @@ public struct Replayer {
                 continue
             }
             // As fast as it goes: the file is read and split into lines on a thread of its own, a few
-            // batches ahead, and a text recording's lines are decoded where they were read.
-            let ahead = ReadAhead(file, batch: max(1, configuration.pipeline.batch), maxLine: maxLine, hex: hexPayloads)
+            // batches ahead, and a text recording's lines are decoded where they were read; that
+            // thread also finds their routes and reads their flat payloads (``LinePreparer``).
+            let ahead = ReadAhead(file, batch: max(1, configuration.pipeline.batch), maxLine: maxLine, hex: hexPayloads,
+                                  preparer: LinePreparer(settings: configuration.pipelineSettings))
             reading: while true {
                 switch ahead.next() {
                 case .lines(let b): take(lines: b)
@@ -247,12 +250,21 @@ final class ReadAhead: Sendable {
     private let failure = Mutex<(any Error)?>(nil)
     private let done = DispatchSemaphore(value: 0)
 
-    init(_ path: String, batch: Int, maxLine: Int, hex: Bool, ahead: Int = 16) {
+    /// What reads the lines' routes and payloads as they are read (kept as long as this: the
+    /// lines hold their routes uncounted).
+    private let preparer: Mutex<LinePreparer?>
+
+    init(_ path: String, batch: Int, maxLine: Int, hex: Bool, ahead: Int = 16, preparer: LinePreparer? = nil) {
         room = DispatchSemaphore(value: ahead)
+        self.preparer = Mutex(preparer)
         let thread = Thread { [self] in
             do {
                 try Recording.stream(path, batch: batch, maxLine: maxLine, hex: hex, problem: { self.put(.problem($0)) },
-                                     lines: { self.put(.lines($0)) }) { self.put(.messages($0, $1)) }
+                                     lines: { lines in
+                                         var lines = lines
+                                         self.preparer.withLock { $0?.prepare(&lines) }
+                                         self.put(.lines(lines))
+                                     }) { self.put(.messages($0, $1)) }
             } catch {
                 failure.withLock { $0 = error }
             }
