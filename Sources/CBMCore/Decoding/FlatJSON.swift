@@ -59,12 +59,15 @@ final class FlatJSON: Sendable {
     func scan(_ bytes: UnsafeRawBufferPointer, into slots: inout [Slot]) -> Bool {
         if slots.count != keys.count { slots = [Slot](repeating: Slot(), count: keys.count) }
         // (A payload larger than 2 GiB is not one the limits let through; it takes the parser.)
+        return slots.withUnsafeMutableBufferPointer { scan(bytes, into: $0) }
+    }
+
+    /// The same, into slots of the caller's (as many as the keys).
+    func scan(_ bytes: UnsafeRawBufferPointer, into s: UnsafeMutableBufferPointer<Slot>) -> Bool {
         guard bytes.count < Int(Int32.max) else { return false }
-        return slots.withUnsafeMutableBufferPointer { s in
-            for i in s.indices { s[i].kind = .absent }
-            return keyBytes.withUnsafeBufferPointer { k in
-                keyStarts.withUnsafeBufferPointer { starts in scan(bytes, s, keys: k, starts: starts) }
-            }
+        for i in s.indices { s[i].kind = .absent }
+        return keyBytes.withUnsafeBufferPointer { k in
+            keyStarts.withUnsafeBufferPointer { starts in scan(bytes, s, keys: k, starts: starts) }
         }
     }
 

@@ -17,24 +17,44 @@ public struct LinePreparer: Sendable {
         router = TelemetryDecoder(rules: settings.rules, register: settings.register, limits: settings.limits)
     }
 
-    /// One payload's values (kept: a line allocates nothing of its own).
-    private var found: [FlatJSON.Slot] = []
+    /// Per entry of the router's table: its rule and its scanner, uncounted (a line that finds
+    /// its topic there changes no reference count, which the decoding thread reads beside it).
+    private var entries: [(rule: Unmanaged<TelemetryDecoder.RouteRule>?, scanner: Unmanaged<FlatJSON>?)] = []
 
     /// Reads the routes and flat payloads of the batch's lines.
     public mutating func prepare(_ batch: inout MessageBatch) {
         batch.prepare { topic, payload, slots in
-            if router.routes.count >= TelemetryDecoder.maxRoutes {
-                // The table starts over here, not in the router: what it held stays alive.
-                retired += router.routes.values
-                router.routes.removeAll()
+            let hash = RouteTable<TelemetryDecoder.Route>.hash(topic)
+            let entry: (rule: Unmanaged<TelemetryDecoder.RouteRule>?, scanner: Unmanaged<FlatJSON>?)
+            if let e = router.routes.find(topic, hash: hash) {
+                entry = entries[e]
+            } else {
+                if router.routes.count >= TelemetryDecoder.maxRoutes {
+                    // The table starts over here, not in the router: what it held stays alive.
+                    retired += router.routes.values
+                    router.routes.removeAll()
+                    entries.removeAll()
+                }
+                if case .rule(let rule) = router.route(topic) {
+                    entry = (Unmanaged.passUnretained(rule), router.json[rule.index]?.scanner.map { Unmanaged.passUnretained($0) })
+                } else {
+                    entry = (nil, nil)
+                }
+                entries.append(entry)
             }
-            guard case .rule(let rule) = router.route(topic) else { return (nil, .notScanned) }
-            let r = Unmanaged.passUnretained(rule)
-            guard let j = router.json[rule.index], let scanner = j.scanner else { return (r, .notScanned) }
-            guard scanner.scan(payload, into: &found) else { return (r, .notFlat) }
+            guard let rule = entry.rule else { return (nil, .notScanned) }
+            guard let scanner = entry.scanner else { return (rule, .notScanned) }
             let start = slots.count
-            slots.append(contentsOf: found)
-            return (r, .scanned(start))
+            let n = scanner._withUnsafeGuaranteedRef { $0.keys.count }
+            slots.append(contentsOf: repeatElement(FlatJSON.Slot(), count: n))
+            let flat = slots.withUnsafeMutableBufferPointer { s in
+                scanner._withUnsafeGuaranteedRef { $0.scan(payload, into: UnsafeMutableBufferPointer(rebasing: s[start...])) }
+            }
+            guard flat else {
+                slots.removeLast(n)
+                return (rule, .notFlat)
+            }
+            return (rule, .scanned(start))
         }
     }
 }

@@ -83,11 +83,24 @@ public struct MessageBatch: Sendable {
         prepared.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         prepared.reserveCapacity(lines.count)
-        for l in lines {
-            let p = buffers[l.buffer].withUnsafeBytes { bytes in
-                read(UnsafeRawBufferPointer(rebasing: bytes[l.topic]), UnsafeRawBufferPointer(rebasing: bytes[l.payload]), &slots)
+        runs { bytes, run in
+            for l in lines[run] {
+                let p = read(UnsafeRawBufferPointer(rebasing: bytes[l.topic]), UnsafeRawBufferPointer(rebasing: bytes[l.payload]), &slots)
+                prepared.append((p.0, p.1))
             }
-            prepared.append((p.0, p.1))
+        }
+    }
+
+    /// The lines in runs of one buffer each, with its bytes (a buffer is opened once a run, not
+    /// once a line).
+    private func runs(_ body: (UnsafeRawBufferPointer, Range<Int>) throws -> Void) rethrows {
+        var start = 0
+        while start < lines.count {
+            let b = lines[start].buffer
+            var end = start + 1
+            while end < lines.count && lines[end].buffer == b { end += 1 }
+            try buffers[b].withUnsafeBytes { try body($0, start..<end) }
+            start = end
         }
     }
 
@@ -98,17 +111,19 @@ public struct MessageBatch: Sendable {
 
     /// Every line, in order, as a message read in place (valid only within `body`).
     public func forEach(_ body: (RawMessage) throws -> Void) rethrows {
-        guard prepared.count == lines.count, !lines.isEmpty else {
-            for l in lines { try withLine(l, body) }
-            return
-        }
+        let isPrepared = prepared.count == lines.count
         try slots.withUnsafeBufferPointer { all in
-            for (l, p) in zip(lines, prepared) {
-                var found: UnsafeBufferPointer<FlatJSON.Slot>?
-                if case .scanned(let start) = p.payload { found = UnsafeBufferPointer(rebasing: all[start...]) }
-                try withLine(l) { m in
-                    var m = m
-                    m.prepared = p.rule.map { RawMessage.Prepared(rule: $0, payload: p.payload, slots: found) }
+            try runs { bytes, run in
+                for i in run {
+                    let l = lines[i]
+                    var m = RawMessage(topic: UnsafeRawBufferPointer(rebasing: bytes[l.topic]),
+                                       payload: UnsafeRawBufferPointer(rebasing: bytes[l.payload]), receivedAt: l.receivedAt)
+                    if isPrepared, let rule = prepared[i].rule {
+                        let p = prepared[i].payload
+                        var found: UnsafeBufferPointer<FlatJSON.Slot>?
+                        if case .scanned(let start) = p { found = UnsafeBufferPointer(rebasing: all[start...]) }
+                        m.prepared = RawMessage.Prepared(rule: rule, payload: p, slots: found)
+                    }
                     try body(m)
                 }
             }

@@ -147,20 +147,26 @@ public struct TelemetryDecoder: Sendable {
         guard message.payloadCount <= limits.maxPayload else {
             return out.reject(.payloadTooLarge(size: message.payloadCount, limit: limits.maxPayload))
         }
-        // A prepared line's route was found on the thread that read it (``LinePreparer``).
-        let prepared = (message as? RawMessage)?.prepared
-        switch prepared.map({ .rule($0.rule.takeUnretainedValue()) }) ?? message.withTopic({ route($0) }) {
-        case .rule(let r):
-            if r.index < lastReceivedByRule.count { lastReceivedByRule[r.index] = message.receivedAt.microseconds }
-            if let j = json[r.index] {
-                decodeJSON(message, rule: j, route: r, prepared: prepared, into: &out)
-            } else if case .value(let layout) = rules[r.index].format {
-                decodeValue(message, layout: layout, route: r, into: &out)
-            } else if case .sparkplugB(let layout) = rules[r.index].format {
-                decodeSparkplug(message, layout: layout, route: r, into: &out)
-            }
-        case .none(let reason):
-            out.reject(reason)
+        // A prepared line's route was found on the thread that read it (``LinePreparer``); it is
+        // used where it lies, its reference count untouched (the preparer keeps it).
+        if let prepared = (message as? RawMessage)?.prepared {
+            return prepared.rule._withUnsafeGuaranteedRef { decode(message, rule: $0, prepared: prepared, into: &out) }
+        }
+        switch message.withTopic({ route($0) }) {
+        case .rule(let r): decode(message, rule: r, prepared: nil, into: &out)
+        case .none(let reason): out.reject(reason)
+        }
+    }
+
+    private mutating func decode<Message: TelemetryMessage>(_ message: Message, rule r: RouteRule, prepared: RawMessage.Prepared?,
+                                                            into out: inout Output<Message>) {
+        if r.index < lastReceivedByRule.count { lastReceivedByRule[r.index] = message.receivedAt.microseconds }
+        if let j = json[r.index] {
+            decodeJSON(message, rule: j, route: r, prepared: prepared, into: &out)
+        } else if case .value(let layout) = rules[r.index].format {
+            decodeValue(message, layout: layout, route: r, into: &out)
+        } else if case .sparkplugB(let layout) = rules[r.index].format {
+            decodeSparkplug(message, layout: layout, route: r, into: &out)
         }
     }
 
