@@ -18,11 +18,14 @@ public final class ChunkReader {
 
     /// The next chunk (at most `size` bytes), or nil at the end.
     public func next(_ size: Int = 1 << 20) throws(StorageError) -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: size)
-        let n = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+        // (Not zeroed first: the read fills what the chunk holds.)
+        var n: Int32 = 0
+        let buffer = [UInt8](unsafeUninitializedCapacity: size) { b, count in
+            n = gzread(file, b.baseAddress, UInt32(size))
+            count = max(0, Int(n))
+        }
         guard n >= 0 else { throw StorageError(operation: "read", path: path, errno: EIO) }
         guard n > 0 else { return nil }
-        buffer.removeLast(size - Int(n))
         return buffer
     }
 }

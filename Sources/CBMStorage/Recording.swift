@@ -238,28 +238,36 @@ public enum Recording {
 
     /// A text line's receive time and where its topic and payload are (indices of `line`).
     public static func textLineFields(_ line: ArraySlice<UInt8>) -> Result<(Timestamp, Range<Int>, Range<Int>), LineError> {
-        guard let space = line.firstIndex(of: 32) else { return .failure(LineError(message: "expected: unix-time topic payload")) }
-        var seconds: Int64 = 0
-        var micros: Int64 = 0
-        var digits = 0
-        var fraction = false
-        for c in line[line.startIndex..<space] {
-            if c == UInt8(ascii: ".") && !fraction { fraction = true; continue }
-            guard c >= 48, c <= 57 else { return .failure(LineError(message: "unreadable time")) }
-            if fraction {
-                if digits < 6 { micros = micros * 10 + Int64(c - 48); digits += 1 }
-            } else {
-                // Seconds beyond what a timestamp holds are a damaged line, not a trap.
-                guard seconds <= maxSeconds / 10 else { return .failure(LineError(message: "a time beyond any date")) }
-                seconds = seconds * 10 + Int64(c - 48)
+        // (Read through a pointer: this is done once a line of every recording.)
+        line.withUnsafeBufferPointer { b in
+            let base = line.startIndex, n = b.count
+            var space = 0
+            while space < n && b[space] != 32 { space += 1 }
+            guard space < n else { return .failure(LineError(message: "expected: unix-time topic payload")) }
+            var seconds: Int64 = 0
+            var micros: Int64 = 0
+            var digits = 0
+            var fraction = false
+            for i in 0..<space {
+                let c = b[i]
+                if c == UInt8(ascii: ".") && !fraction { fraction = true; continue }
+                guard c >= 48, c <= 57 else { return .failure(LineError(message: "unreadable time")) }
+                if fraction {
+                    if digits < 6 { micros = micros * 10 + Int64(c - 48); digits += 1 }
+                } else {
+                    // Seconds beyond what a timestamp holds are a damaged line, not a trap.
+                    guard seconds <= maxSeconds / 10 else { return .failure(LineError(message: "a time beyond any date")) }
+                    seconds = seconds * 10 + Int64(c - 48)
+                }
             }
+            guard seconds <= maxSeconds else { return .failure(LineError(message: "a time beyond any date")) }
+            while digits < 6 { micros *= 10; digits += 1 }
+            let topicStart = space + 1
+            var topicEnd = topicStart
+            while topicEnd < n && b[topicEnd] != 32 { topicEnd += 1 }
+            guard topicEnd > topicStart else { return .failure(LineError(message: "no topic")) }
+            let payload = topicEnd < n ? (base + topicEnd + 1)..<(base + n) : (base + n)..<(base + n)
+            return .success((Timestamp(microseconds: seconds * 1_000_000 + micros), (base + topicStart)..<(base + topicEnd), payload))
         }
-        guard seconds <= maxSeconds else { return .failure(LineError(message: "a time beyond any date")) }
-        while digits < 6 { micros *= 10; digits += 1 }
-        let rest = line[(space + 1)...]
-        let topicEnd = rest.firstIndex(of: 32) ?? rest.endIndex
-        guard topicEnd > rest.startIndex else { return .failure(LineError(message: "no topic")) }
-        let payload = topicEnd < rest.endIndex ? (topicEnd + 1)..<rest.endIndex : rest.endIndex..<rest.endIndex
-        return .success((Timestamp(microseconds: seconds * 1_000_000 + micros), rest.startIndex..<topicEnd, payload))
     }
 }
