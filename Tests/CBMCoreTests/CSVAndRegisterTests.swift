@@ -229,4 +229,16 @@ struct AssetRegisterTests {
         #expect(ConfigProblem(file: "a.csv", line: 3, key: "", message: "4 fields, the header has 6").description
             == "a.csv:3: 4 fields, the header has 6")
     }
+
+    @Test("a register's fields lose the white space at their ends, ASCII or not, and nothing else")
+    func trimmedFields() {
+        let csv = "id,kind,field,block,sector,expected_gas_m3d\n  W-1 ,\twell,\u{3000}沁水\u{3000},b 3, ,\u{00A0}1200\n"
+        let (register, problems) = AssetRegister.parseCSV(csv, file: "a.csv")
+        #expect(problems.isEmpty, "\(problems)")
+        let w = register["W-1"]
+        #expect(w?.kind == .well && w?.field == "沁水" && w?.block == "b 3" && w?.sector == nil && w?.expectedGasM3d == 1200)
+        for (field, trimmed) in [("x", "x"), (" x", "x"), ("x\t", "x"), ("\u{3000}x", "x"), ("a b", "a b"), ("", ""), ("  ", ""), ("é ", "é")] {
+            #expect(Asset.trimmed(field) == trimmed, "\(field)")
+        }
+    }
 }

@@ -48,6 +48,15 @@ public struct Asset: Hashable, Sendable {
     /// The register's columns that have a meaning; any other column is kept as an attribute.
     public static let knownColumns = ["id", "kind", "field", "block", "sector", "expected_gas_m3d"]
 
+    /// A field without the white space (`CharacterSet.whitespaces`) at its ends. A field that
+    /// begins and ends with a visible ASCII character has none (a register's thousands of fields
+    /// are read without Foundation); any other is trimmed by Foundation.
+    static func trimmed(_ s: String) -> String {
+        guard let first = s.utf8.first, let last = s.utf8.last else { return s }
+        if first > 0x20, first < 0x7f, last > 0x20, last < 0x7f { return s }
+        return s.trimmingCharacters(in: .whitespaces)
+    }
+
     /// Builds an asset from a register row (CSV or inline), reporting every problem it has.
     /// `place` says where a column's value came from, for the messages.
     public static func make(
@@ -60,7 +69,7 @@ public struct Asset: Hashable, Sendable {
             problems.append(ConfigProblem(file: p.file, line: p.line, key: p.key, message: message))
         }
         func value(_ column: String) -> String? {
-            guard let v = row[column]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            guard let raw = row[column], case let v = Self.trimmed(raw), !v.isEmpty else { return nil }
             return v
         }
         let id = value("id")
