@@ -54,15 +54,18 @@ final class DecodeCase: @unchecked Sendable {
 }
 
 /// The json messages as the lines of a text recording (`mosquitto_sub -F '%U %t %p'`), and a
-/// decode step that has seen them all once.
+/// decode step that has seen them all once; with a preparer, the lines' routes and flat payloads
+/// are read first, as a replay's reading thread does.
 final class LinesCase: @unchecked Sendable {
     let text: [UInt8]
     /// Where each batch of `Fixtures.batch` lines starts in `text`.
     let starts: [Int]
     var step: DecodeStep
+    var preparer: LinePreparer?
     private var next = 0
 
-    init() {
+    init(prepared: Bool) {
+        preparer = prepared ? LinePreparer(settings: PipelineSettings(rules: [Fixtures.jsonRule], register: Fixtures.register)) : nil
         let messages = Fixtures.jsonMessages()
         var text: [UInt8] = [], starts: [Int] = []
         for (i, m) in messages.enumerated() {
@@ -89,6 +92,7 @@ final class LinesCase: @unchecked Sendable {
             }
             start = nl + 1
         }
+        preparer?.prepare(&lines)
         var actions: [DecodeStep.Action] = []
         step.handle(.lines(lines), into: &actions)
         step.forward(into: &actions)
@@ -106,7 +110,8 @@ final class LinesCase: @unchecked Sendable {
         next = (next + 1) % (starts.count - 1)
     }
 
-    static let shared = LinesCase()
+    static let plain = LinesCase(prepared: false)
+    static let prepared = LinesCase(prepared: true)
 }
 
 /// Decodes one batch as the pipeline's decode stage does: a fresh readings array per batch.
@@ -165,16 +170,26 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // What a replay does with a text recording's lines, short of reading the file: split at line
-    // feeds, each line's time, topic and payload found (`Recording.textLineFields`), decoded where
-    // it lies by the pipeline's decode step (routing by topic bytes, flat scan, admission,
-    // plausibility), readings handed on to two partitions. Left out: the file read and
-    // decompression, the relay to the aggregation thread (AggregateBenchmarks has aggregation),
-    // and the encoders (below and in OutputBenchmarks; CSV is encoded only when configured).
+    // feeds, each line's time, topic and payload found (`Recording.textLineFields`), its route and
+    // flat payload read (`LinePreparer`: in a replay, on the reading thread), then decoded where it
+    // lies by the pipeline's decode step (admission, plausibility, totalizers), readings handed on
+    // to two partitions: here all on one thread, the sum of both threads' work. Left out: the file
+    // read and decompression, the hand-offs between the threads, the relay to the aggregation
+    // thread (AggregateBenchmarks has aggregation), and the encoders (below and in
+    // OutputBenchmarks; CSV is encoded only when configured). The second, without the preparer,
+    // is the decode step routing and scanning for itself (a daemon's messages).
     Benchmark(
-        "Replay decode step: text lines in place (json, 4 values), 1,000 wells",
-        configuration: .init(setup: { _ = LinesCase.shared })
+        "Replay: text lines split, prepared and decoded in place (json, 4 values), 1,000 wells",
+        configuration: .init(setup: { _ = LinesCase.prepared })
     ) { benchmark in
-        LinesCase.shared.run(benchmark)
+        LinesCase.prepared.run(benchmark)
+    }
+
+    Benchmark(
+        "Replay decode step: text lines in place, not prepared (json, 4 values), 1,000 wells",
+        configuration: .init(setup: { _ = LinesCase.plain })
+    ) { benchmark in
+        LinesCase.plain.run(benchmark)
     }
 
     // The readings of the json messages (4 a message) as `readings` JSON lines, taken per batch
