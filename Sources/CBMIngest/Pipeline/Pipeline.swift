@@ -211,11 +211,12 @@ public final class Pipeline: Sendable {
             }
         }
         // A hand-on is a few actions a partition, with the readings of what was submitted at once
-        // (a replay's batch of lines): some dozens in flight, so that neither thread waits for the
-        // other at every turn (a tenth faster than a few, for some 10 MB), and memory holds those,
-        // not a queue of the recording.
+        // (a replay's batch of lines): a dozen or so in flight, so that neither thread waits for
+        // the other at every turn (some percent faster than a few; three times as many again
+        // gained little and cost 8 MB at the peak), and memory holds those, not a queue of the
+        // recording.
         let relay = synchronous && relayed
-            ? Stage<Relayed, Void>(label: "cbm-ingest.relay", capacity: 64 * settings.partitions + 64, batch: 16, state: ()) { _, items in
+            ? Stage<Relayed, Void>(label: "cbm-ingest.relay", capacity: 16 * settings.partitions + 32, batch: 16, state: ()) { _, items in
                 for item in items {
                     switch item {
                     case .decoded(let a): performDecoded(a)
