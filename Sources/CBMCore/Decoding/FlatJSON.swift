@@ -10,11 +10,11 @@ import Foundation
 /// wrong: the scanner never rejects. Numbers go through the parser's own routine, so both read
 /// every number to the same double.
 final class FlatJSON: Sendable {
-    /// The keys looked for, as bytes; nil when one of them is not ASCII (a payload key could
-    /// then be canonically equal to it and not byte-equal, so such layouts always take the
-    /// parser).
-    let keys: [[UInt8]]
-    /// The same, one after another (a key's bytes are compared where they lie), and where each starts.
+    /// How many keys are looked for (the slots a scan fills).
+    let count: Int
+    /// The keys' bytes, one after another (compared where they lie), and where each starts
+    /// (`count + 1` offsets). The scanner is nil when a key is not ASCII: a payload key could
+    /// then be canonically equal to it and not byte-equal, so such layouts always take the parser.
     private let keyBytes: [UInt8]
     private let keyStarts: [Int]
     /// Whether no key is there twice.
@@ -22,9 +22,9 @@ final class FlatJSON: Sendable {
 
     init?(keys: [String]) {
         guard keys.allSatisfy({ $0.utf8.allSatisfy { $0 < 0x80 } }) else { return nil }
-        self.keys = keys.map { Array($0.utf8) }
-        keyBytes = self.keys.flatMap { $0 }
-        keyStarts = self.keys.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        count = keys.count
+        keyBytes = keys.flatMap(\.utf8)
+        keyStarts = keys.reduce(into: [0]) { $0.append($0.last! + $1.utf8.count) }
         distinct = Set(keys).count == keys.count
     }
 
@@ -57,7 +57,7 @@ final class FlatJSON: Sendable {
     /// (``Slot/Kind/absent`` when there is none) and the result is true. False: the payload is
     /// not a flat object this scanner takes, and `slots` is to be ignored.
     func scan(_ bytes: UnsafeRawBufferPointer, into slots: inout [Slot]) -> Bool {
-        if slots.count != keys.count { slots = [Slot](repeating: Slot(), count: keys.count) }
+        if slots.count != count { slots = [Slot](repeating: Slot(), count: count) }
         // (A payload larger than 2 GiB is not one the limits let through; it takes the parser.)
         return slots.withUnsafeMutableBufferPointer { scan(bytes, into: $0) }
     }

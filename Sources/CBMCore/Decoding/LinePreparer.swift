@@ -45,7 +45,7 @@ public struct LinePreparer: Sendable {
             guard let rule = entry.rule else { return (nil, .notScanned) }
             guard let scanner = entry.scanner else { return (rule, .notScanned) }
             let start = slots.count
-            let n = scanner._withUnsafeGuaranteedRef { $0.keys.count }
+            let n = scanner._withUnsafeGuaranteedRef { $0.count }
             slots.append(contentsOf: repeatElement(FlatJSON.Slot(), count: n))
             let flat = slots.withUnsafeMutableBufferPointer { s in
                 scanner._withUnsafeGuaranteedRef { $0.scan(payload, into: UnsafeMutableBufferPointer(rebasing: s[start...])) }

@@ -12,12 +12,10 @@ extension TelemetryDecoder {
         var maxGasKey = ""
         var gasTotal = CounterState()
         var waterTotal = CounterState()
-        /// The rules its totalizers' readings last carried, and their number (looked up once, not
-        /// once a reading).
-        var gasRules: CounterRules?
-        var gasRulesNumber = CounterRules.Number.none
-        var waterRules: CounterRules?
-        var waterRulesNumber = CounterRules.Number.none
+        /// The rules its totalizers' readings last carried, numbered (looked up once, not once a
+        /// reading).
+        var gasRules = NumberedRules()
+        var waterRules = NumberedRules()
 
         mutating func bounds(_ asset: Asset?, _ p: Plausibility) {
             known = asset != nil
@@ -31,6 +29,21 @@ extension TelemetryDecoder {
         var value = 0.0
         var rejectedTime = Int64.min
         var rejectedValue = 0.0
+    }
+
+    /// The last rules numbered, and their number.
+    struct NumberedRules: Sendable {
+        private var rules: CounterRules?
+        private var number = CounterRules.Number.none
+
+        /// The number of `r`: the one kept when `r` is the same rules.
+        mutating func number(of r: CounterRules) -> CounterRules.Number {
+            if r != rules {
+                rules = r
+                number = CounterRules.number(of: r)
+            }
+            return number
+        }
     }
 
     /// Whether a reading's series is admitted.
@@ -90,20 +103,13 @@ extension TelemetryDecoder {
         return a
     }
 
-    /// The number of the rules a reading of asset `a` carries.
+    /// The number of the rules a totalizer reading of asset `a` carries (none for other measurements).
     mutating func counterNumber(_ rules: CounterRules, measurement m: Measurement, asset a: Int) -> CounterRules.Number {
-        if m == .gasTotal {
-            if assets[a].gasRules == rules { return assets[a].gasRulesNumber }
-            let n = CounterRules.number(of: rules)
-            assets[a].gasRules = rules
-            assets[a].gasRulesNumber = n
-            return n
+        switch m {
+        case .gasTotal: return assets[a].gasRules.number(of: rules)
+        case .waterTotal: return assets[a].waterRules.number(of: rules)
+        default: return .none
         }
-        if assets[a].waterRules == rules { return assets[a].waterRulesNumber }
-        let n = CounterRules.number(of: rules)
-        assets[a].waterRules = rules
-        assets[a].waterRulesNumber = n
-        return n
     }
 
     /// Checks a converted value against its plausible bounds, and a totalizer's change against

@@ -231,8 +231,8 @@ public struct TelemetryDecoder: Sendable {
                               counter: &counter) {
             return out.reject(reason)
         }
-        out.readings.append(Reading(time: time, id: assets[a].id, measurement: mapping.measurement, value: value,
-                                    counterNumber: mapping.measurement.isTotalizer ? counterNumber(counter, measurement: mapping.measurement, asset: a) : .none))
+        let rules = counterNumber(counter, measurement: mapping.measurement, asset: a)
+        out.readings.append(Reading(time: time, id: assets[a].id, measurement: mapping.measurement, value: value, counterNumber: rules))
         observe(time)
     }
 

@@ -115,17 +115,16 @@ public struct DecodeStep: Sendable {
         }
         if partitions == 1 {
             pending.readings[0].append(contentsOf: scratch)
-        } else if let first = scratch.first, scratch.allSatisfy({ $0.id == first.id }) {
-            pending.readings[partition(of: first.id)].append(contentsOf: scratch)
         } else {
-            // The readings of one message share their asset: its partition is looked up once.
-            var last: AssetID?, part = 0
-            for r in scratch {
-                if r.id != last {
-                    last = r.id
-                    part = partition(of: r.id)
-                }
-                pending.readings[part].append(r)
+            // The readings of one message share their asset (or come in runs of one asset, from
+            // an array): each run's partition is looked up once, and the run appended at once.
+            var start = 0
+            while start < scratch.count {
+                let id = scratch[start].id
+                var end = start + 1
+                while end < scratch.count && scratch[end].id == id { end += 1 }
+                pending.readings[partition(of: id)].append(contentsOf: scratch[start..<end])
+                start = end
             }
         }
         if m.sequence > lastSequence { lastSequence = m.sequence }
