@@ -13,6 +13,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -50,7 +51,19 @@ try:
     if alarm:
         row = driver.find_element(By.CSS_SELECTOR, f'#alarms tr[data-alarm="{alarm}"]')
         row.find_element(By.CSS_SELECTOR, "button.ack").click()
-        WebDriverWait(driver, 20).until(EC.staleness_of(row))  # the page reloads once it is taken
+        # The page reloads once it is taken. While it navigates, the driver may say of the old row
+        # that it "does not belong to the document" rather than that it is stale: both mean gone.
+        def gone(_):
+            try:
+                row.is_enabled()
+                return False
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as e:
+                if "does not belong to the document" in str(e):
+                    return True
+                raise
+        WebDriverWait(driver, 20).until(gone)
         WebDriverWait(driver, 20).until(EC.presence_of_element_located((By.ID, "total-gas-day")))
         after = shown()
         after["message"] = driver.find_element(By.ID, "message").text
