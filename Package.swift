@@ -45,7 +45,8 @@ let package = Package(
         // no MQTT. (Protos/sparkplug_b.proto; scripts/generate-sparkplug.sh regenerates the Swift.)
         .target(name: "CBMCore", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // Files: record writers (later: rotation, journal, checkpoints).
-        .target(name: "CBMStorage", dependencies: ["CBMCore", "CZlib", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "CBMStorage", dependencies: ["CBMCore", "CZlib", .product(name: "GRDB", package: "GRDB.swift"),
+                                                  .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // A small Swift API over libmosquitto; the only code that calls it.
         .target(name: "CBMMQTT", dependencies: ["CMosquitto"]),
         // Configuration, the Dispatch pipeline, the live ingester.

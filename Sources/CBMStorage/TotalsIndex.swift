@@ -1,6 +1,7 @@
 import CBMCore
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The index of final figures: one row per (window, start, scope, id) holding the highest revision
 /// written to the `totals/` files, in one SQLite database (through GRDB) beside them:
@@ -23,6 +24,8 @@ public final class TotalsIndex {
     private var db: DatabaseQueue
     private let wait: TimeInterval
     static let format: Int64 = 1
+    /// SQLite's `SQLITE_TRANSIENT`: it copies what is bound (a macro Swift does not import).
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     /// What opening found.
     public enum Opened: Sendable, Equatable {
@@ -157,17 +160,41 @@ public final class TotalsIndex {
             let end = done + Int64(tail.count)
             let lines = splitLines(tail)
             try db.write { db in
-                let put = try db.cachedStatement(sql: """
+                let put = try db.makeStatement(sql: """
                     INSERT INTO totals(window, start, scope, id, revision, line) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT(window, start, scope, id) DO UPDATE SET revision = excluded.revision, line = excluded.line
                     WHERE excluded.revision >= totals.revision
                     """)
+                // (Bound through SQLite's own calls: a replay's totals are tens of thousands of rows,
+                // and the general arguments box every value.)
+                let s = put.sqliteStatement
                 for line in lines {
                     guard let r = TotalsRecord.decode(jsonLine: line) else { continue }
-                    try put.execute(arguments: [r.window.rawValue, r.span.start.microseconds, r.scope.rawValue, r.id, r.revision,
-                                                String(decoding: line, as: UTF8.self)])
+                    sqlite3_reset(s)
+                    var window = r.window.rawValue, scope = r.scope.rawValue, id = r.id
+                    var text = String(decoding: line, as: UTF8.self)
+                    let rc = window.withUTF8 { w in
+                        scope.withUTF8 { sc in
+                            id.withUTF8 { i in
+                                text.withUTF8 { l in
+                                    sqlite3_bind_text(s, 1, w.baseAddress, Int32(w.count), Self.transient)
+                                    sqlite3_bind_int64(s, 2, r.span.start.microseconds)
+                                    sqlite3_bind_text(s, 3, sc.baseAddress, Int32(sc.count), Self.transient)
+                                    sqlite3_bind_text(s, 4, i.baseAddress, Int32(i.count), Self.transient)
+                                    sqlite3_bind_int64(s, 5, Int64(r.revision))
+                                    sqlite3_bind_text(s, 6, l.baseAddress, Int32(l.count), Self.transient)
+                                    return sqlite3_step(s)
+                                }
+                            }
+                        }
+                    }
+                    guard rc == SQLITE_DONE else {
+                        throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                            sql: put.sql)
+                    }
                     read += 1
                 }
+                sqlite3_reset(s)
                 try db.execute(sql: "INSERT OR REPLACE INTO files(name, bytes) VALUES (?, ?)", arguments: [stem, Int64(end)])
             }
         }

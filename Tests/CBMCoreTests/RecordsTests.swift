@@ -274,4 +274,47 @@ struct TotalsRecordDecodingTests {
         #expect(TotalsRecord.decodeIdentity(jsonLine: ArraySlice(#"{"time":"2026-11-28T08:00:00+08:00","kind":"x"}"#.utf8)) == nil)
         #expect(TotalsRecord.decodeIdentity(jsonLine: ArraySlice("not json".utf8)) == nil)
     }
+
+    @Test("a line read where it lies and the same line through the parser give the same record, or both none")
+    func scannedEqualsParsed() throws {
+        let r = AggregationHarness().run([[
+            reading("W01", .gasTotal, "2026-11-28T07:10:00+08:00", 100),
+            reading("W01", .gasTotal, "2026-11-28T09:20:00+08:00", 400),
+            reading("M01", .gasRate, "2026-11-28T07:30:00+08:00", 2400),
+            reading("M01", .gasRate, "2026-11-28T08:30:00+08:00", 2400),
+        ]])
+        var e = RecordEncoder(zone: ZoneOffsets(zone: zone("Asia/Shanghai")), basis: .c20)
+        for record in r.records { e.encode(record, factors: Factors()) }
+        let lines = splitLines(e.take()).map { String(decoding: $0, as: UTF8.self) }
+        let line = try #require(lines.first { $0.contains(#""scope":"well""#) })
+        // Each line as written, then variants: damaged, reordered, spaced, with an escape (which
+        // the scanner leaves to the parser), and with counts no integer holds.
+        var variants = lines
+        variants += [
+            line.replacingOccurrences(of: #""id":"W01""#, with: #""id":"W\u0030\"1""#),
+            line.replacingOccurrences(of: #""revision":1"#, with: #""revision":"1""#),
+            line.replacingOccurrences(of: #""samples":"#, with: #""samples":1e300,"x":"#),
+            line.replacingOccurrences(of: #""samples":"#, with: #""samples":-1e300,"x":"#),
+            line.replacingOccurrences(of: #""estimated":false"#, with: #""estimated":0"#),
+            line.replacingOccurrences(of: #""scope":"well""#, with: #""scope":"planet""#),
+            line.replacingOccurrences(of: #""window":"hour""#, with: #""window":"hour","window":"day""#),
+            line.replacingOccurrences(of: #"",""#, with: #"" , ""#),
+            line.replacingOccurrences(of: #"{"window":"hour","#, with: #"{"#),
+            line.replacingOccurrences(of: #""gas_m3":"#, with: #""utilisation_rate":null,"gas_m3":"#),
+            line.replacingOccurrences(of: #""gas_m3":"#, with: #""utilisation_rate":0.5,"gas_m3":"#),
+            line.replacingOccurrences(of: #""start":"2026"#, with: #""start":"2026x"#),
+            "[" + line + "]", line + "x", "{}", "",
+        ]
+        var scannedSome = false, parsedSome = false
+        for v in variants {
+            let bytes = ArraySlice(v.utf8)
+            let scanned = TotalsRecord.decode(jsonLine: bytes), parsed = TotalsRecord.decode(jsonLine: bytes, scanning: false)
+            #expect(scanned == parsed, "\(v)")
+            if scanned != nil && !v.contains("\\") { scannedSome = true }
+            if parsed != nil && v.contains("\\") { parsedSome = true }
+        }
+        #expect(scannedSome && parsedSome)
+        let escaped = try #require(TotalsRecord.decode(jsonLine: ArraySlice(variants[lines.count].utf8)))
+        #expect(escaped.id == #"W0"1"#)
+    }
 }
