@@ -657,6 +657,19 @@ struct FlatScannerTests {
         #"{"ts":\#(t0),"gas_m3h":12345678901234567890123,"gas_total":0.1e-400}"#,
         #"{"ts":\#(t0),"gas_m3h":1.7976931348623157e309}"#,
         #"{"ts":\#(t0)000,"gas_m3h":0.000000000000000000001}"#,
+        // Plain decimals up to 15 digits (read by the scanner itself) and just past (by the parser's
+        // routine): the same doubles either way.
+        #"{"ts":\#(t0),"gas_m3h":123456789012345,"gas_total":1234567890123456}"#,
+        #"{"ts":\#(t0),"gas_m3h":0.123456789012345,"gas_total":0.1234567890123456}"#,
+        #"{"ts":\#(t0),"gas_m3h":99999999999999.9,"gas_total":1.0000000000000002}"#,
+        #"{"ts":\#(t0),"gas_m3h":-0,"gas_total":0.5}"#,
+        #"{"ts":\#(t0),"gas_m3h":-12.50,"gas_total":7.000000000000001}"#,
+        #"{"ts":\#(t0),"gas_m3h":0.1,"gas_total":0.30000000000000004}"#,
+        #"{"ts":\#(t0),"gas_m3h":5e-1,"gas_total":5E+1}"#,
+        #"{"ts":\#(t0),"gas_m3h":00,"gas_total":1}"#,
+        #"{"ts":\#(t0),"gas_m3h":-.5}"#,
+        #"{"ts":\#(t0),"gas_m3h":0.,"gas_total":1}"#,
+        #"{"ts":\#(t0),"gas_m3h":--1}"#,
         #"{"ts":\#(t0),"gas_m3h":012}"#,                           // leading zero
         #"{"ts":\#(t0),"gas_m3h":1.}"#,
         #"{"ts":\#(t0),"gas_m3h":-}"#,

@@ -81,25 +81,27 @@ final class FlatJSON: Sendable {
 
     private func scan(_ bytes: UnsafeRawBufferPointer, _ slots: UnsafeMutableBufferPointer<Slot>,
                       keys k: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int>) -> Bool {
+        // (Read through a pointer, every index checked against `n` by hand: this runs once a message.)
+        guard let b = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), let keyBase = k.baseAddress else { return false }
         let n = bytes.count
         var p = 0
         var expected = 0
-        Self.skipSpace(bytes, &p)
-        guard p < n, bytes[p] == UInt8(ascii: "{") else { return false }
+        Self.skipSpace(b, n, &p)
+        guard p < n, b[p] == UInt8(ascii: "{") else { return false }
         p += 1
-        Self.skipSpace(bytes, &p)
-        if p < n, bytes[p] == UInt8(ascii: "}") {
+        Self.skipSpace(b, n, &p)
+        if p < n, b[p] == UInt8(ascii: "}") {
             p += 1
-            Self.skipSpace(bytes, &p)
+            Self.skipSpace(b, n, &p)
             return p == n
         }
         while true {
             // A key: ASCII, printable, no escapes.
-            guard p < n, bytes[p] == UInt8(ascii: "\"") else { return false }
+            guard p < n, b[p] == UInt8(ascii: "\"") else { return false }
             p += 1
             let keyStart = p
             while p < n {
-                let c = bytes[p]
+                let c = b[p]
                 if c == UInt8(ascii: "\"") { break }
                 guard c >= 0x20, c < 0x80, c != UInt8(ascii: "\\") else { return false }
                 p += 1
@@ -107,19 +109,22 @@ final class FlatJSON: Sendable {
             guard p < n else { return false }
             let keyEnd = p
             p += 1
-            Self.skipSpace(bytes, &p)
-            guard p < n, bytes[p] == UInt8(ascii: ":") else { return false }
+            Self.skipSpace(b, n, &p)
+            guard p < n, b[p] == UInt8(ascii: ":") else { return false }
             p += 1
-            Self.skipSpace(bytes, &p)
+            Self.skipSpace(b, n, &p)
             guard p < n else { return false }
             // The value.
             var value = Slot()
-            switch bytes[p] {
-            case UInt8(ascii: "\""):
+            let c = b[p]
+            if c &- UInt8(ascii: "0") < 10 || c == UInt8(ascii: "-") {
+                guard let v = Self.number(b, n, &p, bytes) else { return false }
+                value = Slot(kind: .number, number: v)
+            } else if c == UInt8(ascii: "\"") {
                 p += 1
                 let start = p
                 while p < n {
-                    let c = bytes[p]
+                    let c = b[p]
                     if c == UInt8(ascii: "\"") { break }
                     guard c >= 0x20, c != UInt8(ascii: "\\") else { return false }
                     p += 1
@@ -127,28 +132,26 @@ final class FlatJSON: Sendable {
                 guard p < n else { return false }
                 value = Slot(kind: .string, start: Int32(start), end: Int32(p))
                 p += 1
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                guard let v = JSONParser.numberValue(bytes, &p) else { return false }
-                value = Slot(kind: .number, number: v)
-            case UInt8(ascii: "t"):
-                guard Self.word(bytes, &p, "true") else { return false }
+            } else if c == UInt8(ascii: "t") {
+                guard Self.word(b, n, &p, "true") else { return false }
                 value = Slot(kind: .bool, number: 1)
-            case UInt8(ascii: "f"):
-                guard Self.word(bytes, &p, "false") else { return false }
+            } else if c == UInt8(ascii: "f") {
+                guard Self.word(b, n, &p, "false") else { return false }
                 value = Slot(kind: .bool, number: 0)
-            case UInt8(ascii: "n"):
-                guard Self.word(bytes, &p, "null") else { return false }
+            } else if c == UInt8(ascii: "n") {
+                guard Self.word(b, n, &p, "null") else { return false }
                 value = Slot(kind: .null)
-            default:
+            } else {
                 return false
             }
             // The first member of a name is the one the parser's lookup finds.
             let length = keyEnd - keyStart
             // (Payloads mostly list their keys in the configured order: the key after the last one
             // found is tried first.)
+            @inline(__always)
             func named(_ i: Int) -> Bool {
                 starts[i + 1] - starts[i] == length && slots[i].kind == .absent
-                    && (length == 0 || memcmp(k.baseAddress! + starts[i], bytes.baseAddress! + keyStart, length) == 0)
+                    && Self.same(keyBase + starts[i], b + keyStart, length)
             }
             if distinct, expected < slots.count, named(expected) {
                 slots[expected] = value
@@ -161,35 +164,96 @@ final class FlatJSON: Sendable {
                     if distinct { break }
                 }
             }
-            Self.skipSpace(bytes, &p)
+            Self.skipSpace(b, n, &p)
             guard p < n else { return false }
-            if bytes[p] == UInt8(ascii: ",") {
+            if b[p] == UInt8(ascii: ",") {
                 p += 1
-                Self.skipSpace(bytes, &p)
+                Self.skipSpace(b, n, &p)
                 continue
             }
-            guard bytes[p] == UInt8(ascii: "}") else { return false }
+            guard b[p] == UInt8(ascii: "}") else { return false }
             p += 1
-            Self.skipSpace(bytes, &p)
+            Self.skipSpace(b, n, &p)
             return p == n
         }
     }
 
+    /// Whether `count` bytes at `a` and at `b` are the same (keys are short: compared here, eight
+    /// bytes at a time, not by a call).
     @inline(__always)
-    private static func skipSpace(_ bytes: UnsafeRawBufferPointer, _ p: inout Int) {
-        while p < bytes.count {
-            let c = bytes[p]
+    private static func same(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        var i = 0
+        while i + 8 <= count {
+            if UnsafeRawPointer(a + i).loadUnaligned(as: UInt64.self) != UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self) {
+                return false
+            }
+            i += 8
+        }
+        while i < count {
+            if a[i] != b[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// A number at `p`: the common plain decimal (a sign, at most 15 digits, a fraction, no
+    /// exponent) read here, with the very arithmetic of the parser's exact path, so to the same
+    /// double; anything else (an exponent, more digits, a leading zero, a lone point) by the
+    /// parser's own routine, from the start. Nil where that says it is no number.
+    @inline(__always)
+    private static func number(_ b: UnsafePointer<UInt8>, _ n: Int, _ p: inout Int, _ bytes: UnsafeRawBufferPointer) -> Double? {
+        let start = p
+        var q = p
+        let negative = b[q] == UInt8(ascii: "-")
+        if negative { q += 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        let first = q
+        while q < n, b[q] &- UInt8(ascii: "0") < 10 {
+            mantissa = mantissa &* 10 &+ UInt64(b[q] &- UInt8(ascii: "0"))
+            q += 1
+        }
+        digits = q - first
+        var fraction = 0
+        var plain = digits > 0 && !(b[first] == UInt8(ascii: "0") && digits > 1)
+        if plain, q < n, b[q] == UInt8(ascii: ".") {
+            q += 1
+            let f = q
+            while q < n, b[q] &- UInt8(ascii: "0") < 10 {
+                mantissa = mantissa &* 10 &+ UInt64(b[q] &- UInt8(ascii: "0"))
+                q += 1
+            }
+            fraction = q - f
+            plain = fraction > 0
+        }
+        if plain, digits + fraction <= 15, q >= n || (b[q] | 0x20) != UInt8(ascii: "e") {
+            p = q
+            var v = Double(mantissa)
+            if fraction > 0 { v /= powersOfTen[fraction] }
+            return negative ? -v : v
+        }
+        p = start
+        return JSONParser.numberValue(bytes, &p)
+    }
+
+    /// 10^0 … 10^15, each a double exactly.
+    private static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
+
+    @inline(__always)
+    private static func skipSpace(_ b: UnsafePointer<UInt8>, _ n: Int, _ p: inout Int) {
+        while p < n {
+            let c = b[p]
             guard c == 32 || c == 10 || c == 13 || c == 9 else { return }
             p += 1
         }
     }
 
     @inline(__always)
-    private static func word(_ bytes: UnsafeRawBufferPointer, _ p: inout Int, _ w: StaticString) -> Bool {
-        let n = w.utf8CodeUnitCount
-        guard p + n <= bytes.count else { return false }
-        for i in 0..<n where bytes[p + i] != w.utf8Start[i] { return false }
-        p += n
+    private static func word(_ b: UnsafePointer<UInt8>, _ n: Int, _ p: inout Int, _ w: StaticString) -> Bool {
+        let count = w.utf8CodeUnitCount
+        guard p + count <= n else { return false }
+        for i in 0..<count where b[p + i] != w.utf8Start[i] { return false }
+        p += count
         return true
     }
 }

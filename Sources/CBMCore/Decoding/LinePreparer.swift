@@ -46,7 +46,7 @@ public struct LinePreparer: Sendable {
             guard let scanner = entry.scanner else { return (rule, .notScanned) }
             let start = slots.count
             let n = scanner._withUnsafeGuaranteedRef { $0.count }
-            slots.append(contentsOf: repeatElement(FlatJSON.Slot(), count: n))
+            for _ in 0..<n { slots.append(FlatJSON.Slot()) }
             let flat = slots.withUnsafeMutableBufferPointer { s in
                 scanner._withUnsafeGuaranteedRef { $0.scan(payload, into: UnsafeMutableBufferPointer(rebasing: s[start...])) }
             }

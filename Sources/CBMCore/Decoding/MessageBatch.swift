@@ -83,6 +83,8 @@ public struct MessageBatch: Sendable {
         prepared.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         prepared.reserveCapacity(lines.count)
+        // (Room for a few keys a line at once: the slots grow by each line's, not by doubling.)
+        slots.reserveCapacity(lines.count * 4)
         runs { bytes, run in
             for l in lines[run] {
                 let p = read(UnsafeRawBufferPointer(rebasing: bytes[l.topic]), UnsafeRawBufferPointer(rebasing: bytes[l.payload]), &slots)
