@@ -237,6 +237,35 @@ struct HistoryArchiveTests {
         #expect(ReadingBlock.decode(bytes + [0], hour: hour) == nil)
         #expect(ReadingBlock.hour(of: -1) == -Self.hour)
     }
+
+    @Test("a block encoded straight from a series' readings is the block's own encoding, byte for byte")
+    func blockFromSeries() {
+        var g = SystemRandomNumberGenerator()
+        for trial in 0..<50 {
+            var h = SeriesHistory()
+            // Irregular times over three hours (some a microsecond apart, some far), any values.
+            var t = Self.start + Int64.random(in: 0..<Self.hour, using: &g)
+            for _ in 0..<(trial * 7 + 1) {
+                _ = h.insert(time: t, value: [0, -0.0, 1e300, -3.25, .pi, Double.random(in: -1e9...1e9, using: &g)].randomElement(using: &g)!)
+                t += [1, 999, 60_000_000, Int64.random(in: 1...900_000_000, using: &g)].randomElement(using: &g)!
+            }
+            var k = 0
+            while k < h.count {
+                let hour = ReadingBlock.hour(of: h.time(k))
+                var block = ReadingBlock()
+                var end = k
+                while end < h.count && h.time(end) < hour + Self.hour {
+                    block.times.append(h.time(end))
+                    block.values.append(h.value(end))
+                    end += 1
+                }
+                let direct = h.encodedBlock(k..<end, hour: hour)
+                #expect(direct == block.encoded(hour: hour))
+                #expect(ReadingBlock.decode(direct, hour: hour) == block)
+                k = end
+            }
+        }
+    }
 }
 
 

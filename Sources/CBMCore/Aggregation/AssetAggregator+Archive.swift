@@ -121,33 +121,53 @@ extension AssetAggregator {
     /// Moves each series' readings before `cutoff` (a storage hour's start) to the archive,
     /// keeping in memory the last one before it (where the first hot interval starts).
     mutating func migrate(before cutoff: Int64) {
+        var moved: [(series: SeriesKey, hour: Int64, bytes: [UInt8])] = []
         for a in table.indices {
             for code in UInt8(0)..<4 where table[a].seen & (1 << code) != 0 {
-                let h = table[a][code]
-                let i = h.lowerBound(cutoff)
+                let i = table[a].withSeries(code) { $0.lowerBound(cutoff) }
                 guard i > 0 else { continue }
-                let j = floor == .min ? 0 : h.lowerBound(floor)
                 let key = SeriesKey(asset: ids[a], code: code)
-                var k = j
-                while k < i {
-                    let hour = ReadingBlock.hour(of: h.time(k))
-                    // Hours at or after the floor are new to the archive, except on the first move
-                    // (a state restored beside an archive that may hold them already).
-                    var block = floor == .min ? (archive.block(key, hour: hour) ?? ReadingBlock()) : ReadingBlock()
-                    var merged = SeriesHistory()
-                    for (t, v) in zip(block.times, block.values) { _ = merged.insert(time: t, value: v) }
-                    while k < i && h.time(k) < hour + 3_600_000_000 {
-                        _ = merged.insert(time: h.time(k), value: h.value(k))
-                        k += 1
+                if floor == .min {
+                    migrateFirst(a, code, key, before: i)
+                } else {
+                    // Hours at or after the floor are new to the archive: each block is encoded
+                    // straight from the readings in memory.
+                    table[a].withSeries(code) { h in
+                        var k = h.lowerBound(floor)
+                        while k < i {
+                            let hour = ReadingBlock.hour(of: h.time(k))
+                            var end = k + 1
+                            while end < i && h.time(end) < hour + 3_600_000_000 { end += 1 }
+                            moved.append((key, hour, h.encodedBlock(k..<end, hour: hour)))
+                            k = end
+                        }
                     }
-                    block.times = merged.times
-                    block.values = merged.values
-                    archive.put(key, hour: hour, block, writer: writer)
                 }
-                table[a][code].prune(before: cutoff)
+                table[a].withSeries(code) { $0.prune(before: cutoff) }
             }
         }
+        archive.put(moved, writer: writer)
         floor = cutoff
+    }
+
+    /// The first move: a state restored beside an archive may have written these hours already,
+    /// so each block is merged with the archive's.
+    private mutating func migrateFirst(_ a: Int, _ code: UInt8, _ key: SeriesKey, before i: Int) {
+        let h = table[a][code]
+        var k = 0
+        while k < i {
+            let hour = ReadingBlock.hour(of: h.time(k))
+            var block = archive.block(key, hour: hour) ?? ReadingBlock()
+            var merged = SeriesHistory()
+            for (t, v) in zip(block.times, block.values) { _ = merged.insert(time: t, value: v) }
+            while k < i && h.time(k) < hour + 3_600_000_000 {
+                _ = merged.insert(time: h.time(k), value: h.value(k))
+                k += 1
+            }
+            block.times = merged.times
+            block.values = merged.values
+            archive.put(key, hour: hour, block, writer: writer)
+        }
     }
 
     /// Marks the hours of archive blocks for recomputation (after a recovery whose archive is

@@ -65,6 +65,18 @@ public struct AssetAggregator: Sendable {
         /// Which series (bits by ``AssetAggregator/seriesCode(_:)``) have ever had a reading.
         var seen: UInt8 = 0
 
+        /// Changes a series by its ``AssetAggregator/seriesCode(_:)`` in place (not a copy of it
+        /// changed and written back: its buffer stays its own, and is not copied).
+        @inline(__always)
+        mutating func withSeries<R>(_ code: UInt8, _ body: (inout SeriesHistory) -> R) -> R {
+            switch code {
+            case 0: return body(&gasTotal)
+            case 1: return body(&gasRate)
+            case 2: return body(&waterTotal)
+            default: return body(&waterRate)
+            }
+        }
+
         /// A series by its ``AssetAggregator/seriesCode(_:)``.
         subscript(code: UInt8) -> SeriesHistory {
             get {

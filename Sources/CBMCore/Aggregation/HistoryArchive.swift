@@ -238,6 +238,20 @@ public final class HistoryArchive: Sendable {
         if full { commitAll() }
     }
 
+    /// Writes encoded blocks (``ReadingBlock/encoded(hour:)``) at once: one turn of the lock for
+    /// a whole migration, not one a block.
+    public func put(_ blocks: [(series: SeriesKey, hour: Int64, bytes: [UInt8])], writer: Int) {
+        guard !blocks.isEmpty else { return }
+        let full = state.withLock { o -> Bool in
+            var batch = o.open.removeValue(forKey: writer) ?? ArchiveBatch()
+            for b in blocks { batch.blocks[b.series, default: [:]][b.hour] = b.bytes }
+            batch.entries += blocks.count
+            o.open[writer] = batch
+            return autocommit.map { limit in o.open.values.reduce(0) { $0 + $1.entries } >= limit } ?? false
+        }
+        if full { commitAll() }
+    }
+
     public func put(_ key: RollupKey, _ bytes: [UInt8], writer: Int) {
         let full = state.withLock { o -> Bool in
             o.open[writer, default: ArchiveBatch()].rollups[key] = bytes

@@ -114,6 +114,36 @@ struct SeriesHistory: Sendable {
         count = kept
     }
 
+    /// The readings `range` (all in the storage hour `hour`) as a ``ReadingBlock`` encodes them:
+    /// the same bytes, made straight from the buffer.
+    func encodedBlock(_ range: Range<Int>, hour: Int64) -> [UInt8] {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "reading range out of range")
+        let p = storage!.base
+        return [UInt8](unsafeUninitializedCapacity: 10 + range.count * 18) { out, written in
+            var o = 0
+            @inline(__always) func varint(_ v: UInt64) {
+                var x = v
+                while x >= 0x80 {
+                    out[o] = UInt8(truncatingIfNeeded: x) | 0x80
+                    o += 1
+                    x >>= 7
+                }
+                out[o] = UInt8(x)
+                o += 1
+            }
+            varint(UInt64(range.count))
+            var last = hour
+            for i in range {
+                let s = p[i]
+                varint(UInt64(bitPattern: s.time &- last))
+                last = s.time
+                UnsafeMutableRawPointer(out.baseAddress! + o).storeBytes(of: s.value.bitPattern.littleEndian, as: UInt64.self)
+                o += 8
+            }
+            written = o
+        }
+    }
+
     /// The time of reading `i`.
     func time(_ i: Int) -> Int64 {
         precondition(i >= 0 && i < count, "reading index out of range")
