@@ -148,14 +148,16 @@ public struct AssetAggregator: Sendable {
             }
         }
         table[a].seen |= 1 << code
-        let inserted: (index: Int, from: Int64, to: Int64)?
-        switch r.measurement {
-        case .gasTotal: inserted = Self.insert(r, into: &table[a].gasTotal, asset: ids[a], events: &events)
-        case .gasRate: inserted = Self.insert(r, into: &table[a].gasRate, asset: ids[a], events: &events)
-        case .waterTotal: inserted = Self.insert(r, into: &table[a].waterTotal, asset: ids[a], events: &events)
-        default: inserted = Self.insert(r, into: &table[a].waterRate, asset: ids[a], events: &events)
+        let totalizer = code & 1 == 0
+        var quiet = true
+        let inserted = table[a].withSeries(code) { h -> (index: Int, from: Int64, to: Int64)? in
+            h.take(r.counterNumber)
+            guard let i = h.insert(time: t, value: r.value) else { return nil }
+            if totalizer { quiet = Self.isQuiet(h, at: i) }
+            return (i, i > 0 ? h.time(i - 1) : t, i + 1 < h.count ? h.time(i + 1) : t)
         }
         guard let inserted else { return }  // a duplicate
+        if !quiet { Self.noteChanges(table[a][code], at: inserted.index, asset: ids[a], events: &events) }
         let emitted = table[a].nextHour
         if inserted.from < emitted { markDirty(asset: ids[a], from: inserted.from, to: min(inserted.to, emitted - 1)) }
         if t > table[a].lastTime { table[a].lastTime = t }
@@ -184,16 +186,15 @@ public struct AssetAggregator: Sendable {
         return a
     }
 
-    /// Inserts a reading into its series; returns the span its neighbours bound (the intervals it
-    /// changes), or nil for a duplicate.
-    private static func insert(_ r: Reading, into history: inout SeriesHistory, asset: String, events: inout [EventRecord])
-        -> (index: Int, from: Int64, to: Int64)?
-    {
-        let t = r.time.microseconds
-        history.take(r.counterNumber)
-        guard let i = history.insert(time: t, value: r.value) else { return nil }
-        if r.measurement.isTotalizer { noteChanges(history, at: i, asset: asset, events: &events) }
-        return (i, i > 0 ? history.time(i - 1) : t, i + 1 < history.count ? history.time(i + 1) : t)
+    /// Whether both intervals next to a new totalizer reading `i` are plain, plausible increases
+    /// (nearly every reading's): then ``noteChanges(_:at:asset:events:)`` has nothing to say.
+    @inline(__always)
+    static func isQuiet(_ h: SeriesHistory, at i: Int) -> Bool {
+        @inline(__always) func plain(_ a: Int, _ b: Int) -> Bool {
+            let d = h.value(b) - h.value(a)
+            return d >= 0 && d <= h.counter.maxIncrease(overUS: h.time(b) - h.time(a))
+        }
+        return (i == 0 || plain(i - 1, i)) && (i + 1 >= h.count || plain(i, i + 1))
     }
 
     /// Writes an event for each interval next to a new totalizer reading that is not a plain
