@@ -18,14 +18,17 @@ public final class SQLiteArchive: ArchiveBackend {
 
     /// Opens (creating) the database at `path`; throws when it is not a usable archive.
     /// `durable`: each commit is synced (a scratch archive, for a replay, need not be: it is one
-    /// connection with its rollback journal in memory and no sync, so each page is written once,
-    /// not to the log and then again to the database).
+    /// connection with a rollback journal and no sync, so each page is written once, not to the
+    /// log and then again to the database). The journal is a file, not memory: a commit changes
+    /// pages all over a table that grows with the recording, and their old images held in memory
+    /// made a ten-million-message replay's peak grow with its length (224 MB, against 150 MB
+    /// with the journal on disk, where the page cache holds it).
     public init(path: String, durable: Bool = true) throws {
         self.path = path
         var config = Configuration()
         config.label = "history archive"
         config.prepareDatabase { db in
-            try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY")
+            try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF; PRAGMA journal_mode = TRUNCATE")
         }
         pool = durable ? try DatabasePool(path: path, configuration: config) : try DatabaseQueue(path: path, configuration: config)
         try pool.write { db in

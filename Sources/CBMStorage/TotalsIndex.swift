@@ -124,8 +124,13 @@ public final class TotalsIndex {
     @discardableResult
     public func catchUp() throws -> Int { try recovering { try readFiles() } }
 
+    /// The same, reading at most about `limit` bytes of each file (whole lines); the rest is read
+    /// by the next catch-up.
     @discardableResult
-    private func readFiles() throws -> Int {
+    public func catchUp(upTo limit: Int) throws -> Int { try recovering { try readFiles(limit: limit) } }
+
+    @discardableResult
+    private func readFiles(limit: Int = .max) throws -> Int {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
             .filter { $0.contains(".jsonl") && !$0.hasSuffix(".tmp") }
         // One name per stem: the compressed one once it exists (the plain one is then going away).
@@ -151,7 +156,8 @@ public final class TotalsIndex {
                 guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int64, size > done,
                       let h = FileHandle(forReadingAtPath: path) else { continue }
                 defer { try? h.close() }
-                guard (try? h.seek(toOffset: UInt64(done))) != nil, let d = try? h.readToEnd() else { continue }
+                guard (try? h.seek(toOffset: UInt64(done))) != nil,
+                      let d = try? (Int64(limit) < size - done ? h.read(upToCount: limit) : h.readToEnd()) else { continue }
                 tail = [UInt8](d)
             }
             // Whole lines only: a line being written is read at the next catch-up.

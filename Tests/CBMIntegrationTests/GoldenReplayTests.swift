@@ -1,3 +1,4 @@
+import CBMStorage
 import CBMTestSupport
 import Crypto
 import Foundation
@@ -92,5 +93,12 @@ struct GoldenReplayTests {
             Issue.record("differs:\n  written:  \(g)\n  recorded: \(w)")
         }
         #expect(got.count > 15)
+        // The index the replay built beside its files (on a thread of its own, as totals were
+        // written) has the rows that one rebuilt from those files has.
+        let index = dir.file("out/index.sqlite")
+        let built = try TotalsIndex(path: index, folder: dir.file("out/totals")).dump()
+        #expect(built.count > 100)
+        let rebuilt = try TotalsIndex.rebuild(path: dir.file("rebuilt.sqlite"), folder: dir.file("out/totals")).dump()
+        #expect(built == rebuilt)
     }
 }

@@ -45,6 +45,11 @@ public final class FileSink {
     /// Whether the index is caught up as totals are written (the daemon), or only when the files
     /// close (a replay: one pass over what it wrote, instead of one a second while it runs).
     public var indexesAsItWrites = true
+    /// Whether, in between, it is caught up on a thread of its own as totals are written (a
+    /// replay: the index is built beside the pipeline's work, and the close has only what the
+    /// last totals added left to read).
+    public var indexesInBackground = false
+    private var background: BackgroundCatchUp?
 
     /// What the sink counts for the metrics, read from other threads.
     public final class Counters: Sendable {
@@ -94,7 +99,7 @@ public final class FileSink {
         updateIndex(force: true)
         if Report.indexPath(configuration) != indexPath {
             indexPath = Report.indexPath(configuration)
-            (index, indexFailed) = (nil, false)
+            (index, indexFailed, background) = (nil, false, nil)
         }
         (store, writeReadings, factors, json, csv) = Self.made(configuration, logger: logger, now: now, pending: &pendingEvents)
     }
@@ -167,7 +172,8 @@ public final class FileSink {
     /// Catches the index up with the totals files: what was written since is read from them.
     /// An index that fails is logged once and left alone (`report` rebuilds it from the files).
     private func updateIndex(force: Bool) {
-        guard indexPending, !indexFailed, force || (indexesAsItWrites && ContinuousClock.now - indexedAt >= .seconds(1)) else { return }
+        guard indexPending, !indexFailed,
+              force || indexesInBackground || (indexesAsItWrites && ContinuousClock.now - indexedAt >= .seconds(1)) else { return }
         do {
             if index == nil {
                 // A second at most behind another writer (a report): the pipeline must not wait.
@@ -178,6 +184,13 @@ public final class FileSink {
                 }
                 index = opened
             }
+            if !force, indexesInBackground, let index {
+                // What is left when it is forced (the files close) is read then, here.
+                if background == nil { background = BackgroundCatchUp(index) }
+                background!.kick()
+                return
+            }
+            background?.drain()
             try index?.catchUp()
         } catch where TotalsIndex.isBusy(error) {
             // Another writer has it (a report catching it up): the next time, then.
@@ -346,4 +359,31 @@ public final class FileSink {
         }
         updateIndex(force: true)
     }
+}
+
+/// Catch-ups of the index on a thread of its own, one at a time, at most one waiting. The index
+/// is used only there until ``drain()`` returns (then by the sink again): that is what makes
+/// sharing it safe. Each reads at most a few MiB of a file (memory stays bounded however far
+/// behind it is); what a catch-up there fails on is left to the sink's next one, which reads the
+/// same files from the same marks and reports what it meets.
+private final class BackgroundCatchUp: @unchecked Sendable {
+    private let index: TotalsIndex
+    private let queue = DispatchQueue(label: "cbm-ingest.index")
+    private let scheduled = Atomic<Bool>(false)
+
+    init(_ index: TotalsIndex) { self.index = index }
+
+    /// Asks for a catch-up (none if one is waiting already).
+    func kick() {
+        guard !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        queue.async {
+            self.scheduled.store(false, ordering: .releasing)
+            _ = try? self.index.catchUp(upTo: BackgroundCatchUp.chunk)
+        }
+    }
+
+    /// Waits for the catch-ups asked for.
+    func drain() { queue.sync {} }
+
+    static let chunk = 4 << 20
 }
