@@ -238,33 +238,41 @@ public enum Recording {
 
     /// A text line's receive time and where its topic and payload are (indices of `line`).
     public static func textLineFields(_ line: ArraySlice<UInt8>) -> Result<(Timestamp, Range<Int>, Range<Int>), LineError> {
-        // (Read through a pointer: this is done once a line of every recording.)
+        // (Read through a pointer, the spaces found by memchr: this is done once a line of every
+        // recording.)
         line.withUnsafeBufferPointer { b in
             let base = line.startIndex, n = b.count
-            var space = 0
-            while space < n && b[space] != 32 { space += 1 }
-            guard space < n else { return .failure(LineError(message: "expected: unix-time topic payload")) }
+            guard let start = b.baseAddress, let hit = memchr(start, 32, n) else {
+                return .failure(LineError(message: "expected: unix-time topic payload"))
+            }
+            let space = start.distance(to: hit.assumingMemoryBound(to: UInt8.self))
             var seconds: Int64 = 0
             var micros: Int64 = 0
             var digits = 0
-            var fraction = false
-            for i in 0..<space {
-                let c = b[i]
-                if c == UInt8(ascii: ".") && !fraction { fraction = true; continue }
-                guard c >= 48, c <= 57 else { return .failure(LineError(message: "unreadable time")) }
-                if fraction {
-                    if digits < 6 { micros = micros * 10 + Int64(c - 48); digits += 1 }
-                } else {
-                    // Seconds beyond what a timestamp holds are a damaged line, not a trap.
-                    guard seconds <= maxSeconds / 10 else { return .failure(LineError(message: "a time beyond any date")) }
-                    seconds = seconds * 10 + Int64(c - 48)
+            var i = 0
+            // Whole seconds, then a fraction (its first six digits).
+            while i < space {
+                let d = start[i] &- 48
+                if d >= 10 { break }
+                // Seconds beyond what a timestamp holds are a damaged line, not a trap.
+                guard seconds <= maxSeconds / 10 else { return .failure(LineError(message: "a time beyond any date")) }
+                seconds = seconds * 10 + Int64(d)
+                i += 1
+            }
+            if i < space {
+                guard start[i] == UInt8(ascii: ".") else { return .failure(LineError(message: "unreadable time")) }
+                i += 1
+                while i < space {
+                    let d = start[i] &- 48
+                    guard d < 10 else { return .failure(LineError(message: "unreadable time")) }
+                    if digits < 6 { micros = micros * 10 + Int64(d); digits += 1 }
+                    i += 1
                 }
             }
             guard seconds <= maxSeconds else { return .failure(LineError(message: "a time beyond any date")) }
             while digits < 6 { micros *= 10; digits += 1 }
             let topicStart = space + 1
-            var topicEnd = topicStart
-            while topicEnd < n && b[topicEnd] != 32 { topicEnd += 1 }
+            let topicEnd = topicStart < n ? memchr(start + topicStart, 32, n - topicStart).map { start.distance(to: $0.assumingMemoryBound(to: UInt8.self)) } ?? n : n
             guard topicEnd > topicStart else { return .failure(LineError(message: "no topic")) }
             let payload = topicEnd < n ? (base + topicEnd + 1)..<(base + n) : (base + n)..<(base + n)
             return .success((Timestamp(microseconds: seconds * 1_000_000 + micros), (base + topicStart)..<(base + topicEnd), payload))

@@ -228,16 +228,20 @@ final class FlatJSON: Sendable {
         }
         if plain, digits + fraction <= 15, q >= n || (b[q] | 0x20) != UInt8(ascii: "e") {
             p = q
-            var v = Double(mantissa)
-            if fraction > 0 { v /= powersOfTen[fraction] }
+            // (Below 10^15: exactly a double, converted as a signed integer.)
+            var v = Double(Int64(bitPattern: mantissa))
+            if fraction > 0 { v /= JSONParser.powerOfTen(fraction) }
             return negative ? -v : v
         }
         p = start
-        return JSONParser.numberValue(bytes, &p)
+        return parsed(bytes, &p)
     }
 
-    /// 10^0 … 10^15, each a double exactly.
-    private static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
+    /// Anything but a plain decimal: the parser's routine.
+    @inline(never)
+    private static func parsed(_ bytes: UnsafeRawBufferPointer, _ p: inout Int) -> Double? {
+        JSONParser.numberValue(bytes, &p)
+    }
 
     @inline(__always)
     private static func skipSpace(_ b: UnsafePointer<UInt8>, _ n: Int, _ p: inout Int) {

@@ -354,7 +354,7 @@ public struct JSONParser {
 
     /// 10^e for 0 ≤ e ≤ 22: each is a double exactly.
     @inline(__always)
-    private static func powerOfTen(_ e: Int) -> Double {
+    static func powerOfTen(_ e: Int) -> Double {
         switch e {
         case 0: 1e0
         case 1: 1e1

@@ -84,7 +84,7 @@ public struct MessageBatch: Sendable {
         slots.removeAll(keepingCapacity: true)
         prepared.reserveCapacity(lines.count)
         // (Room for a few keys a line at once: the slots grow by each line's, not by doubling.)
-        slots.reserveCapacity(lines.count * 4)
+        slots.reserveCapacity(lines.count * 8)
         runs { bytes, run in
             for l in lines[run] {
                 let p = read(UnsafeRawBufferPointer(rebasing: bytes[l.topic]), UnsafeRawBufferPointer(rebasing: bytes[l.payload]), &slots)

@@ -98,7 +98,10 @@ public struct DecodeStep: Sendable {
     }
 
     private mutating func process(_ m: some TelemetryMessage) -> Bool {
-        scratch.removeAll(keepingCapacity: true)
+        // This message's readings are `scratch[base...]`: it is emptied now and then, not once a
+        // message (emptying an array is no cheaper than a few appends).
+        if scratch.count >= 4096 { scratch.removeAll(keepingCapacity: true) }
+        let base = scratch.count
         decoder.decode(m, readings: &scratch, rejects: &pending.rejects)
         for o in decoder.offline.isEmpty ? [] : decoder.takeOffline() {
             heard?.wentOffline(o.asset, at: o.at.microseconds)
@@ -108,22 +111,23 @@ public struct DecodeStep: Sendable {
         if heard != nil {
             let t = m.receivedAt.microseconds
             var last: AssetID?
-            for r in scratch where r.id != last {
+            for r in scratch[base...] where r.id != last {
                 heard!.heard(names(r.id), at: t)
                 last = r.id
             }
         }
         if partitions == 1 {
-            pending.readings[0].append(contentsOf: scratch)
+            for i in base..<scratch.count { pending.readings[0].append(scratch[i]) }
         } else {
             // The readings of one message share their asset (or come in runs of one asset, from
-            // an array): each run's partition is looked up once, and the run appended at once.
-            var start = 0
+            // an array): each run's partition is looked up once.
+            var start = base
             while start < scratch.count {
                 let id = scratch[start].id
                 var end = start + 1
                 while end < scratch.count && scratch[end].id == id { end += 1 }
-                pending.readings[partition(of: id)].append(contentsOf: scratch[start..<end])
+                let p = partition(of: id)
+                for i in start..<end { pending.readings[p].append(scratch[i]) }
                 start = end
             }
         }
