@@ -774,5 +774,17 @@ struct FlatScannerTests {
             #expect(!scan(s), "\(s)")
         }
         #expect(FlatJSON(keys: ["débit"]) == nil)
+        // A configured key with a quote in it is never taken from a payload's raw bytes: written
+        // as it is, it is no JSON; escaped, it is the parser's.
+        let quoted = FlatJSON(keys: [#"a"b"#, "v"])!
+        var found: [JSONValue?] = []
+        for s in [#"{"a"b":1,"v":2}"#, #"{"a"b":1,"v":2}"#] {
+            #expect(!Array(s.utf8).withUnsafeBytes { quoted.scan($0, into: &found) }, "\(s)")
+        }
+        #expect(Array(#"{"v":2,"a":1}"#.utf8).withUnsafeBytes { quoted.scan($0, into: &found) } && found == [nil, .number(2)])
+        // The keys expected in order, and out of order, and one that only begins like the next.
+        #expect(scan(#"{"ts":1,"v":2,"w":3}"#) && slots == [.number(1), .number(2), .number(3)])
+        #expect(scan(#"{"w":3,"ts":1,"v":2}"#) && slots == [.number(1), .number(2), .number(3)])
+        #expect(scan(#"{"tsx":1,"t":5,"vv":2,"w":3}"#) && slots == [nil, nil, .number(3)])
     }
 }

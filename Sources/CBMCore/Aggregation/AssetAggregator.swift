@@ -46,6 +46,9 @@ public struct AssetAggregator: Sendable {
     /// The earliest watermark at which some asset's next hour closes: below it, `advance` has
     /// nothing to do.
     var earliestClose = Int64.min
+    /// The process's numbered counter rules, as far as this aggregator has needed them
+    /// (``counterRules(_:)``).
+    var numberedRules: [CounterRules] = []
 
     struct DirtyHour: Hashable {
         var asset: String
@@ -54,16 +57,17 @@ public struct AssetAggregator: Sendable {
 
     /// The volume series of one asset, and how far its hours have been handed on.
     struct AssetSeries: Sendable {
+        // (In this order: a well's gas series and what every reading changes besides, first.)
         var gasTotal = SeriesHistory()
         var gasRate = SeriesHistory()
-        var waterTotal = SeriesHistory()
-        var waterRate = SeriesHistory()
         /// Start of the first hour not yet handed on.
         var nextHour: Int64
         /// The latest reading time.
         var lastTime: Int64
         /// Which series (bits by ``AssetAggregator/seriesCode(_:)``) have ever had a reading.
         var seen: UInt8 = 0
+        var waterTotal = SeriesHistory()
+        var waterRate = SeriesHistory()
 
         /// Changes a series by its ``AssetAggregator/seriesCode(_:)`` in place (not a copy of it
         /// changed and written back: its buffer stays its own, and is not copied).
@@ -150,10 +154,12 @@ public struct AssetAggregator: Sendable {
         table[a].seen |= 1 << code
         let totalizer = code & 1 == 0
         var quiet = true
+        let number = r.counterNumber != .none || !totalizer ? r.counterNumber : table[a].withSeries(code) { $0.counterNumber }
+        let rules = totalizer ? counterRules(number) : CounterRules()
         let inserted = table[a].withSeries(code) { h -> (index: Int, from: Int64, to: Int64)? in
             h.take(r.counterNumber)
             guard let i = h.insert(time: t, value: r.value) else { return nil }
-            if totalizer { quiet = Self.isQuiet(h, at: i) }
+            if totalizer { quiet = Self.isQuiet(h, at: i, rules: rules) }
             return (i, i > 0 ? h.time(i - 1) : t, i + 1 < h.count ? h.time(i + 1) : t)
         }
         guard let inserted else { return }  // a duplicate
@@ -187,14 +193,25 @@ public struct AssetAggregator: Sendable {
     }
 
     /// Whether both intervals next to a new totalizer reading `i` are plain, plausible increases
-    /// (nearly every reading's): then ``noteChanges(_:at:asset:events:)`` has nothing to say.
+    /// (nearly every reading's) under the series' rules: then
+    /// ``noteChanges(_:at:asset:events:)`` has nothing to say.
     @inline(__always)
-    static func isQuiet(_ h: SeriesHistory, at i: Int) -> Bool {
+    static func isQuiet(_ h: SeriesHistory, at i: Int, rules: CounterRules) -> Bool {
         @inline(__always) func plain(_ a: Int, _ b: Int) -> Bool {
             let d = h.value(b) - h.value(a)
-            return d >= 0 && d <= h.counter.maxIncrease(overUS: h.time(b) - h.time(a))
+            return d >= 0 && d <= rules.maxIncrease(overUS: h.time(b) - h.time(a))
         }
         return (i == 0 || plain(i - 1, i)) && (i + 1 >= h.count || plain(i, i + 1))
+    }
+
+    /// The counter rules of a number, from this aggregator's own copy of the numbered rules (not
+    /// the process's table, under its lock, once a reading); the default rules for none.
+    @inline(__always)
+    mutating func counterRules(_ n: CounterRules.Number) -> CounterRules {
+        let i = Int(n.value) - 1
+        guard i >= 0 else { return CounterRules() }
+        if i >= numberedRules.count { numberedRules += CounterRules.rules(after: numberedRules.count) }
+        return numberedRules[i]
     }
 
     /// Writes an event for each interval next to a new totalizer reading that is not a plain

@@ -31,6 +31,12 @@ extension CounterRules {
         }
     }
 
+    /// The rules numbered after the first `known`, in number order (to bring a table of one's own
+    /// up to date: ``Number/value`` − 1 is the place of each).
+    public static func rules(after known: Int) -> [CounterRules] {
+        table.withLock { t in known < t.rules.count ? Array(t.rules[known...]) : [] }
+    }
+
     /// The rules of a number; nil for ``Number/none``.
     public static func rules(_ n: Number) -> CounterRules? {
         n == .none ? nil : table.withLock { $0.rules[Int(n.value) - 1] }

@@ -15,24 +15,30 @@ struct SeriesHistory: Sendable {
     }
     /// The buffer (nil while empty); shared by copies until one of them changes.
     private var storage: SampleStorage?
-    /// How many readings there are.
-    private(set) var count = 0
     /// The latest reading's time (meaningless while empty).
     private var lastTime = Int64.min
-    /// How a totalizer's changes are read (the latest rules its readings carried).
-    var counter = CounterRules() {
-        didSet { counterNumber = .none }
+    /// How many readings there are (four bytes: see ``counterNumber``).
+    private var stored: Int32 = 0
+    var count: Int {
+        @inline(__always) get { Int(stored) }
+        @inline(__always) set { stored = Int32(newValue) }
     }
-    /// The number of `counter` when it came from a reading (``take(_:)``): a reading with the
-    /// same number changes nothing, and its rules are not looked up.
-    private var counterNumber = CounterRules.Number.none
+    /// How a totalizer's changes are read (the latest rules its readings carried), by number
+    /// (``CounterRules/none``: the default rules). A series is kept small (an asset's four fill
+    /// two cache lines, not six): the aggregator reads its readings' rules from a table of its own
+    /// by this number, and ``counter`` looks them up.
+    private(set) var counterNumber = CounterRules.Number.none
+
+    /// How a totalizer's changes are read.
+    var counter: CounterRules {
+        get { CounterRules.rules(counterNumber) ?? CounterRules() }
+        set { counterNumber = CounterRules.number(of: newValue) }
+    }
 
     /// Takes the rules a reading carries, if any.
     @inline(__always)
     mutating func take(_ rules: CounterRules.Number) {
-        guard rules != .none, rules != counterNumber, let r = CounterRules.rules(rules) else { return }
-        counter = r
-        counterNumber = rules
+        if rules != .none { counterNumber = rules }
     }
 
     var isEmpty: Bool { count == 0 }

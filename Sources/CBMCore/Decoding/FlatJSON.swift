@@ -19,6 +19,10 @@ final class FlatJSON: Sendable {
     private let keyStarts: [Int]
     /// Whether no key is there twice.
     private let distinct: Bool
+    /// Whether every key is of the characters a payload writes as they are (printable, no quote,
+    /// no backslash): then a payload key equal to the one expected next is known by comparing it
+    /// whole, not read a byte at a time first.
+    private let plainKeys: Bool
 
     init?(keys: [String]) {
         guard keys.allSatisfy({ $0.utf8.allSatisfy { $0 < 0x80 } }) else { return nil }
@@ -26,6 +30,7 @@ final class FlatJSON: Sendable {
         keyBytes = keys.flatMap(\.utf8)
         keyStarts = keys.reduce(into: [0]) { $0.append($0.last! + $1.utf8.count) }
         distinct = Set(keys).count == keys.count
+        plainKeys = keys.allSatisfy { $0.utf8.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } }
     }
 
     /// What the scanner found for one key: plain bytes, with no string made (a string value is
@@ -100,13 +105,24 @@ final class FlatJSON: Sendable {
             guard p < n, b[p] == UInt8(ascii: "\"") else { return false }
             p += 1
             let keyStart = p
-            while p < n {
-                let c = b[p]
-                if c == UInt8(ascii: "\"") { break }
-                guard c >= 0x20, c < 0x80, c != UInt8(ascii: "\\") else { return false }
-                p += 1
+            // The key expected next, as it is most often: compared whole, with its closing quote.
+            var isExpected = false
+            if plainKeys && distinct && expected < slots.count && slots[expected].kind == .absent {
+                let length = starts[expected + 1] - starts[expected]
+                if p + length < n && b[p + length] == UInt8(ascii: "\"") && Self.same(keyBase + starts[expected], b + p, length) {
+                    isExpected = true
+                    p += length
+                }
             }
-            guard p < n else { return false }
+            if !isExpected {
+                while p < n {
+                    let c = b[p]
+                    if c == UInt8(ascii: "\"") { break }
+                    guard c >= 0x20, c < 0x80, c != UInt8(ascii: "\\") else { return false }
+                    p += 1
+                }
+                guard p < n else { return false }
+            }
             let keyEnd = p
             p += 1
             Self.skipSpace(b, n, &p)
@@ -153,7 +169,7 @@ final class FlatJSON: Sendable {
                 starts[i + 1] - starts[i] == length && slots[i].kind == .absent
                     && Self.same(keyBase + starts[i], b + keyStart, length)
             }
-            if distinct, expected < slots.count, named(expected) {
+            if isExpected || (distinct && expected < slots.count && named(expected)) {
                 slots[expected] = value
                 expected += 1
             } else {
