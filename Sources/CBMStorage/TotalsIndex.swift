@@ -207,6 +207,13 @@ public final class TotalsIndex {
         return read
     }
 
+    /// Folds what the write-ahead log holds into the database, as far as no reader needs it
+    /// (passive: it waits for no one). Done beside a replay as it goes, so that closing the index
+    /// at the end has only the last commits to fold in.
+    public func checkpointLog() {
+        _ = try? db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+    }
+
     /// The final figures of a window kind whose start is in `[from, to)`, of a scope (nil: all),
     /// whose id matches one of the globs (empty: any), in (start, scope, id) order.
     public func records(window: WindowKind, from: Timestamp, to: Timestamp, scope: TotalsRecord.Scope? = nil,

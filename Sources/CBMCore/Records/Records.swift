@@ -122,7 +122,7 @@ public struct RecordEncoder: Sendable {
                 encoder.reset()
                 encode(r, factors: factors)
                 if j > 0 { out.append(44) }
-                out += encoder.bytes.dropLast()  // without the newline
+                out.append(contentsOf: encoder.bytes[..<(encoder.bytes.count - 1)])  // without the newline
             }
             out += Array((i < 2 ? "]," : "]").utf8)
         }

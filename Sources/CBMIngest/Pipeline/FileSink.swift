@@ -378,7 +378,7 @@ private final class BackgroundCatchUp: @unchecked Sendable {
         guard !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         queue.async {
             self.scheduled.store(false, ordering: .releasing)
-            _ = try? self.index.catchUp(upTo: BackgroundCatchUp.chunk)
+            if let read = try? self.index.catchUp(upTo: BackgroundCatchUp.chunk), read > 0 { self.index.checkpointLog() }
         }
     }
 
