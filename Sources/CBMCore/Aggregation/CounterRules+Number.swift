@@ -4,7 +4,7 @@ extension CounterRules {
     /// Counter rules as a small number, the same number for the same rules everywhere in the
     /// process: what a reading carries (four bytes, not the rules' sixty-odd), so that readings
     /// stay small plain bytes to copy from one stage to the next. The rules of a process are
-    /// few: one per mapped totalizer and asset bound, numbered when first seen and never reused.
+    /// one per mapped totalizer and asset bound, numbered when first seen and never reused.
     /// Numbers are never written (checkpoints hold the rules themselves).
     public struct Number: Sendable, Hashable {
         /// 0: no rules (not a totalizer).
@@ -12,33 +12,67 @@ extension CounterRules {
         public static let none = Number(value: 0)
     }
 
-    private struct Table {
+    /// Numbering takes a lock; reading the rules of a number does not (a series reads them each
+    /// time it figures an hour): they are kept in chunks that never move, and a number is handed
+    /// out only once its rules are there for every thread to read.
+    private final class Table: @unchecked Sendable {
+        static let shift = 12
+        static let chunk = 1 << shift
+        /// Room for 2^26 numbered rules (far beyond assets × totalizers).
+        static let maxChunks = 1 << 14
+        /// Under `lock`: the number of each set of rules.
         var numbers: [CounterRules: UInt32] = [:]
-        var rules: [CounterRules] = []
+        let lock = Mutex(())
+        let chunks: UnsafeMutablePointer<UnsafeMutablePointer<CounterRules>?>
+        /// How many are numbered (written last, read first).
+        let count = Atomic<Int>(0)
+
+        init() {
+            chunks = .allocate(capacity: Self.maxChunks)
+            chunks.initialize(repeating: nil, count: Self.maxChunks)
+        }
+
+        func number(of rules: CounterRules) -> UInt32 {
+            lock.withLock { _ in
+                if let n = numbers[rules] { return n }
+                let i = count.load(ordering: .relaxed)
+                precondition(i >> Self.shift < Self.maxChunks, "more counter rules than a process keeps")
+                if i & (Self.chunk - 1) == 0 { chunks[i >> Self.shift] = .allocate(capacity: Self.chunk) }
+                (chunks[i >> Self.shift]! + (i & (Self.chunk - 1))).initialize(to: rules)
+                count.store(i + 1, ordering: .releasing)
+                numbers[rules] = UInt32(i + 1)
+                return UInt32(i + 1)
+            }
+        }
+
+        func rules(_ i: Int) -> CounterRules? {
+            guard i >= 0, i < count.load(ordering: .acquiring) else { return nil }
+            return chunks[i >> Self.shift]![i & (Self.chunk - 1)]
+        }
     }
 
-    private static let table = Mutex(Table())
+    private static let table = Table()
 
     /// The number of these rules (a new one the first time they are seen); ``Number/none`` for nil.
     public static func number(of rules: CounterRules?) -> Number {
         guard let rules else { return .none }
-        return table.withLock { t in
-            if let n = t.numbers[rules] { return Number(value: n) }
-            t.rules.append(rules)
-            let n = UInt32(t.rules.count)
-            t.numbers[rules] = n
-            return Number(value: n)
-        }
+        return Number(value: table.number(of: rules))
     }
 
     /// The rules numbered after the first `known`, in number order (to bring a table of one's own
     /// up to date: ``Number/value`` − 1 is the place of each).
     public static func rules(after known: Int) -> [CounterRules] {
-        table.withLock { t in known < t.rules.count ? Array(t.rules[known...]) : [] }
+        var out: [CounterRules] = []
+        var i = known
+        while let r = table.rules(i) {
+            out.append(r)
+            i += 1
+        }
+        return out
     }
 
     /// The rules of a number; nil for ``Number/none``.
     public static func rules(_ n: Number) -> CounterRules? {
-        n == .none ? nil : table.withLock { $0.rules[Int(n.value) - 1] }
+        table.rules(Int(n.value) - 1)
     }
 }

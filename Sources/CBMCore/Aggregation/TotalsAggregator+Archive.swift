@@ -91,16 +91,17 @@ extension TotalsAggregator {
         }
         days = days.filter { $0.key >= dayCut }
         var groups: [RollupKey: [(TotalsRecord.Key, Int)]] = [:]
-        var kept: [TotalsRecord.Key: Int] = [:]
+        var gone: [TotalsRecord.Key] = []
         for (k, revision) in revisions {
             let s = k.start.microseconds
             if s < (k.window == .hour ? hourCut : k.window == .day ? dayCut : monthCut) {
                 groups[Self.revisionsKey(k.window, s), default: []].append((k, revision))
-            } else {
-                kept[k] = revision
+                gone.append(k)
             }
         }
-        revisions = kept
+        // (Taken out where they are: the numbers kept are not hashed again into a table of their
+        // own, which the next windows' numbers would then have to grow.)
+        for k in gone { revisions.removeValue(forKey: k) }
         for (key, entries) in groups where clean.remove(key) == nil {
             // Merge with what the archive has (numbers raised after a crash come without it).
             var merged: [TotalsRecord.Key: Int] = [:]

@@ -103,7 +103,13 @@ public struct TotalsAggregator: Sendable {
     public mutating func receive(_ h: AssetHour) {
         let start = h.hour.start.microseconds
         load(around: h.hour.start)
-        hours[start, default: [:]][h.asset] = Figures(gas: h.gas, water: h.water)
+        if hours[start] == nil {
+            // A new hour has as many assets as the hours before it, near enough: room for them at once.
+            var figures: [String: Figures] = [:]
+            figures.reserveCapacity(hours.values.first?.count ?? 0)
+            hours[start] = figures
+        }
+        hours[start]![h.asset] = Figures(gas: h.gas, water: h.water)
         clean.remove(RollupKey(table: .hours, start: start))
         if let d = daySoFar, start >= d.day, start < d.through { daySoFar = nil }
         if register[h.asset] == nil { unregistered.insert(h.asset) }
