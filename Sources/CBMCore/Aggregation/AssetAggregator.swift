@@ -158,6 +158,14 @@ public struct AssetAggregator: Sendable {
         let rules = totalizer ? counterRules(number) : CounterRules()
         let inserted = table[a].withSeries(code) { h -> (index: Int, from: Int64, to: Int64)? in
             h.take(r.counterNumber)
+            if h.isEmpty || t > h.lastTime {
+                // In time order (nearly every reading): its neighbour is the latest reading, known
+                // without reading the buffer.
+                let (before, value) = (h.lastTime, h.lastValue)
+                let i = h.insert(time: t, value: r.value)!
+                if totalizer && i > 0 { quiet = Self.isPlainIncrease(from: value, to: r.value, overUS: t - before, rules: rules) }
+                return (i, i > 0 ? before : t, t)
+            }
             guard let i = h.insert(time: t, value: r.value) else { return nil }
             if totalizer { quiet = Self.isQuiet(h, at: i, rules: rules) }
             return (i, i > 0 ? h.time(i - 1) : t, i + 1 < h.count ? h.time(i + 1) : t)
@@ -198,10 +206,16 @@ public struct AssetAggregator: Sendable {
     @inline(__always)
     static func isQuiet(_ h: SeriesHistory, at i: Int, rules: CounterRules) -> Bool {
         @inline(__always) func plain(_ a: Int, _ b: Int) -> Bool {
-            let d = h.value(b) - h.value(a)
-            return d >= 0 && d <= rules.maxIncrease(overUS: h.time(b) - h.time(a))
+            isPlainIncrease(from: h.value(a), to: h.value(b), overUS: h.time(b) - h.time(a), rules: rules)
         }
         return (i == 0 || plain(i - 1, i)) && (i + 1 >= h.count || plain(i, i + 1))
+    }
+
+    /// Whether a totalizer interval is a plain increase its rules allow (no event to note).
+    @inline(__always)
+    static func isPlainIncrease(from v1: Double, to v2: Double, overUS span: Int64, rules: CounterRules) -> Bool {
+        let d = v2 - v1
+        return d >= 0 && d <= rules.maxIncrease(overUS: span)
     }
 
     /// The counter rules of a number, from this aggregator's own copy of the numbered rules (not

@@ -2,12 +2,14 @@
 /// horizon: the volumes of any window are computed from it, so the result depends only on the set
 /// of readings, never on the order or batches they came in.
 ///
-/// A value with copy-on-write storage of its own: the count and the latest time are kept here,
-/// beside the asset's other series, and the readings in one buffer, time beside value. So a
-/// reading that comes in time order (nearly all of them) is compared with the latest time and
-/// written at the end without reading the buffer first: with a field's series taken in turn, the
-/// buffer's end is seldom in the cache when the series' next reading comes.
-struct SeriesHistory: Sendable {
+/// A value with copy-on-write storage of its own: the count, the latest reading and where the
+/// buffer's readings start are kept here, beside the asset's other series, and the readings in one
+/// buffer, time beside value. So a reading that comes in time order (nearly all of them) is
+/// compared with the latest one and written at the end without reading the buffer, or waiting
+/// for its object to be read first: with a field's series taken in turn, neither is often in the
+/// cache when the series' next reading comes.
+// (Sendable as its buffer is: `base` is `storage`'s own, and what is shared is never changed.)
+struct SeriesHistory: @unchecked Sendable {
     /// One reading: its event time and value (in the reporting unit).
     struct Sample: Sendable, Equatable {
         var time: Int64
@@ -15,8 +17,11 @@ struct SeriesHistory: Sendable {
     }
     /// The buffer (nil while empty); shared by copies until one of them changes.
     private var storage: SampleStorage?
-    /// The latest reading's time (meaningless while empty).
-    private var lastTime = Int64.min
+    /// Its readings (`storage.base`, kept here).
+    private var base: UnsafeMutablePointer<Sample>?
+    /// The latest reading (meaningless while empty).
+    private(set) var lastTime = Int64.min
+    private(set) var lastValue = 0.0
     /// How many readings there are (four bytes: see ``counterNumber``).
     private var stored: Int32 = 0
     var count: Int {
@@ -25,8 +30,8 @@ struct SeriesHistory: Sendable {
     }
     /// How a totalizer's changes are read (the latest rules its readings carried), by number
     /// (``CounterRules/none``: the default rules). A series is kept small (an asset's four fill
-    /// two cache lines, not six): the aggregator reads its readings' rules from a table of its own
-    /// by this number, and ``counter`` looks them up.
+    /// three cache lines, not six): the aggregator reads its readings' rules from a table of its
+    /// own by this number, and ``counter`` looks them up.
     private(set) var counterNumber = CounterRules.Number.none
 
     /// How a totalizer's changes are read.
@@ -44,9 +49,9 @@ struct SeriesHistory: Sendable {
     var isEmpty: Bool { count == 0 }
     var last: Int64? { count > 0 ? lastTime : nil }
     /// The latest reading.
-    var lastSample: Sample? { count > 0 ? storage!.base[count - 1] : nil }
+    var lastSample: Sample? { count > 0 ? Sample(time: lastTime, value: lastValue) : nil }
     /// The readings, in time order (a copy).
-    var samples: [Sample] { storage.map { Array(UnsafeBufferPointer(start: $0.base, count: count)) } ?? [] }
+    var samples: [Sample] { base.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? [] }
     /// The event times, ascending.
     var times: [Int64] { samples.map(\.time) }
     /// The values, in time order.
@@ -66,35 +71,46 @@ struct SeriesHistory: Sendable {
 
     /// Inserts a reading; returns its index, or nil for a duplicate (same time: counted once,
     /// the first value kept).
+    @inline(__always)
     mutating func insert(time: Int64, value: Double) -> Int? {
-        if count > 0 && time <= lastTime {
-            let i = lowerBound(time)
-            if self.time(i) == time { return nil }
-            reserve(count + 1)
-            let p = storage!.base
-            (p + i + 1).update(from: p + i, count: count - i)
-            p[i] = Sample(time: time, value: value)
-            count += 1
-            return i
-        }
+        if count > 0 && time <= lastTime { return insertBefore(time: time, value: value) }
         reserve(count + 1)
-        storage!.base[count] = Sample(time: time, value: value)
+        base![count] = Sample(time: time, value: value)
         lastTime = time
+        lastValue = value
         count += 1
         return count - 1
     }
 
+    /// A reading earlier than the latest one: placed between its neighbours.
+    private mutating func insertBefore(time: Int64, value: Double) -> Int? {
+        let i = lowerBound(time)
+        if self.time(i) == time { return nil }
+        reserve(count + 1)
+        let p = base!
+        (p + i + 1).update(from: p + i, count: count - i)
+        p[i] = Sample(time: time, value: value)
+        count += 1
+        return i
+    }
+
     /// Makes the buffer this value's own, with room for `n` readings.
+    @inline(__always)
     private mutating func reserve(_ n: Int) {
         if let s = storage, n <= s.capacity, isKnownUniquelyReferenced(&storage) { return }
+        grow(n)
+    }
+
+    private mutating func grow(_ n: Int) {
         let fresh = SampleStorage(capacity: Swift.max(n, count * 2, 16))
-        if let s = storage { fresh.base.initialize(from: s.base, count: count) }
+        if let b = base { fresh.base.initialize(from: b, count: count) }
         storage = fresh
+        base = fresh.base
     }
 
     /// Index of the first reading at or after `time`.
     func lowerBound(_ time: Int64) -> Int {
-        guard let p = storage?.base else { return 0 }
+        guard let p = base else { return 0 }
         var lo = 0, hi = count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -110,12 +126,13 @@ struct SeriesHistory: Sendable {
         guard i > 1 else { return }
         let kept = count - (i - 1)
         if isKnownUniquelyReferenced(&storage) {
-            let p = storage!.base
+            let p = base!
             p.update(from: p + (i - 1), count: kept)
         } else {
             let fresh = SampleStorage(capacity: Swift.max(kept * 2, 16))
-            fresh.base.initialize(from: storage!.base + (i - 1), count: kept)
+            fresh.base.initialize(from: base! + (i - 1), count: kept)
             storage = fresh
+            base = fresh.base
         }
         count = kept
     }
@@ -124,7 +141,7 @@ struct SeriesHistory: Sendable {
     /// the same bytes, made straight from the buffer.
     func encodedBlock(_ range: Range<Int>, hour: Int64) -> [UInt8] {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "reading range out of range")
-        let p = storage!.base
+        let p = base!
         return [UInt8](unsafeUninitializedCapacity: 10 + range.count * 18) { out, written in
             var o = 0
             @inline(__always) func varint(_ v: UInt64) {
@@ -153,12 +170,12 @@ struct SeriesHistory: Sendable {
     /// The time of reading `i`.
     func time(_ i: Int) -> Int64 {
         precondition(i >= 0 && i < count, "reading index out of range")
-        return storage!.base[i].time
+        return base![i].time
     }
     /// The value of reading `i`.
     func value(_ i: Int) -> Double {
         precondition(i >= 0 && i < count, "reading index out of range")
-        return storage!.base[i].value
+        return base![i].value
     }
 }
 
