@@ -21,6 +21,8 @@ public struct DecodeStep: Sendable {
     private var names = AssetNames()
     /// A recording's message whose receive time jumped, waiting for the next one; how far ahead.
     private var held: (InboundMessage, Int64)?
+    /// Whether one is (read once a message, where the message held is not).
+    private var holding = false
 
     /// What goes on from one stretch of input: rejects to the sink, to each partition its
     /// readings and then the watermark, and to the roll-up when assets were heard from.
@@ -71,7 +73,8 @@ public struct DecodeStep: Sendable {
     public mutating func take(_ m: some TelemetryMessage) -> Bool {
         var cut = false
         // (Tested before it is taken: a message is not copied to find there is none.)
-        if held != nil, let (h, ahead) = held.take() {
+        if holding, let (h, ahead) = held.take() {
+            holding = false
             if m.receivedAt.microseconds >= h.receivedAt.microseconds &- decoder.limits.maxReceiveJumpUS {
                 cut = process(h)
             } else {
@@ -80,6 +83,7 @@ public struct DecodeStep: Sendable {
         }
         if let ahead = decoder.receiveJump(m) {
             held = (m.message, ahead)
+            holding = true
             return cut
         }
         return process(m) || cut
@@ -88,6 +92,7 @@ public struct DecodeStep: Sendable {
     /// The end of the input: a message still waiting for the next one is rejected.
     public mutating func finish() {
         guard let (h, ahead) = held.take() else { return }
+        holding = false
         refuse(h, ahead: ahead)
     }
 
@@ -151,6 +156,8 @@ public struct DecodeStep: Sendable {
     /// Hands on what was taken since the last hand-on.
     public mutating func handOn() -> HandOn {
         var out = HandOn(partitions: partitions)
+        // (Room for as many readings as the last stretch had: they are not grown reading by reading.)
+        for p in 0..<partitions { out.readings[p].reserveCapacity(pending.readings[p].count) }
         swap(&out, &pending)
         out.watermark = decoder.watermark
         if let h = heard, !h.isEmpty {
