@@ -211,12 +211,13 @@ public final class Pipeline: Sendable {
             }
         }
         // A hand-on is a few actions a partition, with the readings of what was submitted at once
-        // (a replay's batch of lines): a dozen or so in flight, so that neither thread waits for
-        // the other at every turn (some percent faster than a few; three times as many again
-        // gained little and cost 8 MB at the peak), and memory holds those, not a queue of the
-        // recording.
+        // (a replay's batch of lines): some hundreds in flight, so that the decoding thread goes on
+        // while the steps after it close an hour (every asset's figures, the roll-up, the records,
+        // the move to the archive: a burst on their thread alone, with the other core idle when
+        // the relay held only a dozen; 5 % faster at 1 M messages, a fifth at 10 M, for some MB
+        // at the peak). Memory holds those, not a queue of the recording.
         let relay = synchronous && relayed
-            ? Stage<Relayed, Void>(label: "cbm-ingest.relay", capacity: 16 * settings.partitions + 32, batch: 16, state: ()) { _, items in
+            ? Stage<Relayed, Void>(label: "cbm-ingest.relay", capacity: 128 * settings.partitions + 256, batch: 16, state: ()) { _, items in
                 for item in items {
                     switch item {
                     case .decoded(let a): performDecoded(a)

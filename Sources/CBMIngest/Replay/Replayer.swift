@@ -234,7 +234,8 @@ struct Pacer {
     }
 }
 
-/// A recording read on a thread of its own, at most a few batches ahead of its reader: what
+/// A recording read on a thread of its own, at most some dozens of batches ahead of its reader
+/// (enough to go on through the other threads' hourly bursts): what
 /// ``Recording/stream(_:batch:maxLine:problem:lines:_:)`` gives, in its order.
 final class ReadAhead: Sendable {
     enum Item: Sendable {
@@ -254,7 +255,7 @@ final class ReadAhead: Sendable {
     /// lines hold their routes uncounted).
     private let preparer: Mutex<LinePreparer?>
 
-    init(_ path: String, batch: Int, maxLine: Int, hex: Bool, ahead: Int = 16, preparer: LinePreparer? = nil) {
+    init(_ path: String, batch: Int, maxLine: Int, hex: Bool, ahead: Int = 32, preparer: LinePreparer? = nil) {
         room = DispatchSemaphore(value: ahead)
         self.preparer = Mutex(preparer)
         let thread = Thread { [self] in
