@@ -125,13 +125,18 @@ public enum Recording {
                 start = nl + 1
                 if count >= batch { try flush() }
             }
-            guard let next = try reader.next() else { break }
+            guard let next = try reader.next(Self.textChunk) else { break }
             chunk = next
             chunkBuffer = -1
         }
         if !pending.isEmpty || skipping { parse(pending[...], carried: true) }
         try flush()
     }
+
+    /// How much of a text recording is read at once after its first chunk: small enough to be
+    /// still in the core's cache when its lines are split and read, just after the read copied
+    /// it in (a megabyte was not, and the line search paid for fetching every line).
+    static let textChunk = 256 << 10
 
     /// The index of the first line feed at or after `start` (memchr: a line is read once).
     @inline(__always)
