@@ -46,9 +46,6 @@ public struct AssetAggregator: Sendable {
     /// The earliest watermark at which some asset's next hour closes: below it, `advance` has
     /// nothing to do.
     var earliestClose = Int64.min
-    /// The process's numbered counter rules, as far as this aggregator has needed them
-    /// (``counterRules(_:)``).
-    var numberedRules: [CounterRules] = []
 
     struct DirtyHour: Hashable {
         var asset: String
@@ -154,8 +151,9 @@ public struct AssetAggregator: Sendable {
         table[a].seen |= 1 << code
         let totalizer = code & 1 == 0
         var quiet = true
+        // (The rules the series has once it took the reading's.)
         let number = r.counterNumber != .none || !totalizer ? r.counterNumber : table[a].withSeries(code) { $0.counterNumber }
-        let rules = totalizer ? counterRules(number) : CounterRules()
+        let rules = totalizer ? CounterRules.rules(number) ?? CounterRules() : CounterRules()
         let inserted = table[a].withSeries(code) { h -> (index: Int, from: Int64, to: Int64)? in
             h.take(r.counterNumber)
             if h.isEmpty || t > h.lastTime {
@@ -216,16 +214,6 @@ public struct AssetAggregator: Sendable {
     static func isPlainIncrease(from v1: Double, to v2: Double, overUS span: Int64, rules: CounterRules) -> Bool {
         let d = v2 - v1
         return d >= 0 && d <= rules.maxIncrease(overUS: span)
-    }
-
-    /// The counter rules of a number, from this aggregator's own copy of the numbered rules (not
-    /// the process's table, under its lock, once a reading); the default rules for none.
-    @inline(__always)
-    mutating func counterRules(_ n: CounterRules.Number) -> CounterRules {
-        let i = Int(n.value) - 1
-        guard i >= 0 else { return CounterRules() }
-        if i >= numberedRules.count { numberedRules += CounterRules.rules(after: numberedRules.count) }
-        return numberedRules[i]
     }
 
     /// Writes an event for each interval next to a new totalizer reading that is not a plain

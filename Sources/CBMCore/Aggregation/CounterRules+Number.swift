@@ -59,18 +59,6 @@ extension CounterRules {
         return Number(value: table.number(of: rules))
     }
 
-    /// The rules numbered after the first `known`, in number order (to bring a table of one's own
-    /// up to date: ``Number/value`` − 1 is the place of each).
-    public static func rules(after known: Int) -> [CounterRules] {
-        var out: [CounterRules] = []
-        var i = known
-        while let r = table.rules(i) {
-            out.append(r)
-            i += 1
-        }
-        return out
-    }
-
     /// The rules of a number; nil for ``Number/none``.
     public static func rules(_ n: Number) -> CounterRules? {
         table.rules(Int(n.value) - 1)

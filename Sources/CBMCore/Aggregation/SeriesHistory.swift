@@ -29,9 +29,8 @@ struct SeriesHistory: @unchecked Sendable {
         @inline(__always) set { stored = Int32(newValue) }
     }
     /// How a totalizer's changes are read (the latest rules its readings carried), by number
-    /// (``CounterRules/none``: the default rules). A series is kept small (an asset's four fill
-    /// three cache lines, not six): the aggregator reads its readings' rules from a table of its
-    /// own by this number, and ``counter`` looks them up.
+    /// (``CounterRules/Number/none``: the default rules). A series is kept small (an asset's four
+    /// fill three cache lines, not six): ``counter`` looks the rules up by this number.
     private(set) var counterNumber = CounterRules.Number.none
 
     /// How a totalizer's changes are read.
