@@ -128,8 +128,8 @@ public final class TotalsIndex {
     @discardableResult
     public func catchUp() throws -> Int { try recovering { try readFiles() } }
 
-    /// The same, reading at most about `limit` bytes of each file (whole lines); the rest is read
-    /// by the next catch-up.
+    /// The same, reading at most about `limit` bytes of each plain file (whole lines; a compressed
+    /// one whole); the rest is read by the next catch-up.
     @discardableResult
     public func catchUp(upTo limit: Int) throws -> Int { try recovering { try readFiles(limit: limit) } }
 

@@ -42,8 +42,9 @@ public final class FileSink {
     private var indexPending = false
     private var indexedAt = ContinuousClock.now - .seconds(60)
     private var indexPath: String
-    /// Whether the index is caught up as totals are written (the daemon), or only when the files
-    /// close (a replay: one pass over what it wrote, instead of one a second while it runs).
+    /// Whether the index is caught up as totals are written, at most once a second, on the sink's
+    /// thread (the daemon), or only when the files close (a replay, which keeps it up on a thread
+    /// of its own in between: ``indexesInBackground``).
     public var indexesAsItWrites = true
     /// Whether, in between, it is caught up on a thread of its own as totals are written (a
     /// replay: the index is built beside the pipeline's work, and the close has only what the
