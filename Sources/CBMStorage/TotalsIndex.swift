@@ -75,6 +75,7 @@ public final class TotalsIndex {
             Self.setAside(path)
             db = try Self.open(path, wait: wait)
             opened = .rebuilt("\(e)")
+            compressedIndexed.removeAll()
             try readFiles()
             return try body()
         }
@@ -128,8 +129,9 @@ public final class TotalsIndex {
     @discardableResult
     public func catchUp() throws -> Int { try recovering { try readFiles() } }
 
-    /// The same, reading at most about `limit` bytes of each plain file (whole lines; a compressed
-    /// one whole); the rest is read by the next catch-up.
+    /// The same, reading at most about `limit` bytes of a plain file (whole lines; a compressed one
+    /// whole) and stopping after a file it read only part of (so that of equal revisions the later
+    /// line still wins); the rest is read by the next catch-up.
     @discardableResult
     public func catchUp(upTo limit: Int) throws -> Int { try recovering { try readFiles(limit: limit) } }
 
@@ -151,21 +153,34 @@ public final class TotalsIndex {
             let name = byStem[stem]!
             let path = (folder as NSString).appendingPathComponent(name)
             let done = marks[stem] ?? 0
-            // What the file holds past the mark (a compressed one is read whole).
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            guard let size = attributes?[.size] as? Int64 else { continue }
+            // What the file holds past the mark (a compressed one is read whole, unless this index
+            // has found it whole in the database since it last changed).
             var tail: [UInt8]
+            var cut = false
+            let seen = Compressed(bytes: size, modified: attributes?[.modificationDate] as? Date)
             if name.hasSuffix(".gz") {
-                guard let b = OutputStore.contents(ofRecordFile: path), Int64(b.count) > done else { continue }
+                guard compressedIndexed[stem] != seen, let b = OutputStore.contents(ofRecordFile: path) else { continue }
+                guard Int64(b.count) > done else {
+                    if Int64(b.count) == done { compressedIndexed[stem] = seen }
+                    continue
+                }
                 tail = Array(b[Int(done)...])
             } else {
-                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int64, size > done,
-                      let h = FileHandle(forReadingAtPath: path) else { continue }
+                guard size > done, let h = FileHandle(forReadingAtPath: path) else { continue }
                 defer { try? h.close() }
+                cut = Int64(limit) < size - done
                 guard (try? h.seek(toOffset: UInt64(done))) != nil,
-                      let d = try? (Int64(limit) < size - done ? h.read(upToCount: limit) : h.readToEnd()) else { continue }
+                      let d = try? (cut ? h.read(upToCount: limit) : h.readToEnd()) else { continue }
                 tail = [UInt8](d)
             }
-            // Whole lines only: a line being written is read at the next catch-up.
-            guard let last = tail.lastIndex(of: 10) else { continue }
+            // Whole lines only: a line being written is read at the next catch-up. After a file
+            // read in part, the later files wait for the next one (the files are read in order).
+            guard let last = tail.lastIndex(of: 10) else {
+                if cut { break }
+                continue
+            }
             tail.removeSubrange((last + 1)...)
             let end = done + Int64(tail.count)
             let lines = splitLines(tail)
@@ -187,13 +202,14 @@ public final class TotalsIndex {
                         scope.withUTF8 { sc in
                             id.withUTF8 { i in
                                 text.withUTF8 { l in
-                                    sqlite3_bind_text(s, 1, w.baseAddress, Int32(w.count), Self.transient)
-                                    sqlite3_bind_int64(s, 2, r.span.start.microseconds)
-                                    sqlite3_bind_text(s, 3, sc.baseAddress, Int32(sc.count), Self.transient)
-                                    sqlite3_bind_text(s, 4, i.baseAddress, Int32(i.count), Self.transient)
-                                    sqlite3_bind_int64(s, 5, Int64(r.revision))
-                                    sqlite3_bind_text(s, 6, l.baseAddress, Int32(l.count), Self.transient)
-                                    return sqlite3_step(s)
+                                    // (A value that cannot be bound is an error, not the last row's value.)
+                                    var rc = sqlite3_bind_text(s, 1, w.baseAddress, Int32(w.count), Self.transient)
+                                    if rc == SQLITE_OK { rc = sqlite3_bind_int64(s, 2, r.span.start.microseconds) }
+                                    if rc == SQLITE_OK { rc = sqlite3_bind_text(s, 3, sc.baseAddress, Int32(sc.count), Self.transient) }
+                                    if rc == SQLITE_OK { rc = sqlite3_bind_text(s, 4, i.baseAddress, Int32(i.count), Self.transient) }
+                                    if rc == SQLITE_OK { rc = sqlite3_bind_int64(s, 5, Int64(r.revision)) }
+                                    if rc == SQLITE_OK { rc = sqlite3_bind_text(s, 6, l.baseAddress, Int32(l.count), Self.transient) }
+                                    return rc == SQLITE_OK ? sqlite3_step(s) : rc
                                 }
                             }
                         }
@@ -207,9 +223,19 @@ public final class TotalsIndex {
                 sqlite3_reset(s)
                 try db.execute(sql: "INSERT OR REPLACE INTO files(name, bytes) VALUES (?, ?)", arguments: [stem, Int64(end)])
             }
+            if cut { break }
         }
         return read
     }
+
+    /// A compressed totals file as this index last found it whole in the database (its size and
+    /// time), so that catching up often (a replay does, as it writes) does not decompress each
+    /// closed file again every time.
+    private struct Compressed: Equatable {
+        var bytes: Int64
+        var modified: Date?
+    }
+    private var compressedIndexed: [String: Compressed] = [:]
 
     /// Folds what the write-ahead log holds into the database, as far as no reader needs it
     /// (passive: it waits for no one). Done beside a replay as it goes, so that closing the index

@@ -93,4 +93,65 @@ struct TotalsIndexTests {
         #expect(holder.wait(timeout: 10) == 0, "\(holder.stderr)")
         #expect(try index.dump().filter { $0.contains("|3|") }.count == 10 * 2)
     }
+
+    /// Records of `wells` wells' hour `hour` at `revision`, each of `gas` m³.
+    func totals(wells: Int, hour: Int64 = 0, revision: Int, gas: Double) -> String {
+        var e = RecordEncoder(zone: ZoneOffsets(zone: TimeZone(identifier: "Asia/Shanghai")!), basis: .c20)
+        let start = Timestamp(seconds: 1_796_000_400 + hour * 3600)
+        for w in 0..<wells {
+            e.encode(TotalsRecord(window: .hour, span: WindowSpan(start: start, end: start + 3_600_000_000), scope: .well, id: "W\(w)",
+                                  gasM3: gas, flowSeconds: 3600, coverage: 1, samples: 60, estimated: false, revision: revision),
+                     factors: Factors())
+        }
+        return String(decoding: e.take(), as: UTF8.self)
+    }
+
+    @Test("catch-ups that read a few KiB of a file at a time give the rows one whole catch-up gives: of equal revisions, the later file's line")
+    func boundedCatchUps() throws {
+        try FileManager.default.createDirectory(atPath: dir.file("totals"), withIntermediateDirectories: true)
+        // The same records at the same revision in two files, with other figures in the later one,
+        // and further into the earlier file (so a catch-up that went on to the later file after
+        // reading part of the earlier one would read the later one's first).
+        dir.write("totals/totals-20261130T080000+0800-001.jsonl",
+                  totals(wells: 100, hour: 1, revision: 1, gas: 3) + totals(wells: 100, revision: 2, gas: 1))
+        dir.write("totals/totals-20261130T080000+0800-002.jsonl", totals(wells: 100, revision: 2, gas: 2))
+        let whole = try TotalsIndex.rebuild(path: dir.file("whole.sqlite"), folder: dir.file("totals")).dump()
+        #expect(whole.count == 200)
+        #expect(whole.filter { $0.contains("|2|") }.count == 100)
+        #expect(whole.filter { $0.contains("|2|") }.allSatisfy { $0.contains(#""gas_m3":2"#) }, "\(whole.first ?? "")")
+        let index = try TotalsIndex(path: dir.file("bounded.sqlite"), folder: dir.file("totals"))
+        var catchUps = 0, read = 0
+        while true {
+            let n = try index.catchUp(upTo: 2048)
+            if n == 0 { break }
+            read += n
+            catchUps += 1
+        }
+        #expect(catchUps > 4)
+        #expect(read == 300)
+        #expect(try index.dump() == whole)
+    }
+
+    @Test("a compressed totals file is read again when it changes (not only when it is first met)")
+    func compressedChanges() throws {
+        try FileManager.default.createDirectory(atPath: dir.file("totals"), withIntermediateDirectories: true)
+        let name = "totals/totals-20261130T080000+0800-001.jsonl"
+        func compress(_ text: String) throws {
+            dir.write(name, text)
+            try? FileManager.default.removeItem(atPath: dir.file(name + ".gz"))
+            let gzip = try ChildProcess("/usr/bin/env", ["gzip", dir.file(name)], directory: dir.path, name: "gzip")
+            #expect(gzip.wait(timeout: 10) == 0, "\(gzip.stderr)")
+        }
+        try compress(totals(wells: 10, revision: 1, gas: 1))
+        let index = try TotalsIndex(path: dir.file("index.sqlite"), folder: dir.file("totals"))
+        #expect(try index.catchUp(upTo: 1 << 20) == 10)
+        #expect(try index.catchUp(upTo: 1 << 20) == 0)
+        #expect(try index.catchUp(upTo: 1 << 20) == 0)
+        // The same file written again with more lines past the old ones (a repair of a cut file).
+        try compress(totals(wells: 10, revision: 1, gas: 1) + totals(wells: 10, revision: 2, gas: 5))
+        #expect(try index.catchUp(upTo: 1 << 20) == 10)
+        let rows = try index.dump()
+        #expect(rows.count == 10 && rows.allSatisfy { $0.contains("|2|") && $0.contains(#""gas_m3":5"#) }, "\(rows)")
+        #expect(rows == (try TotalsIndex.rebuild(path: dir.file("again.sqlite"), folder: dir.file("totals")).dump()))
+    }
 }

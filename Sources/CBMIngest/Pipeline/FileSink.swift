@@ -187,12 +187,18 @@ public final class FileSink {
             }
             if !force, indexesInBackground, let index {
                 // What is left when it is forced (the files close) is read then, here.
-                if background == nil { background = BackgroundCatchUp(index) }
+                if background == nil { background = BackgroundCatchUp(index, logger: logger) }
                 background!.kick()
                 return
             }
             background?.drain()
+            let before = index?.opened
             try index?.catchUp()
+            if case .rebuilt(let why)? = index?.opened, index?.opened != before {
+                // (Damage SQLite met while it read or wrote: the database was set aside and rebuilt.)
+                logger.warning("the index of final figures could not be used: set aside, rebuilt from the totals files",
+                               metadata: ["index.file": "\(indexPath)", "error": "\(why)"])
+            }
         } catch where TotalsIndex.isBusy(error) {
             // Another writer has it (a report catching it up): the next time, then.
             logger.debug("the index of final figures is busy; caught up later", metadata: ["error": "\(error)"])
@@ -364,22 +370,47 @@ public final class FileSink {
 
 /// Catch-ups of the index on a thread of its own, one at a time, at most one waiting. The index
 /// is used only there until ``drain()`` returns (then by the sink again): that is what makes
-/// sharing it safe. Each reads at most a few MiB of a file (memory stays bounded however far
-/// behind it is); what a catch-up there fails on is left to the sink's next one, which reads the
-/// same files from the same marks and reports what it meets.
+/// sharing it safe. Each reads at most a few MiB of a plain file (memory stays bounded however far
+/// behind it is; a compressed file is read whole, once). What a catch-up there fails on is logged
+/// (once) and left to the sink's next one at the files' close, which reads the same files from the
+/// same marks and reports what it meets; a damaged database it set aside and rebuilt is logged
+/// as the sink's own would be.
 private final class BackgroundCatchUp: @unchecked Sendable {
     private let index: TotalsIndex
+    private let logger: Logger
     private let queue = DispatchQueue(label: "cbm-ingest.index")
     private let scheduled = Atomic<Bool>(false)
+    /// Only on `queue`: whether a failure was logged.
+    private var failed = false
 
-    init(_ index: TotalsIndex) { self.index = index }
+    init(_ index: TotalsIndex, logger: Logger) {
+        self.index = index
+        self.logger = logger
+    }
 
     /// Asks for a catch-up (none if one is waiting already).
     func kick() {
         guard !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        queue.async {
-            self.scheduled.store(false, ordering: .releasing)
-            if let read = try? self.index.catchUp(upTo: BackgroundCatchUp.chunk), read > 0 { self.index.checkpointLog() }
+        queue.async { self.run() }
+    }
+
+    private func run() {
+        scheduled.store(false, ordering: .releasing)
+        let before = index.opened
+        do {
+            if try index.catchUp(upTo: BackgroundCatchUp.chunk) > 0 { index.checkpointLog() }
+        } catch where TotalsIndex.isBusy(error) {
+            // Another writer has it (a report catching it up): the next time, then.
+        } catch {
+            if !failed {
+                logger.warning("cannot catch the index of final figures up as totals are written: tried again when the files close",
+                               metadata: ["index.file": "\(index.path)", "error": "\(error)"])
+            }
+            failed = true
+        }
+        if case .rebuilt(let why) = index.opened, index.opened != before {
+            logger.warning("the index of final figures could not be used: set aside, rebuilt from the totals files",
+                           metadata: ["index.file": "\(index.path)", "error": "\(why)"])
         }
     }
 
