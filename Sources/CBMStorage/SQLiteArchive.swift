@@ -18,8 +18,9 @@ public final class SQLiteArchive: ArchiveBackend {
 
     /// Opens (creating) the database at `path`; throws when it is not a usable archive.
     /// `durable`: each commit is synced (a scratch archive, for a replay, need not be: it is one
-    /// connection with a rollback journal and no sync, so each page is written once, not to the
-    /// log and then again to the database). The journal is a file, not memory: a commit changes
+    /// connection with a rollback journal and no sync: a commit writes its pages to the database
+    /// and their old images to the journal, not to a log and again, later, to the database). The
+    /// journal is a file, not memory: a commit changes
     /// pages all over a table that grows with the recording, and their old images held in memory
     /// made a ten-million-message replay's peak grow with its length (224 MB, against 150 MB
     /// with the journal on disk, where the page cache holds it).

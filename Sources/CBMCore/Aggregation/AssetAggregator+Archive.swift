@@ -78,7 +78,7 @@ extension AssetAggregator {
     func history(_ a: Int, _ code: UInt8, from: Int64, to: Int64) -> SeriesHistory {
         let hot = table[a][code]
         var h = SeriesHistory()
-        h.counter = hot.counter
+        h.take(hot.counterNumber)
         guard table[a].seen & (1 << code) != 0 else { return h }
         let key = SeriesKey(asset: ids[a], code: code)
         let first = ReadingBlock.hour(of: from), last = ReadingBlock.hour(of: to - 1)

@@ -14,14 +14,17 @@ extension SeriesHistory {
     static func restore(from r: inout BinaryReader) throws(BinaryReader.Malformed) -> SeriesHistory {
         let times = try r.times(ascending: true), values = try r.doubles()
         guard var h = SeriesHistory(times: times, values: values) else { throw BinaryReader.Malformed() }
-        h.counter.rollover = try r.optionalDouble()
+        // (Rules read whole, then numbered once: a number is kept for the life of the process.)
+        var rules = CounterRules()
+        rules.rollover = try r.optionalDouble()
         if r.version >= 2 {
-            h.counter.resetBelow = try r.double()
-            h.counter.rolloverMargin = try r.double()
-            h.counter.maxRateM3d = try r.double()
-            h.counter.minSpanUS = try r.amount()
-            h.counter.stepBackSpanUS = try r.amount()
+            rules.resetBelow = try r.double()
+            rules.rolloverMargin = try r.double()
+            rules.maxRateM3d = try r.double()
+            rules.minSpanUS = try r.amount()
+            rules.stepBackSpanUS = try r.amount()
         }
+        h.counter = rules
         return h
     }
 }

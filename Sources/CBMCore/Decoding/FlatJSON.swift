@@ -7,8 +7,10 @@ import Foundation
 /// ASCII without escapes and whose values are numbers, strings without escapes, `true`, `false`
 /// or `null`, with nothing after it but whitespace. Anything else (a nested value, an escape, a
 /// syntax error, an array of objects) is left to the parser, which also says precisely what is
-/// wrong: the scanner never rejects. Numbers go through the parser's own routine, so both read
-/// every number to the same double.
+/// wrong: the scanner never rejects. A plain decimal of up to 15 digits, without an exponent, is
+/// converted by the scanner with the parser's own arithmetic (an integer of them and one power of
+/// ten); any other number goes through the parser's routine: both read every number to the same
+/// double.
 final class FlatJSON: Sendable {
     /// How many keys are looked for (the slots a scan fills).
     let count: Int

@@ -214,7 +214,7 @@ public final class Pipeline: Sendable {
         // (a replay's batch of lines): some hundreds in flight, so that the decoding thread goes on
         // while the steps after it close an hour (every asset's figures, the roll-up, the records,
         // the move to the archive: a burst on their thread alone, with the other core idle when
-        // the relay held only a dozen; 5 % faster at 1 M messages, a fifth at 10 M, for some MB
+        // the relay held only a dozen; 5 % faster at 1 M messages, a tenth at 10 M, for some MB
         // at the peak). Memory holds those, not a queue of the recording.
         let relay = synchronous && relayed
             ? Stage<Relayed, Void>(label: "cbm-ingest.relay", capacity: 128 * settings.partitions + 256, batch: 16, state: ()) { _, items in

@@ -70,7 +70,7 @@ public struct Replayer {
         let archive = HistoryArchive(backend: backend, maxPastUS: configuration.limits.maxPastUS, autocommit: 50_000)
         // A kept archive is written whole; a scratch one is removed unread: what is still in memory
         // at the end is never written (it was a fifth of a replay's time). (A replay's archive has
-        // its journal in memory: no log to fold in.)
+        // a rollback journal, which each commit empties: no log to fold in.)
         defer { if archiveDirectory != nil { archive.commitAll() } }
         // The replay's clock (file names, latest.json) is the watermark: what rejected lines say of
         // the time never moves it.
@@ -137,8 +137,8 @@ public struct Replayer {
                 try Recording.stream(file, batch: 1, maxLine: maxLine, hex: hexPayloads, problem: unreadable) { take($0, $1) }
                 continue
             }
-            // As fast as it goes: the file is read and split into lines on a thread of its own, a few
-            // batches ahead, and a text recording's lines are decoded where they were read; that
+            // As fast as it goes: the file is read and split into lines on a thread of its own, up to
+            // 32 batches ahead, and a text recording's lines are decoded where they were read; that
             // thread also finds their routes and reads their flat payloads (``LinePreparer``).
             let ahead = ReadAhead(file, batch: max(1, configuration.pipeline.batch), maxLine: maxLine, hex: hexPayloads,
                                   preparer: LinePreparer(settings: configuration.pipelineSettings))
