@@ -42,14 +42,17 @@ public final class FileSink {
     private var indexPending = false
     private var indexedAt = ContinuousClock.now - .seconds(60)
     private var indexPath: String
-    /// Whether the index is caught up as totals are written, at most once a second, on the sink's
-    /// thread (the daemon), or only when the files close (a replay, which keeps it up on a thread
-    /// of its own in between: ``indexesInBackground``).
-    public var indexesAsItWrites = true
-    /// Whether, in between, it is caught up on a thread of its own as totals are written (a
-    /// replay: the index is built beside the pipeline's work, and the close has only what the
-    /// last totals added left to read).
-    public var indexesInBackground = false
+    /// How the index is kept up as totals are written (it is caught up whole whenever the files
+    /// close, either way).
+    public enum IndexUpkeep: Sendable {
+        /// On the sink's thread, at most once a second, and at every sync (the daemon).
+        case everySecond
+        /// On a thread of its own, a few MiB at a time, at every write of totals (a replay: the
+        /// index is built beside the pipeline's work, and the close has only what the last totals
+        /// added left to read).
+        case inBackground
+    }
+    public var indexUpkeep = IndexUpkeep.everySecond
     private var background: BackgroundCatchUp?
 
     /// What the sink counts for the metrics, read from other threads.
@@ -174,18 +177,15 @@ public final class FileSink {
     /// An index that fails is logged once and left alone (`report` rebuilds it from the files).
     private func updateIndex(force: Bool) {
         guard indexPending, !indexFailed,
-              force || indexesInBackground || (indexesAsItWrites && ContinuousClock.now - indexedAt >= .seconds(1)) else { return }
+              force || indexUpkeep == .inBackground || ContinuousClock.now - indexedAt >= .seconds(1) else { return }
         do {
             if index == nil {
                 // A second at most behind another writer (a report): the pipeline must not wait.
                 let opened = try TotalsIndex(path: indexPath, folder: store.folder(.totals), wait: 1)
-                if case .rebuilt(let why) = opened.opened {
-                    logger.warning("the index of final figures could not be used: set aside, rebuilt from the totals files",
-                                   metadata: ["index.file": "\(indexPath)", "error": "\(why)"])
-                }
+                Self.reportRebuilt(opened, since: nil, logger: logger)
                 index = opened
             }
-            if !force, indexesInBackground, let index {
+            if !force, indexUpkeep == .inBackground, let index {
                 // What is left when it is forced (the files close) is read then, here.
                 if background == nil { background = BackgroundCatchUp(index, logger: logger) }
                 background!.kick()
@@ -194,11 +194,7 @@ public final class FileSink {
             background?.drain()
             let before = index?.opened
             try index?.catchUp()
-            if case .rebuilt(let why)? = index?.opened, index?.opened != before {
-                // (Damage SQLite met while it read or wrote: the database was set aside and rebuilt.)
-                logger.warning("the index of final figures could not be used: set aside, rebuilt from the totals files",
-                               metadata: ["index.file": "\(indexPath)", "error": "\(why)"])
-            }
+            if let index, let before { Self.reportRebuilt(index, since: before, logger: logger) }
         } catch where TotalsIndex.isBusy(error) {
             // Another writer has it (a report catching it up): the next time, then.
             logger.debug("the index of final figures is busy; caught up later", metadata: ["error": "\(error)"])
@@ -213,12 +209,20 @@ public final class FileSink {
         indexedAt = ContinuousClock.now
     }
 
+    /// Logs an index that could not be used and was rebuilt from the files: when it was opened
+    /// (`since` nil), or since `since` (damage SQLite met as it read or wrote).
+    static func reportRebuilt(_ index: TotalsIndex, since before: TotalsIndex.Opened?, logger: Logger) {
+        guard case .rebuilt(let why) = index.opened, index.opened != before else { return }
+        logger.warning("the index of final figures could not be used: set aside, rebuilt from the totals files",
+                       metadata: ["index.file": "\(index.path)", "error": "\(why)"])
+    }
+
     /// Makes what was written durable (for a checkpoint); returns how far each family's output is
     /// written (``checkpointMarks()``).
     public func sync() -> [UInt8] {
         writePendingEvents()
         retry("output sync") { () throws(StorageError) in try store.sync() }
-        updateIndex(force: indexesAsItWrites)
+        updateIndex(force: indexUpkeep == .everySecond)
         return checkpointMarks()
     }
 
@@ -366,56 +370,4 @@ public final class FileSink {
         }
         updateIndex(force: true)
     }
-}
-
-/// Catch-ups of the index on a thread of its own, one at a time, at most one waiting. The index
-/// is used only there until ``drain()`` returns (then by the sink again): that is what makes
-/// sharing it safe. Each reads at most a few MiB of a plain file (memory stays bounded however far
-/// behind it is; a compressed file is read whole, once). What a catch-up there fails on is logged
-/// (once) and left to the sink's next one at the files' close, which reads the same files from the
-/// same marks and reports what it meets; a damaged database it set aside and rebuilt is logged
-/// as the sink's own would be.
-private final class BackgroundCatchUp: @unchecked Sendable {
-    private let index: TotalsIndex
-    private let logger: Logger
-    private let queue = DispatchQueue(label: "cbm-ingest.index")
-    private let scheduled = Atomic<Bool>(false)
-    /// Only on `queue`: whether a failure was logged.
-    private var failed = false
-
-    init(_ index: TotalsIndex, logger: Logger) {
-        self.index = index
-        self.logger = logger
-    }
-
-    /// Asks for a catch-up (none if one is waiting already).
-    func kick() {
-        guard !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        queue.async { self.run() }
-    }
-
-    private func run() {
-        scheduled.store(false, ordering: .releasing)
-        let before = index.opened
-        do {
-            if try index.catchUp(upTo: BackgroundCatchUp.chunk) > 0 { index.checkpointLog() }
-        } catch where TotalsIndex.isBusy(error) {
-            // Another writer has it (a report catching it up): the next time, then.
-        } catch {
-            if !failed {
-                logger.warning("cannot catch the index of final figures up as totals are written: tried again when the files close",
-                               metadata: ["index.file": "\(index.path)", "error": "\(error)"])
-            }
-            failed = true
-        }
-        if case .rebuilt(let why) = index.opened, index.opened != before {
-            logger.warning("the index of final figures could not be used: set aside, rebuilt from the totals files",
-                           metadata: ["index.file": "\(index.path)", "error": "\(why)"])
-        }
-    }
-
-    /// Waits for the catch-ups asked for.
-    func drain() { queue.sync {} }
-
-    static let chunk = 4 << 20
 }

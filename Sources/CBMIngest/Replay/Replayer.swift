@@ -53,8 +53,7 @@ public struct Replayer {
         #endif
         let clock = Atomic<Int64>(0)
         let sink = FileSink(configuration: configuration, now: { Timestamp(microseconds: clock.load(ordering: .relaxed)) }, logger: logger)
-        sink.indexesAsItWrites = false
-        sink.indexesInBackground = true
+        sink.indexUpkeep = .inBackground
         let raised = Mutex<[String: Int]>([:])
         // Old readings go through the same history archive as the daemon's: one of its own, in a
         // scratch directory removed at the end (a replay needs no crash consistency).
