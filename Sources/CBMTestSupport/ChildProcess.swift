@@ -39,6 +39,10 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else the test process has open goes with the child. A file another test is
+        // writing at this moment (a hook script, say) would otherwise stay open for writing in a
+        // broker that lives for minutes, and running that script fails with "text file busy".
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
         let env = environment ?? ProcessInfo.processInfo.environment
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -51,6 +55,13 @@ public final class ChildProcess: @unchecked Sendable {
         guard rc == 0 else { throw BrokerError(message: "cannot start \(executable): \(String(cString: strerror(rc)))") }
         pid = child
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which the Swift
+    /// module does not expose; nil where the C library lacks it.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }  // nil: RTLD_DEFAULT
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// Whether it is still running (reaps it when it has exited).
     public var isRunning: Bool {
