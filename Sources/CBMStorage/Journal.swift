@@ -54,6 +54,8 @@ public final class Journal: Sendable {
         var unsynced = false
         var appended: Int64 = 0
         var onFsync: (@Sendable (Duration) -> Void)?
+        /// The record being appended (its buffer kept from one append to the next).
+        var record: [UInt8] = []
     }
     private let state: Mutex<State>
 
@@ -78,7 +80,9 @@ public final class Journal: Sendable {
     public func append(_ m: InboundMessage) throws(StorageError) -> UInt64 {
         try state.withLock { s throws(StorageError) -> UInt64 in
             let seq = s.nextSequence
-            let record = Self.frame(sequence: seq, m)
+            s.record.removeAll(keepingCapacity: true)
+            Self.frame(sequence: seq, m, into: &s.record)
+            let record = s.record
             if s.fd < 0 || s.size + Int64(record.count) > segmentBytes && s.size > Int64(Self.magic.count + 8) {
                 try rotate(&s, first: seq)
             }
@@ -175,28 +179,41 @@ public final class Journal: Sendable {
     /// The bytes of a segment holding `messages`, numbered from `first`.
     public static func segment(_ messages: [InboundMessage], from first: UInt64) -> [UInt8] {
         var out = magic + le(first)
-        for (i, m) in messages.enumerated() { out += frame(sequence: first + UInt64(i), m) }
+        for (i, m) in messages.enumerated() { frame(sequence: first + UInt64(i), m, into: &out) }
         return out
     }
 
     static func frame(sequence: UInt64, _ m: InboundMessage) -> [UInt8] {
-        let topic = Array(m.topic.utf8.prefix(65_535))
-        var body: [UInt8] = []
-        body.reserveCapacity(20 + topic.count + m.payload.count)
-        body += le(sequence)
-        body += le(UInt64(bitPattern: m.receivedAt.microseconds))
-        body.append(m.qos)
-        body.append(m.retained ? 1 : 0)
-        body.append(UInt8(topic.count & 0xff))
-        body.append(UInt8(topic.count >> 8))
-        body += topic
-        body += m.payload
         var out: [UInt8] = []
-        out.reserveCapacity(8 + body.count)
-        out += le32(UInt32(body.count))
-        out += le32(checksum(body[...]))
-        out += body
+        frame(sequence: sequence, m, into: &out)
         return out
+    }
+
+    /// Frames a record at the end of `out`, built in place: on the loop thread, a message costs
+    /// one buffer that is reused, not a handful of small arrays.
+    static func frame(sequence: UInt64, _ m: InboundMessage, into out: inout [UInt8]) {
+        var topic = m.topic
+        topic.withUTF8 { topicBytes in
+            let topicCount = min(topicBytes.count, 65_535)
+            let bodyCount = 20 + topicCount + m.payload.count
+            let start = out.count
+            out.reserveCapacity(start + 8 + bodyCount)
+            appendLE(UInt64(UInt32(bodyCount)), bytes: 4, to: &out)
+            appendLE(0, bytes: 4, to: &out)  // the checksum, once the body is there
+            appendLE(sequence, bytes: 8, to: &out)
+            appendLE(UInt64(bitPattern: m.receivedAt.microseconds), bytes: 8, to: &out)
+            out.append(m.qos)
+            out.append(m.retained ? 1 : 0)
+            appendLE(UInt64(topicCount), bytes: 2, to: &out)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: topicBytes[..<topicCount]))
+            out.append(contentsOf: m.payload)
+            let sum = checksum(out[(start + 8)...])
+            for i in 0..<4 { out[start + 4 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt32(i))) }
+        }
+    }
+
+    @inline(__always) private static func appendLE(_ v: UInt64, bytes: Int, to out: inout [UInt8]) {
+        for i in 0..<bytes { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
     }
 
     /// CRC-32 of the bytes; `continuing` one of bytes before them.

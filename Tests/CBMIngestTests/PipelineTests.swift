@@ -37,6 +37,26 @@ struct PipelineTests {
         #expect(handled == Array(0..<20))
     }
 
+    @Test("messages that come one at a time are handled in batches; a batch handed over starts the stage at once")
+    func gathering() {
+        // A long gathering time: the fifty single items all arrive within it, so they are one batch.
+        let stage = Stage<Int, [[Int]]>(label: "test.gather", capacity: 100, batch: 100, gather: 0.3, state: []) { batches, items in
+            batches.append(items)
+        }
+        for i in 0..<50 { stage.submit(i) }
+        stage.drain()
+        var batches: [[Int]] = []
+        stage.withState { batches = $0 }
+        #expect(batches == [Array(0..<50)])
+        // A batch does not wait for the gathering time, however long.
+        let handled = DispatchSemaphore(value: 0)
+        let patient = Stage<Int, Void>(label: "test.gather.batch", capacity: 100, batch: 100, gather: 3_600, state: ()) { _, _ in
+            handled.signal()
+        }
+        patient.submit(contentsOf: [1, 2, 3])
+        #expect(handled.wait(timeout: .now() + 20) == .success)
+    }
+
     @Test("per-asset order is kept through the partitions, and every message is accounted for")
     func perAssetOrder() throws {
         let dir = TemporaryDirectory("pipeline")

@@ -25,6 +25,10 @@ public final class Pipeline: Sendable {
     /// When relayed: what the decode step asks for, performed in order on a thread of its own.
     let relay: Stage<Relayed, Void>?
     let counters = Counters()
+    /// How long the decoding stage waits, once a message from the broker finds it idle, for the
+    /// ones behind it (a millisecond: at a broker's rates, dozens of messages a wake-up instead
+    /// of one; nothing a reader of the totals could see).
+    static let gatherSeconds = 0.001
     /// What the sink counts (rejects by code, output errors).
     let sinkCounters: FileSink.Counters
     /// The history archive the aggregators share: what each stage wrote before a checkpoint
@@ -231,6 +235,7 @@ public final class Pipeline: Sendable {
 
         intake = Stage<DecodeStep.Input, DecodeStep>(
             label: "cbm-ingest.decode", capacity: p.queueCapacity, batch: p.batch, synchronous: synchronous,
+            gather: Self.gatherSeconds,
             state: DecodeStep(decoder: state.decoder, settings: settings)
         ) { step, items in
             var actions: [DecodeStep.Action] = []

@@ -62,10 +62,16 @@ final class Stage<Item: Sendable, State>: Sendable {
     /// threads, and batches exactly as submitted (replay, where the output must not depend on
     /// timing).
     private let synchronous: Bool
+    /// Seconds an idle stage waits after a single item (`submit(_:)`) before it takes what came
+    /// meanwhile: messages that come one at a time (the broker's) are handled in batches, with a
+    /// wake-up of the stage's thread, and of the stages after it, a batch and not a message. A
+    /// batch (`submit(contentsOf:)`, as recovery submits) starts the stage at once.
+    private let gather: Double
 
     /// Creates a stage. `capacity` is the most items waiting; `batch` the most handed over at once.
-    init(label: String, capacity: Int, batch: Int, synchronous: Bool = false, state: sending State,
+    init(label: String, capacity: Int, batch: Int, synchronous: Bool = false, gather: Double = 0, state: sending State,
          handler: @escaping @Sendable (inout State, [Item]) -> Void) {
+        self.gather = gather
         self.state = Mutex(state)
         self.synchronous = synchronous
         self.label = label
@@ -81,7 +87,7 @@ final class Stage<Item: Sendable, State>: Sendable {
             handle([item])
             return
         }
-        admit([item]) { q in q.count < capacity }
+        admit([item], gathering: true) { q in q.count < capacity }
     }
 
     /// Adds items, waiting while the stage is full. A batch larger than the capacity is admitted
@@ -98,11 +104,12 @@ final class Stage<Item: Sendable, State>: Sendable {
             }
             return
         }
-        admit(batch) { q in q.isEmpty || q.count + batch.count <= capacity }
+        admit(batch, gathering: false) { q in q.isEmpty || q.count + batch.count <= capacity }
     }
 
     /// Appends `batch` once `fits` says there is room, waiting for the handler otherwise.
-    private func admit(_ batch: [Item], when fits: (borrowing Queue) -> Bool) {
+    /// `gathering`: an item that finds the stage idle waits `gather` seconds for others.
+    private func admit(_ batch: [Item], gathering: Bool, when fits: (borrowing Queue) -> Bool) {
         while true {
             let outcome = items.withLock { q -> Bool? in
                 guard fits(q) else {
@@ -117,7 +124,13 @@ final class Stage<Item: Sendable, State>: Sendable {
                 room.wait()
                 continue
             }
-            if start { queue.async { self.run() } }
+            if start {
+                if gathering && gather > 0 {
+                    queue.asyncAfter(deadline: .now() + gather) { self.run() }
+                } else {
+                    queue.async { self.run() }
+                }
+            }
             return
         }
     }
