@@ -447,3 +447,55 @@ struct LatestTests {
         #expect(rates == [AssetRate(asset: "W01", time: ts("2026-11-28T09:10:00+08:00").microseconds, m3h: 100)])
     }
 }
+
+@Suite("Aggregation: late hours figured once between the roll-up's writes")
+struct LateHoursBatchingTests {
+    @Test("late readings of a closed hour over many batches: handed on at the next flush point, once, with every reading; a snapshot takes them at once")
+    func lateHoursAtFlushPoints() throws {
+        var settings = AggregationSettings()
+        settings.flushIntervalUS = 60_000_000
+        var events: [EventRecord] = []
+        func closedHours(_ part: inout AssetAggregator) -> [AssetHour] {
+            part.add([reading("W01", .gasTotal, "2026-11-28T08:30:00+08:00", 0),
+                      reading("W01", .gasTotal, "2026-11-28T09:30:00+08:00", 600)], events: &events)
+            var hours: [AssetHour] = []
+            part.advance(to: ts("2026-11-28T10:20:00+08:00"), into: &hours)
+            return hours
+        }
+        let late = [reading("W01", .gasTotal, "2026-11-28T09:00:00+08:00", 100),
+                    reading("W01", .gasTotal, "2026-11-28T09:10:00+08:00", 300),
+                    reading("W01", .gasTotal, "2026-11-28T09:20:00+08:00", 450)]
+        // A batch a reading, the watermark inside one flush interval: nothing is handed on yet.
+        var part = AssetAggregator(settings: settings, horizonUS: settings.horizonUS)
+        #expect(closedHours(&part).count == 2)
+        var handed: [AssetHour] = []
+        for (i, r) in late.enumerated() {
+            part.add([r], events: &events)
+            part.advance(to: Timestamp(microseconds: ts("2026-11-28T10:20:00+08:00").microseconds + Int64(i + 1) * 1_000_000), into: &handed)
+        }
+        #expect(handed.isEmpty)
+        // The flush point: hours 08 and 09 of W01, once each.
+        part.advance(to: ts("2026-11-28T10:21:00+08:00"), into: &handed)
+        #expect(handed.map(\.hour.start) == [ts("2026-11-28T08:00:00+08:00"), ts("2026-11-28T09:00:00+08:00")])
+        // The same figures as the late readings taken in one batch.
+        var whole = AssetAggregator(settings: settings, horizonUS: settings.horizonUS)
+        _ = closedHours(&whole)
+        whole.add(late, events: &events)
+        var reference: [AssetHour] = []
+        whole.advance(to: ts("2026-11-28T10:21:00+08:00"), into: &reference)
+        #expect(handed == reference)
+        #expect(handed.last?.gas.volume == 500)
+        // Between flush points a snapshot hands them on first.
+        var snapshot = AssetAggregator(settings: settings, horizonUS: settings.horizonUS)
+        _ = closedHours(&snapshot)
+        var step = PartitionStep(index: 0, aggregator: snapshot, readingsToSink: false)
+        var actions: [PartitionStep.Action] = []
+        step.handle(.readings(late), into: &actions)
+        step.handle(.watermark(ts("2026-11-28T10:20:30+08:00")), into: &actions)
+        step.handle(.snapshot(ts("2026-11-28T10:20:30+08:00")), into: &actions)
+        let sent = actions.compactMap { a -> [AssetHour]? in
+            if case .rollup(.hours(let h)) = a { return h } else { return nil }
+        }
+        #expect(sent == [reference])
+    }
+}

@@ -190,6 +190,12 @@ extension AssetAggregator {
         if !dirty.isEmpty { emitDirty(into: &out) }
     }
 
+    /// Hands on the closed hours that late data changed and that wait for the next point where the
+    /// roll-up writes (a snapshot of the open windows takes them first).
+    public mutating func emitChangedHours(into out: inout [AssetHour]) {
+        if !dirty.isEmpty { emitDirty(into: &out) }
+    }
+
     /// Readings before this time are in the archive (`Int64.min`: none yet).
     public var archiveFloor: Int64 { floor }
 

@@ -225,12 +225,26 @@ public struct AssetAggregator: Sendable {
             mergeCold()
         }
         let cutoff = watermark.microseconds < Int64.max / 2 ? ReadingBlock.hour(of: watermark.microseconds - horizonUS) : floor
-        if dirty.isEmpty && watermark.microseconds < earliestClose && cutoff <= floor {
+        // Closed hours that late data changed are handed on where the roll-up may write: at a
+        // flush point (its corrections), where the watermark passes an hour's end plus the allowed
+        // lateness (every window ends at an hour's end), where an hour closes here, and before
+        // readings move to the archive. Not at every batch: a late hour is figured once between
+        // those points, however many batches bring it readings (the partitions move in lockstep,
+        // so the roll-up writes the same). Snapshots take them first (`emitChangedHours`).
+        let lateness = settings.allowedLatenessUS
+        var due = previous.microseconds == .min || cutoff > floor
+            || BatchCuts.floorDiv(watermark.microseconds, every) > BatchCuts.floorDiv(previous.microseconds, every)
+        if !due && !dirty.isEmpty && watermark.microseconds < Int64.max / 2 {
+            let passed = calendar.hour(containing: Timestamp(microseconds: previous.microseconds - lateness))
+            due = passed.end.microseconds + lateness <= watermark.microseconds
+        }
+        if (dirty.isEmpty || !due) && watermark.microseconds < earliestClose && cutoff <= floor {
             archive.note(watermark: watermark.microseconds)
             return
         }
+        let (handed, marked) = (out.count, dirty.count)
         closePassedHours(into: &out)
-        if !dirty.isEmpty {
+        if !dirty.isEmpty && (due || out.count > handed || dirty.count > marked) {
             emitDirty(into: &out)
         }
         // Move what is older than the hot span to the archive, once an hour.

@@ -46,6 +46,7 @@ public struct PartitionStep: Sendable {
             flush(into: &actions)
             actions.append(.rollup(.watermark(w)))
         case .snapshot(let t):
+            aggregator.emitChangedHours(into: &hours)
             flush(into: &actions)
             actions.append(.rollup(.openHours(aggregator.openHours(), rates: aggregator.lastRates(), generatedAt: t)))
         case .probe(let id):
