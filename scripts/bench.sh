@@ -100,6 +100,9 @@ if [ "$quick" = 1 ]; then n1=100000; nlive=20000; n3=300000; n10=1000000; wide=2
 runs=${RUNS:-3}
 stats() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f'min {min(v):,.0f}, median {statistics.median(v):,.0f}')" "$@"; }
 median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+# journal_bytes DIR: the size of a journal's segments (from the files' sizes: reading them through,
+# fifty times a second, took most of a core from the daemon being timed on a two-core machine).
+journal_bytes() { (find "$1" -name '*.cbmj' -printf '%s\n' 2>/dev/null || true) | awk '{ s += $1 } END { print s + 0 }'; }
 echo "== 1. replay of $n1 JSON messages (1,000 wells, 2 values each) and two anchors on the same recording, $runs runs each"
 echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 gen 1000 $n1 "$work/r1.txt" "$work/wells1000.csv" 2
@@ -131,8 +134,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 # The broker keeps every message for a client that is behind or away (max_queued_messages 0), and
 # lets 1,000 QoS 1 messages be in flight each way (max_inflight_messages; the default is 20). With
 # 20, the publisher waits for an acknowledgement at every twentieth message, and the stream's rate
-# is how soon the broker is scheduled on a shared machine, whoever subscribes: the daemon took 60 %
-# of mosquitto_sub's rate with 20 and 80 % with 1,000, with the same binary in the same sitting.
+# is how soon a shared machine schedules the broker, whoever subscribes.
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 1000\n' "$port" > "$work/mosquitto.conf"
 # fresh_broker: a broker with no sessions (none holding messages for a client that is away).
 fresh_broker() {
@@ -175,10 +177,8 @@ live_once() {
   start=$(date +%s.%N)
   ("$bin" replay --config "$work/live.yaml" --publish "$work/live.txt" >/dev/null 2>&1; date +%s.%N > "$work/published") &
   local publisher=$!
-  # (The journal's size from its files' sizes: reading them through, fifty times a second, took
-  # most of a core from the daemon on a two-core machine.)
   while :; do
-    have=$( (find "$work/journal-live" -name '*.cbmj' -printf '%s\n' 2>/dev/null || true) | awk '{ s += $1 } END { print s + 0 }')
+    have=$(journal_bytes "$work/journal-live")
     [ "$have" -ge "$expected" ] && break
     sleep 0.02
   done
@@ -220,7 +220,6 @@ for _ in $(seq "${LIVE_RUNS:-3}"); do
   live_once 0; plain+=("$daemon_rate"); plain_totals+=("$totals_rate"); lags+=("$behind")
   live_once 1; scraped+=("$daemon_rate"); scraped_totals+=("$totals_rate"); scrape_counts+=("$scrapes")
 done
-median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
 daemon_rate=$(median "${plain[@]}"); totals_rate=$(median "${plain_totals[@]}")
 scraped_rate=$(median "${scraped[@]}"); scraped_totals_rate=$(median "${scraped_totals[@]}")
 # (Without the daemon's session, whose messages a broker would keep for it meanwhile.)
@@ -262,7 +261,7 @@ for _ in $(seq "${LIVE_RUNS:-3}"); do
   "$bin" run --config "$work/live.yaml" 2> "$work/daemon.log" &
   daemon_pid=$!
   while :; do
-    have=$( (find "$work/journal-live" -name '*.cbmj' -printf '%s\n' 2>/dev/null || true) | awk '{ s += $1 } END { print s + 0 }')
+    have=$(journal_bytes "$work/journal-live")
     [ "$have" -ge "$expected" ] && break
     sleep 0.02
   done
@@ -311,7 +310,7 @@ for l in open('$2', 'rb'):
     t, topic, payload = l.rstrip(b'\n').split(b' ', 2); n += 28 + len(topic) + len(payload)
 print(n)")
   while :; do
-    have=$( (cat "$work/journal-$1"/*.cbmj 2>/dev/null || true) | wc -c)
+    have=$(journal_bytes "$work/journal-$1")
     [ "$have" -ge "$expected" ] && break
     sleep 0.1
   done

@@ -187,7 +187,7 @@ extension AssetAggregator {
         // Hours the watermark has passed that the merged readings are the first data of (an
         // asset's later hours, received old) are handed on now too, not at the next start.
         if watermark.microseconds > Int64.min / 2 { closePassedHours(into: &out) }
-        if !dirty.isEmpty { emitDirty(into: &out) }
+        emitChangedHours(into: &out)
     }
 
     /// Hands on the closed hours that late data changed and that wait for the next point where the

@@ -217,27 +217,21 @@ public struct AssetAggregator: Sendable {
         let previous = watermark
         if w > watermark { watermark = w }
         guard watermark.microseconds > Int64.min / 2 else { return }
-        // Old readings are merged at the flush points (as the roll-up's corrections go out), or
-        // when many wait: once per series and flush, not once per reading.
+        // The roll-up writes at the flush points (its corrections) and where windows close.
         let every = max(settings.flushIntervalUS, 1)
-        if !cold.isEmpty && (cold.count >= Self.coldBatch || previous.microseconds == .min
-            || BatchCuts.floorDiv(watermark.microseconds, every) > BatchCuts.floorDiv(previous.microseconds, every)) {
-            mergeCold()
-        }
+        let flushPoint = previous.microseconds == .min
+            || BatchCuts.floorDiv(watermark.microseconds, every) > BatchCuts.floorDiv(previous.microseconds, every)
+        // Old readings are merged at the flush points, or when many wait: once per series and
+        // flush, not once per reading.
+        if !cold.isEmpty && (flushPoint || cold.count >= Self.coldBatch) { mergeCold() }
         let cutoff = watermark.microseconds < Int64.max / 2 ? ReadingBlock.hour(of: watermark.microseconds - horizonUS) : floor
         // Closed hours that late data changed are handed on where the roll-up may write: at a
-        // flush point (its corrections), where the watermark passes an hour's end plus the allowed
-        // lateness (every window ends at an hour's end), where an hour closes here, and before
-        // readings move to the archive. Not at every batch: a late hour is figured once between
-        // those points, however many batches bring it readings (the partitions move in lockstep,
-        // so the roll-up writes the same). Snapshots take them first (`emitChangedHours`).
-        let lateness = settings.allowedLatenessUS
-        var due = previous.microseconds == .min || cutoff > floor
-            || BatchCuts.floorDiv(watermark.microseconds, every) > BatchCuts.floorDiv(previous.microseconds, every)
-        if !due && !dirty.isEmpty && watermark.microseconds < Int64.max / 2 {
-            let passed = calendar.hour(containing: Timestamp(microseconds: previous.microseconds - lateness))
-            due = passed.end.microseconds + lateness <= watermark.microseconds
-        }
+        // flush point, where the watermark passes an hour's end plus the allowed lateness (every
+        // window ends at an hour's end), where an hour closes here, and before readings move to
+        // the archive. Not at every batch: a late hour is figured once between those points,
+        // however many batches bring it readings (the partitions move in lockstep, so the roll-up
+        // writes the same). Snapshots take them first (`emitChangedHours`).
+        let due = flushPoint || cutoff > floor || (!dirty.isEmpty && passedHourClose(since: previous))
         if (dirty.isEmpty || !due) && watermark.microseconds < earliestClose && cutoff <= floor {
             archive.note(watermark: watermark.microseconds)
             return
@@ -250,6 +244,14 @@ public struct AssetAggregator: Sendable {
         // Move what is older than the hot span to the archive, once an hour.
         if cutoff > floor { migrate(before: cutoff) }
         archive.note(watermark: watermark.microseconds)
+    }
+
+    /// Whether the watermark passed an hour's end plus the allowed lateness since `previous`.
+    private mutating func passedHourClose(since previous: Timestamp) -> Bool {
+        guard watermark.microseconds < Int64.max / 2 else { return true }
+        let lateness = settings.allowedLatenessUS
+        let hour = calendar.hour(containing: Timestamp(microseconds: previous.microseconds - lateness))
+        return hour.end.microseconds + lateness <= watermark.microseconds
     }
 
     /// Hands on every hour of every asset that the watermark has passed (its end plus the allowed
